@@ -1,0 +1,123 @@
+# Hardware layer of the simulated board UNIX_SIM (MicroPython unix port).
+#
+# Stands in for machine.Pin: each IO has a direction, a pull, the level the firmware
+# drives when it is an output, and the level something outside drives onto it (a
+# flipped DIP switch, a wire) when it is an input. A control port on 127.0.0.1 lets
+# tests and people play the outside world, one text line per command:
+#
+#   set <io> <0|1>   drive a simulated input       -> ok
+#   get <io>         read the level on the pin      -> 0 | 1
+#   anything else                                   -> error <reason>
+#
+# This file is copied only into simulator builds; real boards never carry it.
+import asyncio
+import sys
+
+from pinsock.compat import ticks_ms
+
+_FLOATING = 0xFF
+_DIR_OUT = 1
+_PULL_UP = 1
+
+
+class SimHardware:
+    # Longest control line read; longer lines are refused.
+    max_control_line = 64
+
+    def __init__(self, board):
+        self.board = board
+        n = len(board["ios"])
+        self.count = n
+        self.direction = bytearray(n)
+        self.pull = bytearray(n)
+        self.out_level = bytearray(n)
+        self.outside = bytearray(_FLOATING for _ in range(n))
+        self._edge = None
+
+    # --- the hardware-layer interface the firmware uses -----------------------
+    def setup(self, io, direction, pull, level):
+        before = self.read(io)
+        self.direction[io] = direction
+        self.pull[io] = pull
+        self.out_level[io] = level
+        self._changed(io, before)
+
+    def read(self, io):
+        if self.direction[io] == _DIR_OUT:
+            return self.out_level[io]
+        if self.outside[io] != _FLOATING:
+            return self.outside[io]
+        return 1 if self.pull[io] == _PULL_UP else 0
+
+    def write(self, io, level):
+        self.out_level[io] = level
+
+    def watch(self, edge):
+        self._edge = edge  # like Pin.irq(trigger=RISING | FALLING) on every input
+
+    def unique_id_hex(self):
+        return "5153a1b0c0de"
+
+    def add_routes(self, app):
+        pass
+
+    async def start(self):
+        port = self.board.get("control_port", 8081)
+        await asyncio.start_server(self._serve_control, self.board["host"], port)
+
+    # --- the outside world -------------------------------------------------------
+    def drive_outside(self, io, level):
+        before = self.read(io)
+        self.outside[io] = level
+        self._changed(io, before)
+
+    def _changed(self, io, before):
+        level = self.read(io)
+        if level != before and self.direction[io] != _DIR_OUT and self._edge:
+            self._edge(io, level, ticks_ms())
+
+    def control(self, line):
+        """One control-port command -> its one-line answer."""
+        words = line.split()
+        if not words:
+            return "error empty command; use: set <io> <0|1> | get <io>"
+        verb = words[0]
+        if verb not in ("set", "get"):
+            return "error unknown command %r; use: set <io> <0|1> | get <io>" % verb[:16]
+        if len(words) != (3 if verb == "set" else 2):
+            return "error usage: set <io> <0|1> | get <io>"
+        try:
+            io = int(words[1])
+        except ValueError:
+            io = -1
+        if not 0 <= io < self.count:
+            return "error no io %r; this board has 0..%d" % (words[1][:8], self.count - 1)
+        if verb == "get":
+            return str(self.read(io))
+        if words[2] not in ("0", "1"):
+            return "error level must be 0 or 1"
+        if self.direction[io] == _DIR_OUT:
+            return "error io %d is an output driven by the firmware" % io
+        self.drive_outside(io, int(words[2]))
+        return "ok"
+
+    async def _serve_control(self, reader, writer):
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                if len(line) > self.max_control_line:
+                    answer = "error line too long"
+                else:
+                    try:
+                        answer = self.control(line.decode())
+                    except UnicodeError:
+                        answer = "error not text"
+                await writer.awrite(answer.encode() + b"\n")
+        except Exception as exc:
+            sys.print_exception(exc)
+        try:
+            await writer.aclose()
+        except Exception:
+            pass

@@ -1,0 +1,93 @@
+# Composition root: board config -> hardware layer -> device logic -> transport.
+# The only module that knows all the others; each of them knows only what it is given.
+import asyncio
+
+from . import VERSION, config, server
+from .commands import CommandEngine
+from .compat import print_exception, ticks_ms
+from .device import Device, Status
+from .hub import ClientHub
+from .iobank import IoBank
+from .report import SwitchReport
+from .settings import Settings
+
+BOARD_FILE = "board.json"
+
+
+def load_hardware(board):
+    # The hardware layer is the only code that touches `machine` or `network`.
+    # The simulator's lives in boards/UNIX_SIM/ and is only on a simulator build.
+    if board["hal"] == "sim":
+        from simhw import SimHardware
+
+        return SimHardware(board)
+    from .hw import MachineHardware
+
+    return MachineHardware(board)
+
+
+def build(board, hardware):
+    """Wire the device together. Returns (device, bank, microdot app)."""
+    bank = IoBank(hardware, board["ios"], board["debounce_ms"])
+    default_name = "pinsock-" + hardware.unique_id_hex()[-4:]
+    settings = Settings(board["state_dir"], bank, default_name)
+    settings.load()
+    hub = ClientHub(board["max_clients"])
+    status = Status(VERSION, board["name"], hub)
+    engine = CommandEngine(bank, settings, status)
+    bank.start(ticks_ms())
+    device = Device(bank, SwitchReport(bank, board["dip"]["active_low"]), hub, engine)
+    server.WebSocketService.max_frame_len = board["max_frame_len"]
+    service = server.WebSocketService(device)
+    app = server.make_app(service)
+    hardware.add_routes(app)
+    return device, bank, status, app
+
+
+async def scan_inputs(bank):
+    """Debounce and commit input edges as soon as they arrive."""
+    flag = asyncio.ThreadSafeFlag()
+    bank.wake = flag
+    while True:
+        wait = bank.scan(ticks_ms())
+        if wait >= 0:
+            await asyncio.sleep_ms(wait)
+        else:
+            await flag.wait()
+
+
+async def poll_inputs(bank, status, poll_ms):
+    """Re-read inputs now and then: covers an interrupt a pin failed to raise."""
+    while True:
+        await asyncio.sleep_ms(poll_ms)
+        bank.resample(ticks_ms())
+        bank.wake.set()
+        status.tick()
+
+
+async def run(board, hardware):
+    device, bank, status, app = build(board, hardware)
+    asyncio.create_task(scan_inputs(bank))
+    if board["poll_ms"]:
+        asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
+    await hardware.start()
+    srv = await server.start(app, board["host"], board["http_port"])
+    print("serving on http://%s:%d" % (board["host"], board["http_port"]))
+    await srv.wait_closed()
+
+
+def main(argv=()):
+    try:
+        board = config.load_board(BOARD_FILE, config.parse_args(list(argv)))
+    except config.ConfigError as exc:
+        print("pinsock: " + str(exc))
+        return 2
+    hardware = load_hardware(board)
+    try:
+        asyncio.run(run(board, hardware))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        print_exception(exc)
+        return 1
+    return 0

@@ -1,0 +1,100 @@
+# The board config (boards/<BOARD>/board.json on the host, board.json on the device),
+# with the run-time overrides the simulator takes on its command line.
+import json
+
+# Settings a board file may leave out. Each is documented in README.md.
+DEFAULTS = {
+    "host": "0.0.0.0",  # address the HTTP server listens on
+    "http_port": 80,
+    "max_clients": 1,  # WebSocket sessions; a newcomer replaces the oldest
+    "debounce_ms": 30,  # an input level must hold this long to count
+    "poll_ms": 50,  # inputs are also re-read this often, in case an IRQ was missed
+    "max_frame_len": 256,  # longest WebSocket text frame accepted (close 1009 beyond)
+    "state_dir": "",  # folder of the flash where settings are kept
+}
+
+# Command-line overrides: flag -> (config key, parser).
+_FLAGS = {
+    "--http-port": ("http_port", int),
+    "--control-port": ("control_port", int),
+    "--max-clients": ("max_clients", int),
+    "--debounce-ms": ("debounce_ms", int),
+    "--state-dir": ("state_dir", str),
+    "--host": ("host", str),
+}
+
+MAX_IOS = 16
+
+
+class ConfigError(Exception):
+    pass
+
+
+def parse_args(argv):
+    """['--http-port', '8080', ...] -> {'http_port': 8080, ...}"""
+    overrides = {}
+    i = 0
+    while i < len(argv):
+        flag = argv[i]
+        if flag not in _FLAGS or i + 1 >= len(argv):
+            raise ConfigError("unknown option or missing value: %s" % flag)
+        key, parse = _FLAGS[flag]
+        try:
+            overrides[key] = parse(argv[i + 1])
+        except ValueError:
+            raise ConfigError("bad value for %s: %s" % (flag, argv[i + 1]))
+        i += 2
+    return overrides
+
+
+def load_board(path, overrides=None):
+    try:
+        with open(path) as f:
+            board = json.load(f)
+    except OSError:
+        raise ConfigError("cannot read board config %s" % path)
+    except ValueError:
+        raise ConfigError("board config %s is not valid JSON" % path)
+    if not isinstance(board, dict):
+        raise ConfigError("board config must be a JSON object")
+    for key, value in DEFAULTS.items():
+        board.setdefault(key, value)
+    if overrides:
+        board.update(overrides)
+    check_board(board)
+    return board
+
+
+def check_board(board):
+    """Raise ConfigError naming the first thing wrong with a board config."""
+    for key in ("name", "hal", "ios", "dip"):
+        if key not in board:
+            raise ConfigError("board config lacks %r" % key)
+    ios = board["ios"]
+    if not isinstance(ios, list) or not 0 < len(ios) <= MAX_IOS:
+        raise ConfigError("'ios' must list 1 to %d IOs" % MAX_IOS)
+    dips = []
+    for io, spec in enumerate(ios):
+        where = "io %d: " % io
+        for key in ("label", "dirs", "pulls", "dir", "pull"):
+            if key not in spec:
+                raise ConfigError(where + "lacks %r" % key)
+        if not spec["dirs"] or any(d not in (0, 1) for d in spec["dirs"]):
+            raise ConfigError(where + "'dirs' must be a non-empty subset of [0, 1]")
+        if not spec["pulls"] or any(p not in (0, 1, 2) for p in spec["pulls"]):
+            raise ConfigError(where + "'pulls' must be a non-empty subset of [0, 1, 2]")
+        if spec["dir"] not in spec["dirs"] or spec["pull"] not in spec["pulls"]:
+            raise ConfigError(where + "default 'dir'/'pull' not among the allowed ones")
+        dip = spec.get("dip", 0)
+        if dip:
+            if spec["dirs"] != [0]:
+                raise ConfigError(where + "a DIP switch is a fixed input: 'dirs' must be [0]")
+            dips.append(dip)
+    if sorted(dips) != list(range(1, len(dips) + 1)):
+        raise ConfigError("DIP switches must be numbered 1..N, each once")
+    for key in ("max_clients", "http_port"):
+        if not isinstance(board[key], int) or board[key] < 1:
+            raise ConfigError("%r must be a positive integer" % key)
+    for key in ("debounce_ms", "poll_ms"):
+        if not isinstance(board[key], int) or board[key] < 0:
+            raise ConfigError("%r must be an integer >= 0" % key)

@@ -1,0 +1,64 @@
+# Device logic: what the device tells clients and what it does with their messages.
+# Pure: it sees the IOs through IoBank and the clients through ClientHub.
+from . import wsframe
+from .compat import mem_free, ticks_diff, ticks_ms
+
+
+class Device:
+    def __init__(self, bank, report, hub, engine):
+        self.bank = bank
+        self.report = report
+        self.hub = hub
+        self.engine = engine
+        # The newest switch report, encoded once; a newcomer gets it on connect.
+        self.report_frame = wsframe.encode_text(report.text())
+        bank.listeners.append(self._level_changed)
+
+    def _level_changed(self, io, level, now):
+        if self.bank.is_dip(io):
+            frame = wsframe.encode_text(self.report.text())
+            self.report_frame = frame
+            self.hub.broadcast(frame, True)
+        self.engine.level_changed(self.hub.clients, io, level)
+
+    # --- called by the transport -------------------------------------------
+    def connected(self, client):
+        self.hub.admit(client)
+        self.engine.connected(client)
+        client.push(self.report_frame, True)
+
+    def received(self, client, text):
+        reply = self.engine.execute(client, text, ticks_ms())
+        if reply is not None:
+            client.push(wsframe.encode_text(reply))
+
+    def disconnected(self, client):
+        self.hub.remove(client)
+
+
+class Status:
+    """What `s` reports: version, board, clients, uptime and free heap."""
+
+    def __init__(self, version, board, hub):
+        self.version = version
+        self.board = board
+        self.hub = hub
+        self._uptime_ms = 0
+        self._last = ticks_ms()
+
+    def clients(self):
+        return len(self.hub.clients)
+
+    def uptime_s(self):
+        # ticks_ms wraps after 2**30 ms (12 days); adding up differences does not.
+        # tick() runs at least every poll period, far more often than that.
+        self.tick()
+        return self._uptime_ms // 1000
+
+    def tick(self):
+        now = ticks_ms()
+        self._uptime_ms += ticks_diff(now, self._last)
+        self._last = now
+
+    def free_heap(self):
+        return mem_free()

@@ -1,0 +1,58 @@
+# Hardware layer for real boards (ESP32, RP2040): the only firmware module that
+# imports `machine`. It maps IO numbers to machine pins as the board config says.
+import machine
+
+from .compat import ticks_ms
+
+_PULLS = (None, machine.Pin.PULL_UP, machine.Pin.PULL_DOWN)
+
+
+class MachineHardware:
+    def __init__(self, board):
+        self.board = board
+        self.pin_ids = [spec["pin"] for spec in board["ios"]]
+        self.pins = [None] * len(self.pin_ids)
+        self.direction = bytearray(len(self.pin_ids))
+        self._edge = None
+
+    def setup(self, io, direction, pull, level):
+        pin_id = self.pin_ids[io]
+        self.direction[io] = direction
+        if self.pins[io] is not None:
+            self.pins[io].irq(handler=None)
+        if direction:
+            pin = machine.Pin(pin_id, machine.Pin.OUT, value=level)
+        else:
+            pin = machine.Pin(pin_id, machine.Pin.IN, _PULLS[pull])
+            if self._edge is not None:
+                self._irq(io, pin)
+        self.pins[io] = pin
+
+    def read(self, io):
+        return self.pins[io].value()
+
+    def write(self, io, level):
+        self.pins[io].value(level)
+
+    def watch(self, edge):
+        self._edge = edge
+        for io, pin in enumerate(self.pins):
+            if pin is not None and not self.direction[io]:
+                self._irq(io, pin)
+
+    def _irq(self, io, pin):
+        edge = self._edge
+
+        def handler(p):  # one closure per pin, made once at setup
+            edge(io, p.value(), ticks_ms())
+
+        pin.irq(handler, machine.Pin.IRQ_RISING | machine.Pin.IRQ_FALLING)
+
+    def unique_id_hex(self):
+        return "".join("%02x" % b for b in machine.unique_id())
+
+    def add_routes(self, app):
+        pass
+
+    async def start(self):
+        pass

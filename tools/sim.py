@@ -1,0 +1,77 @@
+"""Run the simulated board UNIX_SIM: the real firmware on the MicroPython unix port.
+
+    python tools/sim.py [--http-port 8080] [--control-port 8081] [--max-clients N]
+                        [--debounce-ms N] [--state-dir DIR]
+
+Builds build/UNIX_SIM/ (only what changed), then runs its main.py with the unix port.
+When ready the firmware prints `serving on http://127.0.0.1:<port>`.
+The `micropython` command comes from the project's environment; set MICROPYTHON to a
+path to use another build of the unix port.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build  # noqa: E402
+
+ROOT = build.ROOT
+BOARD = "UNIX_SIM"
+
+
+def micropython_command():
+    explicit = os.environ.get("MICROPYTHON")
+    if explicit:
+        return explicit
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if not found:
+        raise SystemExit("no micropython command: run `make sim`, or set MICROPYTHON")
+    return found
+
+
+def sim_command(build_dir, firmware_args, heapsize=None):
+    """argv and environment that run a built firmware folder on the unix port."""
+    cmd = [micropython_command()]
+    if heapsize:
+        cmd += ["-X", "heapsize=" + heapsize]
+    cmd += ["main.py"] + firmware_args
+    env = dict(os.environ)
+    # .frozen keeps the port's built-in asyncio importable; lib/ holds microdot.
+    env["MICROPYPATH"] = ".frozen:" + str(Path(build_dir) / "lib")
+    return cmd, env
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--http-port", type=int, default=8080)
+    parser.add_argument("--control-port", type=int, default=8081)
+    parser.add_argument("--max-clients", type=int)
+    parser.add_argument("--debounce-ms", type=int)
+    parser.add_argument("--state-dir", default=str(ROOT / ".state" / BOARD),
+                        help="folder that plays the device's flash (default .state/UNIX_SIM)")
+    parser.add_argument("--heapsize", help="MicroPython heap, e.g. 128K")
+    args = parser.parse_args(argv)
+
+    build_dir, _, _ = build.build(BOARD)
+    state_dir = Path(args.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    firmware_args = ["--http-port", str(args.http_port), "--control-port",
+                     str(args.control_port), "--state-dir", str(state_dir)]
+    if args.max_clients is not None:
+        firmware_args += ["--max-clients", str(args.max_clients)]
+    if args.debounce_ms is not None:
+        firmware_args += ["--debounce-ms", str(args.debounce_ms)]
+    cmd, env = sim_command(build_dir, firmware_args, args.heapsize)
+    os.chdir(build_dir)
+    sys.stdout.flush()
+    os.execvpe(cmd[0], cmd, env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,6 +31,9 @@ PAGE = ROOT / "html" / "index.html"
 MICRODOT_MODULES = ("__init__.py", "microdot.py", "websocket.py", "helpers.py")
 # Files in a board folder that describe the board and are not copied as modules.
 BOARD_DATA_FILES = ("manifest.py",)
+# Hardware-layer modules of the firmware, by the board's "hal"; a build carries only
+# its own (the simulator's lives in boards/UNIX_SIM/).
+HAL_MODULES = {"machine": "hw.py"}
 
 
 def microdot_dir():
@@ -75,8 +78,9 @@ def build(board_name, out=None):
         return out / rel
 
     # The firmware package and the board's own modules, compiled.
+    other_hals = {m for hal, m in HAL_MODULES.items() if hal != board["hal"]}
     sources = [(p, Path("pinsock") / (p.stem + ".mpy"), "pinsock/" + p.name)
-               for p in sorted((FIRMWARE / "pinsock").glob("*.py"))]
+               for p in sorted((FIRMWARE / "pinsock").glob("*.py")) if p.name not in other_hals]
     sources += [(p, Path(p.stem + ".mpy"), p.name) for p in sorted(board_dir.glob("*.py"))
                 if p.name not in BOARD_DATA_FILES]
     sources += [(microdot_dir() / m, Path("lib/microdot") / (m[:-3] + ".mpy"), "microdot/" + m)

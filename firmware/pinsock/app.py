@@ -39,7 +39,7 @@ def build(board, hardware):
     device = Device(bank, SwitchReport(bank, board["dip"]["active_low"]), hub, engine)
     server.WebSocketService.max_frame_len = board["max_frame_len"]
     service = server.WebSocketService(device)
-    app = server.make_app(service)
+    app = server.make_app(service, board)
     hardware.add_routes(app)
     return device, bank, status, app
 

@@ -32,6 +32,7 @@ class WebSocketService:
                 " (Upgrade: websocket); the page at / does.\n",
                 426,
                 {"Upgrade": "websocket", "Connection": "Upgrade", "Content-Type": "text/plain"},
+                reason="Upgrade Required",
             )
         await websocket_upgrade(request)
         reader, writer = request.sock
@@ -121,12 +122,27 @@ def _page(request):
     return Response.send_file("index.html", stream=stream, max_age=0)
 
 
-def make_app(service):
+def board_description(board):
+    """What the page needs to draw the board: labels and what each IO allows."""
+    ios = []
+    for io, spec in enumerate(board["ios"]):
+        ios.append({"io": "%x" % io, "label": spec["label"], "dip": spec.get("dip", 0),
+                    "dirs": spec["dirs"], "pulls": spec["pulls"]})
+    return {"board": board["name"], "simulator": board["hal"] == "sim",
+            "max_clients": board["max_clients"], "ios": ios}
+
+
+def make_app(service, board):
     app = Microdot()
+    description = board_description(board)
 
     @app.get("/")
     async def index(request):
         return _page(request)
+
+    @app.get("/board")
+    async def board_info(request):
+        return description
 
     @app.get("/ws")
     async def ws(request):
@@ -135,6 +151,10 @@ def make_app(service):
     @app.get("/INDEX")
     async def ws_netburner(request):
         return await service.serve(request)
+
+    @app.errorhandler(404)
+    async def not_found(request):
+        return Response("Not found\n", 404, {"Content-Type": "text/plain"}, reason="Not Found")
 
     return app
 

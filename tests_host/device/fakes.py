@@ -1,0 +1,100 @@
+# Stand-ins for the hardware layer and the transport, for device-logic tests.
+# Runs on CPython and on the MicroPython unix port.
+import os
+
+
+def board_ios(dips=8, gpios=8):
+    ios = []
+    for i in range(dips):
+        ios.append({"label": "DIP %d" % (i + 1), "dip": i + 1, "dirs": [0], "pulls": [1],
+                    "dir": 0, "pull": 1})
+    for i in range(dips, dips + gpios):
+        ios.append({"label": "GPIO %d" % i, "dirs": [0, 1], "pulls": [0, 1, 2],
+                    "dir": 0, "pull": 0})
+    return ios
+
+
+class FakeHardware:
+    """Pins whose input levels a test sets, with edges delivered like an IRQ."""
+
+    def __init__(self, count):
+        self.levels = bytearray(count)
+        self.direction = bytearray(count)
+        self.pull = bytearray(count)
+        self.writes = []
+        self.edge = None
+
+    def setup(self, io, direction, pull, level):
+        self.direction[io] = direction
+        self.pull[io] = pull
+        if direction:
+            self.levels[io] = level
+        elif pull == 1 and not self.driven(io):
+            self.levels[io] = 1
+
+    def driven(self, io):
+        return False
+
+    def read(self, io):
+        return self.levels[io]
+
+    def write(self, io, level):
+        self.levels[io] = level
+        self.writes.append((io, level))
+
+    def watch(self, edge):
+        self.edge = edge
+
+    def set(self, io, level, t):
+        """The outside world drives an input at time t (ms); the IRQ fires."""
+        self.levels[io] = level
+        self.edge(io, level, t)
+
+
+class FakeClient:
+    """A connection as the device logic sees it: push() and close()."""
+
+    def __init__(self):
+        self.frames = []
+        self.closed = None
+        self.triggers = None
+        self.closing = False
+
+    def push(self, frame, is_report=False):
+        self.frames.append(frame)
+        return True
+
+    def close(self, code, reason=""):
+        self.closed = (code, reason)
+        self.closing = True
+
+    def texts(self):
+        # Strip the 2-byte server frame header (all test messages are < 126 bytes).
+        return [bytes(f[2:]).decode() for f in self.frames]
+
+
+class FakeStatus:
+    version = "9.9.9"
+    board = "TEST_BOARD"
+
+    def clients(self):
+        return 1
+
+    def uptime_s(self):
+        return 42
+
+    def free_heap(self):
+        return 123456
+
+
+def scratch_dir(name):
+    """An empty folder for files a test writes (no tempfile on MicroPython)."""
+    base = os.getenv("PINSOCK_TEST_TMP") or "/tmp"
+    path = base + "/" + name
+    try:
+        os.mkdir(path)
+    except OSError:
+        pass
+    for entry in os.listdir(path):
+        os.remove(path + "/" + entry)
+    return path

@@ -92,9 +92,11 @@ def check_board(board):
             dips.append(dip)
     if sorted(dips) != list(range(1, len(dips) + 1)):
         raise ConfigError("DIP switches must be numbered 1..N, each once")
-    for key in ("max_clients", "http_port"):
-        if not isinstance(board[key], int) or board[key] < 1:
+    for key in ("max_clients", "http_port", "max_frame_len"):
+        value = board.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or value < 1:
             raise ConfigError("%r must be a positive integer" % key)
     for key in ("debounce_ms", "poll_ms"):
-        if not isinstance(board[key], int) or board[key] < 0:
+        value = board.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or value < 0:
             raise ConfigError("%r must be an integer >= 0" % key)

@@ -1,0 +1,79 @@
+# Board config checks. Runs on CPython and the unix port.
+import json
+
+from fakes import board_ios, scratch_dir
+from pinsock import config
+
+
+def board(**changes):
+    b = {"name": "T", "hal": "sim", "dip": {"active_low": True}, "ios": board_ios()}
+    b.update(changes)
+    return b
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def expect_config_error(b, words):
+    try:
+        config.check_board(b)
+    except config.ConfigError as exc:
+        assert words in str(exc), str(exc)
+        return
+    raise AssertionError("accepted a bad board")
+
+
+def test_defaults_and_overrides():
+    d = scratch_dir("config1")
+    write(d + "/board.json", json.dumps(board()))
+    b = config.load_board(d + "/board.json", {"max_clients": 3})
+    assert b["max_clients"] == 3
+    assert b["debounce_ms"] == config.DEFAULTS["debounce_ms"]
+
+
+def test_bad_json_names_the_file():
+    d = scratch_dir("config2")
+    write(d + "/board.json", "{nope")
+    try:
+        config.load_board(d + "/board.json")
+    except config.ConfigError as exc:
+        assert "not valid JSON" in str(exc)
+    else:
+        raise AssertionError("accepted bad JSON")
+
+
+def test_missing_file():
+    try:
+        config.load_board("/nonexistent/board.json")
+    except config.ConfigError as exc:
+        assert "cannot read" in str(exc)
+    else:
+        raise AssertionError("accepted a missing file")
+
+
+def test_rejects_bad_boards():
+    expect_config_error(board(ios=[]), "'ios'")
+    ios = board_ios()
+    ios[0]["dirs"] = [0, 1]
+    expect_config_error(board(ios=ios), "fixed input")
+    ios = board_ios()
+    ios[9]["pulls"] = [3]
+    expect_config_error(board(ios=ios), "'pulls'")
+    ios = board_ios()
+    ios[1]["dip"] = 1
+    expect_config_error(board(ios=ios), "numbered")
+    expect_config_error(board(max_clients=0), "max_clients")
+    expect_config_error(board(debounce_ms=-1), "debounce_ms")
+
+
+def test_parse_args():
+    assert config.parse_args(["--http-port", "81", "--state-dir", "/x"]) == {
+        "http_port": 81, "state_dir": "/x"}
+    for bad in (["--nope", "1"], ["--http-port"], ["--http-port", "x"]):
+        try:
+            config.parse_args(bad)
+        except config.ConfigError:
+            continue
+        raise AssertionError("accepted %r" % bad)

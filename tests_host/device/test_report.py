@@ -1,0 +1,37 @@
+# The DIP switch report. Runs on CPython and the unix port.
+import json
+
+from fakes import FakeHardware, board_ios
+from pinsock.iobank import IoBank
+from pinsock.report import SwitchReport
+
+
+def make(active_low=True):
+    ios = board_ios()
+    hw = FakeHardware(len(ios))
+    bank = IoBank(hw, ios, 0)
+    bank.start(0)
+    return bank, hw, SwitchReport(bank, active_low)
+
+
+def test_all_off_when_pulled_up_and_active_low():
+    _, _, report = make()
+    assert report.text() == (
+        '{"dipSwitches":{"dip1":"Off","dip2":"Off","dip3":"Off","dip4":"Off",'
+        '"dip5":"Off","dip6":"Off","dip7":"Off","dip8":"Off"}}')
+
+
+def test_level_zero_is_on_for_active_low():
+    bank, hw, report = make()
+    hw.set(0, 0, 1)
+    hw.set(7, 0, 1)
+    bank.scan(1)
+    switches = json.loads(report.text())["dipSwitches"]
+    assert switches["dip1"] == "On" and switches["dip8"] == "On"
+    assert sorted(k for k, v in switches.items() if v == "On") == ["dip1", "dip8"]
+    assert len(switches) == 8
+
+
+def test_active_high_polarity():
+    _, _, report = make(active_low=False)
+    assert json.loads(report.text())["dipSwitches"]["dip3"] == "On"

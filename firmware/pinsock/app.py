@@ -44,11 +44,11 @@ def build(board, hardware):
     return device, bank, status, app
 
 
-async def scan_inputs(bank):
+async def scan_inputs(bank, flag):
     """Debounce and commit input edges as soon as they arrive."""
-    flag = asyncio.ThreadSafeFlag()
     bank.wake = flag
     while True:
+        flag.clear()  # before scanning: an edge from here on sets it again
         wait = bank.scan(ticks_ms())
         if wait >= 0:
             await asyncio.sleep_ms(wait)
@@ -67,7 +67,7 @@ async def poll_inputs(bank, status, poll_ms):
 
 async def run(board, hardware):
     device, bank, status, app = build(board, hardware)
-    asyncio.create_task(scan_inputs(bank))
+    asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if board["poll_ms"]:
         asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
     await hardware.start()

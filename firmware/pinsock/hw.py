@@ -1,5 +1,7 @@
 # Hardware layer for real boards (ESP32, RP2040): the only firmware module that
 # imports `machine`. It maps IO numbers to machine pins as the board config says.
+import asyncio
+
 import machine
 
 from .compat import ticks_ms
@@ -47,6 +49,10 @@ class MachineHardware:
             edge(io, p.value(), ticks_ms())
 
         pin.irq(handler, machine.Pin.IRQ_RISING | machine.Pin.IRQ_FALLING)
+
+    def wake_flag(self):
+        # Pin IRQs set it, so it must be safe to set from an interrupt.
+        return asyncio.ThreadSafeFlag()
 
     def unique_id_hex(self):
         return "".join("%02x" % b for b in machine.unique_id())

@@ -1,0 +1,218 @@
+"""End-to-end: the simulator serves the page and pushes switch reports over /ws and
+/INDEX; a real WebSocket client and the control port drive it."""
+
+import base64
+import gzip
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from conftest import ROOT
+
+ALL_OFF = {"dip%d" % i: "Off" for i in range(1, 9)}
+
+
+def report(ws, timeout=3):
+    """The next switch report on ws (skipping other messages)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        if "dipSwitches" in msg:
+            return msg["dipSwitches"]
+
+
+def no_report(ws, within):
+    """Assert no switch report arrives within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            msg = json.loads(ws.recv(timeout=deadline - time.monotonic()))
+        except TimeoutError:
+            return
+        assert "dipSwitches" not in msg, msg
+
+
+def get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+# --- HTTP ---------------------------------------------------------------------
+def test_page_is_served_gzipped_and_plain(sim):
+    page = (ROOT / "html" / "index.html").read_bytes()
+    status, headers, body = get(sim.base_url + "/", {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body) == page
+    status, headers, body = get(sim.base_url + "/")  # a client without gzip
+    assert status == 200 and "Content-Encoding" not in headers
+    assert body == page
+
+
+@pytest.mark.parametrize("path", ["/ws", "/INDEX"])
+def test_websocket_paths_without_upgrade_answer_426(sim, path):
+    status, headers, body = get(sim.base_url + path)
+    assert status == 426
+    assert headers["Upgrade"] == "websocket"
+    assert b"WebSocket" in body
+
+
+def test_unknown_path_answers_404_and_server_keeps_running(sim):
+    assert get(sim.base_url + "/nope")[0] == 404
+    assert get(sim.base_url + "/ws/extra")[0] == 404
+    assert get(sim.base_url + "/")[0] == 200
+
+
+def test_garbage_request_answers_400_and_server_keeps_running(sim):
+    # One malformed request line (the server reads it whole, so it can answer).
+    answer = sim.http(b"THIS IS NOT HTTP\r\n")
+    assert answer.startswith(b"HTTP/1.0 400")
+    # Binary junk with no line end, e.g. a TLS hello, from a client that then leaves.
+    with socket.create_connection(("127.0.0.1", sim.http_port)) as junk:
+        junk.sendall(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(range(64)))
+    assert get(sim.base_url + "/")[0] == 200
+    assert sim.alive()
+
+
+def test_board_description(sim):
+    status, _, body = get(sim.base_url + "/board")
+    board = json.loads(body)
+    assert status == 200 and board["board"] == "UNIX_SIM" and board["simulator"] is True
+    assert [io["dip"] for io in board["ios"]] == [1, 2, 3, 4, 5, 6, 7, 8] + [0] * 8
+
+
+# --- switch reports -------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/ws", "/INDEX"])
+def test_report_on_connect_and_after_each_change(start_sim, path):
+    sim = start_sim(debounce_ms=0)
+    with connect(sim.ws_url(path)) as ws:
+        assert report(ws) == ALL_OFF
+        assert sim.control("set 0 0") == "ok"
+        assert report(ws) == dict(ALL_OFF, dip1="On")
+        assert sim.control("set 7 0") == "ok"
+        assert report(ws) == dict(ALL_OFF, dip1="On", dip8="On")
+        assert sim.control("set 0 1") == "ok"
+        assert report(ws) == dict(ALL_OFF, dip8="On")
+
+
+def test_gpio_change_sends_no_switch_report(start_sim):
+    sim = start_sim(debounce_ms=0)
+    with connect(sim.ws_url()) as ws:
+        report(ws)
+        assert sim.control("set 9 1") == "ok"
+        no_report(ws, 0.3)
+
+
+def test_debounce_glitch_not_reported_and_held_change_reported_once(start_sim):
+    sim = start_sim(debounce_ms=300)
+    with connect(sim.ws_url()) as ws:
+        assert report(ws) == ALL_OFF
+        # A glitch: on and off again well inside 300 ms.
+        t0 = time.monotonic()
+        assert sim.control("set 2 0") == "ok"
+        assert sim.control("set 2 1") == "ok"
+        assert time.monotonic() - t0 < 0.3, "control port too slow for this check"
+        no_report(ws, 0.8)
+        # A change that holds: reported once, after the debounce time.
+        t0 = time.monotonic()
+        assert sim.control("set 2 0") == "ok"
+        assert report(ws) == dict(ALL_OFF, dip3="On")
+        assert time.monotonic() - t0 >= 0.25
+        no_report(ws, 0.8)
+
+
+def test_report_reaches_every_client(start_sim):
+    sim = start_sim(max_clients=3, debounce_ms=0)
+    with connect(sim.ws_url("/ws")) as a, connect(sim.ws_url("/INDEX")) as b, \
+            connect(sim.ws_url("/ws")) as c:
+        for ws in (a, b, c):
+            assert report(ws) == ALL_OFF
+        sim.control("set 4 0")
+        for ws in (a, b, c):
+            assert report(ws) == dict(ALL_OFF, dip5="On")
+
+
+# --- one session ------------------------------------------------------------------
+def test_newcomer_replaces_oldest_with_4001(sim):
+    with connect(sim.ws_url("/ws")) as first:
+        assert report(first) == ALL_OFF
+        with connect(sim.ws_url("/INDEX")) as second:
+            assert report(second) == ALL_OFF
+            with pytest.raises(ConnectionClosed) as closed:
+                first.recv(timeout=3)
+            assert closed.value.rcvd.code == 4001
+            assert closed.value.rcvd.reason == "replaced"
+            sim.control("set 1 0")
+            assert report(second) == dict(ALL_OFF, dip2="On")
+
+
+def test_dead_client_does_not_lock_anyone_out(sim):
+    # A client that completed the handshake and then went silent forever.
+    dead = socket.create_connection(("127.0.0.1", sim.http_port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    dead.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+    dead.settimeout(3)
+    assert dead.recv(4096).startswith(b"HTTP/1.1 101")
+    try:
+        with connect(sim.ws_url()) as ws:
+            assert report(ws) == ALL_OFF
+            sim.control("set 6 0")
+            assert report(ws) == dict(ALL_OFF, dip7="On")
+    finally:
+        dead.close()
+
+
+def test_two_sessions_when_configured(start_sim):
+    sim = start_sim(max_clients=2)
+    with connect(sim.ws_url()) as a, connect(sim.ws_url()) as b:
+        report(a)
+        report(b)
+        with connect(sim.ws_url()) as c:
+            report(c)
+            with pytest.raises(ConnectionClosed) as closed:
+                a.recv(timeout=3)
+            assert closed.value.rcvd.code == 4001
+            b.send("sc")
+            assert json.loads(b.recv(timeout=3)) == {"s": {"c": "2"}}
+
+
+def test_clean_close_is_answered(sim):
+    with connect(sim.ws_url()) as ws:
+        report(ws)
+        ws.close(code=1000)
+        assert ws.close_code == 1000  # the device answered our close frame
+    with connect(sim.ws_url()) as again:  # the slot is free again
+        assert report(again) == ALL_OFF
+
+
+# --- control port -------------------------------------------------------------------
+def test_control_port_answers(sim):
+    assert sim.control("get 0") == "1"  # pulled up, switch off
+    assert sim.control("set 0 0") == "ok"
+    assert sim.control("get 0") == "0"
+    assert sim.control("get 9") == "0"
+
+
+@pytest.mark.parametrize("line", [
+    "", "hello", "set", "set 0", "set 0 2", "set 99 1", "set x 1", "get", "get -1",
+    "get 16", "set 0 1 1", "x" * 200,
+])
+def test_malformed_control_lines_answer_error_and_sim_keeps_running(sim, line):
+    answer = sim.control(line)
+    assert answer.startswith("error "), answer
+    assert sim.control("get 0") == "1"
+    assert sim.alive()

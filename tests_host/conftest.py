@@ -5,12 +5,7 @@ MicroPython unix port, on free ports of 127.0.0.1, and stops it after the test.
 """
 
 import os
-import queue
-import socket
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,15 +16,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import build  # noqa: E402
 import sim as sim_tool  # noqa: E402
-
-# How long a simulator may take to print "serving on" (CPU-starved CI machines).
-SIM_START_TIMEOUT_S = 30
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from simproc import Sim  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,94 +29,6 @@ def sim_build():
 @pytest.fixture(scope="session")
 def micropython():
     return sim_tool.micropython_command()
-
-
-class Sim:
-    """One running simulator process and ways to talk to it."""
-
-    def __init__(self, state_dir, **options):
-        self.state_dir = Path(state_dir)
-        self.options = options
-        self.http_port = free_port()
-        self.control_port = free_port()
-        self.proc = None
-        self.lines = queue.Queue()
-        self.output = []
-
-    # --- process --------------------------------------------------------------
-    def start(self):
-        cmd = [sys.executable, str(ROOT / "tools" / "sim.py"),
-               "--http-port", str(self.http_port), "--control-port", str(self.control_port),
-               "--state-dir", str(self.state_dir)]
-        for key, value in self.options.items():
-            cmd += ["--" + key.replace("_", "-"), str(value)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, text=True, bufsize=1)
-        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
-        deadline = time.monotonic() + SIM_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if line.startswith("serving on http://127.0.0.1:%d" % self.http_port):
-                return self
-        self.stop()
-        raise AssertionError("simulator did not start:\n" + "".join(self.output))
-
-    def _pump(self, proc):
-        for line in proc.stdout:
-            self.output.append(line)
-            self.lines.put(line)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    # --- talking to it --------------------------------------------------------
-    @property
-    def base_url(self):
-        return "http://127.0.0.1:%d" % self.http_port
-
-    def ws_url(self, path="/ws"):
-        return "ws://127.0.0.1:%d%s" % (self.http_port, path)
-
-    def control(self, line):
-        """Send one control-port line; return the answer line."""
-        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
-            s.sendall(line.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(256)
-                if not chunk:
-                    break
-                data += chunk
-        return data.decode().strip()
-
-    def http(self, request_bytes, timeout=5):
-        """Send raw bytes to the HTTP port; return everything it answers."""
-        with socket.create_connection(("127.0.0.1", self.http_port), timeout=timeout) as s:
-            s.sendall(request_bytes)
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return data
-                data += chunk
 
 
 @pytest.fixture

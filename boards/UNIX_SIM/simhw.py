@@ -55,6 +55,12 @@ class SimHardware:
     def watch(self, edge):
         self._edge = edge  # like Pin.irq(trigger=RISING | FALLING) on every input
 
+    def wake_flag(self):
+        # Simulated edges come from the control port, in the asyncio thread, so a
+        # plain Event will do. (asyncio.ThreadSafeFlag in the unix port's poll set
+        # crashes the 1.28/1.29 unix port with SIGSEGV once a few sockets are open.)
+        return asyncio.Event()
+
     def unique_id_hex(self):
         return "5153a1b0c0de"
 

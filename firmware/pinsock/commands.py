@@ -35,7 +35,14 @@ class CommandError(Exception):
 
 
 def error_reply(command, reason):
-    return '{"e":{"c":%s,"m":"%s"}}' % (json.dumps(command[: CommandEngine.max_command_len]), reason)
+    # The command is cut to the longest one allowed, so an error never echoes more.
+    cut = command[: CommandEngine.max_command_len]
+    return '{"e":{"c":%s,"m":"%s"}}' % (json.dumps(cut), reason)
+
+
+def is_error(reply):
+    """True for an error reply (HTTP answers it with 400)."""
+    return reply.startswith('{"e":')
 
 
 class CommandEngine:

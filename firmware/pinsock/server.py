@@ -152,6 +152,35 @@ def make_app(service, board):
     async def ws_netburner(request):
         return await service.serve(request)
 
+    # The command interface over HTTP: GET /action.cgi?<command>[=<value>] answers with
+    # the same JSON the WebSocket would, from the same engine; an error answers 400.
+    # A request has no connection to hang triggers on: each one gets its own
+    # throwaway state with every trigger off.
+    from microdot.microdot import urldecode
+
+    from .commands import E_BAD_CHAR, error_reply, is_error
+    from .compat import ticks_ms
+
+    engine = service.device.engine
+    json_type = {"Content-Type": "application/json"}
+
+    class _HttpRequestState:
+        triggers = None
+
+    @app.get("/action.cgi")
+    async def action(request):
+        raw = request.query_string or ""
+        try:
+            text = urldecode(raw)
+        except (ValueError, UnicodeError):  # a bad %-escape, or bytes that are not UTF-8
+            return Response(error_reply(raw, E_BAD_CHAR), 400, json_type, reason="Bad Request")
+        state = _HttpRequestState()
+        engine.connected(state)
+        reply = engine.execute(state, text, ticks_ms())
+        if is_error(reply):
+            return Response(reply, 400, json_type, reason="Bad Request")
+        return Response(reply, 200, json_type)
+
     @app.errorhandler(404)
     async def not_found(request):
         return Response("Not found\n", 404, {"Content-Type": "text/plain"}, reason="Not Found")

@@ -1,0 +1,173 @@
+"""Command console for a pinsock device: send commands over its WebSocket.
+
+    python tools/console.py ws://127.0.0.1:8080/ws v3 d9=1 v9=1   one-shot
+    python tools/console.py ws://127.0.0.1:8080/ws                interactive
+
+One-shot: sends each command in turn, prints each reply as one line of JSON and exits
+0 once all are answered (error replies included); switch reports and updates are left
+out. Interactive: reads commands from standard input, one per line, and prints every
+message the device sends (replies, updates, switch reports) as one line of JSON, until
+end of input or Ctrl-C. The commands are in docs/PROTOCOL.md.
+
+Exit status: 0 done; 1 cannot connect, the device closed the connection, or a reply
+did not come within --timeout; 2 bad arguments.
+"""
+
+import argparse
+import json
+import queue
+import sys
+import threading
+import time
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import connect
+
+# Top-level keys of messages the device sends without being asked; anything else is
+# the reply to the oldest command not yet answered.
+UNSOLICITED = ("u", "dipSwitches")
+
+
+class ConsoleError(Exception):
+    pass
+
+
+def is_reply(text):
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return True  # not ours to judge: show it as the reply it answers
+    return not (isinstance(message, dict) and len(message) == 1
+                and next(iter(message)) in UNSOLICITED)
+
+
+def open_connection(url, timeout):
+    try:
+        # No compression: the device does not offer it, and one less round of
+        # negotiation to go wrong. max_size bounds what a confused peer can send us.
+        return connect(url, open_timeout=timeout, close_timeout=1, compression=None,
+                       max_size=2**16)
+    except InvalidURI as exc:
+        raise ConsoleError("not a WebSocket URL: %s (%s)" % (url, exc))
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        raise ConsoleError("cannot connect to %s: %s" % (url, describe(exc)))
+
+
+def describe(exc):
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, ConnectionRefusedError):
+        text = "connection refused (is the device running, and is the port right?)"
+    return text
+
+
+def closed_message(ws):
+    code = ws.close_code
+    if code is None or code == 1006:
+        return "connection lost"
+    reason = (": " + ws.close_reason) if ws.close_reason else ""
+    return "device closed the connection (%d%s)" % (code, reason)
+
+
+def one_shot(ws, commands, timeout, out):
+    """Send each command, print its reply. Returns the replies."""
+    replies = []
+    for command in commands:
+        ws.send(command)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                text = ws.recv(timeout=max(left, 0))
+            except TimeoutError:
+                raise ConsoleError("no reply to %r within %g s" % (command, timeout))
+            if is_reply(text):
+                break
+        print(text, file=out, flush=True)
+        replies.append(text)
+    return replies
+
+
+def interactive(ws, lines, timeout, out):
+    """Send each line of `lines`; print every message the device sends. Ends when the
+    input ends and the last command is answered, or when the device hangs up."""
+    events = queue.Queue()  # ("line", text) | ("eof",) | ("reply",) | ("closed",)
+
+    def read_input():
+        for line in lines:
+            events.put(("line", line))
+        events.put(("eof",))
+
+    def receive():
+        try:
+            for text in ws:
+                print(text, file=out, flush=True)
+                if is_reply(text):
+                    events.put(("reply",))
+        except ConnectionClosed:
+            pass
+        events.put(("closed",))
+
+    # Daemon threads: a console blocked on a terminal still ends when the device
+    # closes the connection.
+    threading.Thread(target=read_input, daemon=True).start()
+    receiver = threading.Thread(target=receive, daemon=True)
+    receiver.start()
+    pending = 0
+    deadline = None  # set at end of input: how long the last replies may take
+    while deadline is None or pending:
+        wait = None if deadline is None else deadline - time.monotonic()
+        try:
+            event = events.get(timeout=None if wait is None else max(wait, 0))
+        except queue.Empty:
+            raise ConsoleError("%d command(s) not answered within %g s" % (pending, timeout))
+        kind = event[0]
+        if kind == "line":
+            command = event[1].rstrip("\r\n")
+            if command.strip():
+                pending += 1
+                ws.send(command)
+        elif kind == "reply":
+            pending = max(0, pending - 1)
+        elif kind == "eof":
+            deadline = time.monotonic() + timeout
+        else:
+            receiver.join(1)
+            raise ConsoleError(closed_message(ws))
+
+
+def main(argv=None, stdin=None, out=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="With commands: one-shot. Without: interactive, commands from stdin.")
+    parser.add_argument("url", help="the device's WebSocket, e.g. ws://192.168.0.2/ws")
+    parser.add_argument("commands", nargs="*", help="commands to send, e.g. v3 d9=1 tuv9=3")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds to wait for the connection and for each reply")
+    args = parser.parse_args(argv)
+    stdin = stdin if stdin is not None else sys.stdin
+    out = out if out is not None else sys.stdout
+    if not args.url.startswith(("ws://", "wss://")):
+        parser.error("the URL must start with ws://, e.g. ws://127.0.0.1:8080/ws")
+    try:
+        ws = open_connection(args.url, args.timeout)
+        with ws:
+            try:
+                if args.commands:
+                    one_shot(ws, args.commands, args.timeout, out)
+                else:
+                    if stdin.isatty():
+                        print("connected to %s; type a command per line, Ctrl-D to end"
+                              % args.url, file=sys.stderr)
+                    interactive(ws, stdin, args.timeout, out)
+            except ConnectionClosed:
+                raise ConsoleError(closed_message(ws))
+    except ConsoleError as exc:
+        print("console: %s" % exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

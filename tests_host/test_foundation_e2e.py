@@ -19,13 +19,15 @@ from conftest import ROOT
 ALL_OFF = {"dip%d" % i: "Off" for i in range(1, 9)}
 
 
-def report(ws, timeout=3):
-    """The next switch report on ws (skipping other messages)."""
+def report(ws, timeout=3, with_seq=False):
+    """The next switch report on ws (skipping other messages): its switches, and with
+    with_seq=True also the event log number it carries."""
     deadline = time.monotonic() + timeout
     while True:
         msg = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
         if "dipSwitches" in msg:
-            return msg["dipSwitches"]
+            assert sorted(msg) == ["dipSwitches", "seq"], msg
+            return (msg["dipSwitches"], msg["seq"]) if with_seq else msg["dipSwitches"]
 
 
 def no_report(ws, within):
@@ -98,13 +100,14 @@ def test_board_description(sim):
 def test_report_on_connect_and_after_each_change(start_sim, path):
     sim = start_sim(debounce_ms=0)
     with connect(sim.ws_url(path)) as ws:
-        assert report(ws) == ALL_OFF
+        assert report(ws, with_seq=True) == (ALL_OFF, 0)
         assert sim.control("set 0 0") == "ok"
-        assert report(ws) == dict(ALL_OFF, dip1="On")
+        assert report(ws, with_seq=True) == (dict(ALL_OFF, dip1="On"), 1)
         assert sim.control("set 7 0") == "ok"
-        assert report(ws) == dict(ALL_OFF, dip1="On", dip8="On")
+        assert report(ws, with_seq=True) == (dict(ALL_OFF, dip1="On", dip8="On"), 2)
+        assert sim.control("set 9 1") == "ok"  # a GPIO input: logged, no report
         assert sim.control("set 0 1") == "ok"
-        assert report(ws) == dict(ALL_OFF, dip8="On")
+        assert report(ws, with_seq=True) == (dict(ALL_OFF, dip8="On"), 4)
 
 
 def test_gpio_change_sends_no_switch_report(start_sim):

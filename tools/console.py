@@ -23,8 +23,8 @@ import time
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
-# Top-level keys of messages the device sends without being asked; anything else is
-# the reply to the oldest command not yet answered.
+# Top-level keys of messages the device sends without being asked (a report also
+# carries "seq"); anything else is the reply to the oldest command not yet answered.
 UNSOLICITED = ("u", "dipSwitches")
 
 
@@ -37,8 +37,7 @@ def is_reply(text):
         message = json.loads(text)
     except ValueError:
         return True  # not ours to judge: show it as the reply it answers
-    return not (isinstance(message, dict) and len(message) == 1
-                and next(iter(message)) in UNSOLICITED)
+    return not (isinstance(message, dict) and any(key in message for key in UNSOLICITED))
 
 
 def open_connection(url, timeout):

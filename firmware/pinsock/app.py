@@ -6,6 +6,7 @@ from . import VERSION, config, server
 from .commands import CommandEngine
 from .compat import print_exception, ticks_ms
 from .device import Device, Status
+from .eventlog import EventLog
 from .hub import ClientHub
 from .iobank import IoBank
 from .report import SwitchReport
@@ -36,7 +37,9 @@ def build(board, hardware):
     status = Status(VERSION, board["name"], hub)
     engine = CommandEngine(bank, settings, status)
     bank.start(ticks_ms())
-    device = Device(bank, SwitchReport(bank, board["dip"]["active_low"]), hub, engine)
+    log = EventLog(board["log_size"])
+    report = SwitchReport(bank, board["dip"]["active_low"])
+    device = Device(bank, report, hub, engine, log, status)
     server.WebSocketService.max_frame_len = board["max_frame_len"]
     service = server.WebSocketService(device)
     app = server.make_app(service, board)

@@ -11,6 +11,7 @@ DEFAULTS = {
     "poll_ms": 50,  # inputs are also re-read this often, in case an IRQ was missed
     "max_frame_len": 256,  # longest WebSocket text frame accepted (close 1009 beyond)
     "state_dir": "",  # folder of the flash where settings are kept
+    "log_size": 256,  # input transitions the event log keeps (GET /log)
 }
 
 # Command-line overrides: flag -> (config key, parser).
@@ -92,7 +93,7 @@ def check_board(board):
             dips.append(dip)
     if sorted(dips) != list(range(1, len(dips) + 1)):
         raise ConfigError("DIP switches must be numbered 1..N, each once")
-    for key in ("max_clients", "http_port", "max_frame_len"):
+    for key in ("max_clients", "http_port", "max_frame_len", "log_size"):
         value = board.get(key, DEFAULTS[key])
         if not isinstance(value, int) or value < 1:
             raise ConfigError("%r must be a positive integer" % key)

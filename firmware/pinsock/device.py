@@ -1,22 +1,28 @@
 # Device logic: what the device tells clients and what it does with their messages.
 # Pure: it sees the IOs through IoBank and the clients through ClientHub.
 from . import wsframe
+from .iobank import DIR_IN
 from .compat import mem_free, ticks_diff, ticks_ms
 
 
 class Device:
-    def __init__(self, bank, report, hub, engine):
+    def __init__(self, bank, report, hub, engine, log, status):
         self.bank = bank
         self.report = report
         self.hub = hub
         self.engine = engine
+        self.log = log
+        self.status = status
         # The newest switch report, encoded once; a newcomer gets it on connect.
-        self.report_frame = wsframe.encode_text(report.text())
+        self.report_frame = wsframe.encode_text(report.text(log.seq))
         bank.listeners.append(self._level_changed)
 
     def _level_changed(self, io, level, now):
-        if self.bank.is_dip(io):
-            frame = wsframe.encode_text(self.report.text())
+        bank = self.bank
+        if bank.direction[io] == DIR_IN:
+            self.log.append(io, level, self.status.ms_at(now))
+        if bank.is_dip(io):
+            frame = wsframe.encode_text(self.report.text(self.log.seq))
             self.report_frame = frame
             self.hub.broadcast(frame, True)
         self.engine.level_changed(self.hub.clients, io, level)
@@ -54,6 +60,11 @@ class Status:
         # tick() runs at least every poll period, far more often than that.
         self.tick()
         return self._uptime_ms // 1000
+
+    def ms_at(self, ticks):
+        """Milliseconds since boot at `ticks` (a recent ticks_ms() value)."""
+        self.tick()
+        return self._uptime_ms + ticks_diff(ticks, self._last)
 
     def tick(self):
         now = ticks_ms()

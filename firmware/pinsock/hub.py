@@ -26,7 +26,7 @@ class Client:
         self.closing = False
         self.wake = asyncio.Event()
         self.peer_closed = asyncio.Event()
-        self.data = None  # per-connection state of the command engine
+        self.triggers = None  # this connection's update triggers (commands.py)
 
     def push(self, frame, is_report=False):
         """Queue one encoded frame. Returns False when the client is stuck."""

@@ -1,6 +1,8 @@
 # The DIP switch report, the message NetBurner's example page reads:
-#   {"dipSwitches":{"dip1":"On","dip2":"Off",...,"dip8":"Off"}}
-# Built from preformatted pieces, once per change, and shared by every client.
+#   {"dipSwitches":{"dip1":"On","dip2":"Off",...,"dip8":"Off"},"seq":N}
+# `seq` is the number of the newest event-log record (see eventlog.py); clients that
+# do not use it ignore it. Built from preformatted pieces, once per change, and
+# shared by every client.
 
 
 class SwitchReport:
@@ -15,10 +17,10 @@ class SwitchReport:
     def is_on(self, io):
         return self.bank.level[io] == self.active_level
 
-    def text(self):
+    def text(self, seq):
         level = self.bank.level
         on = self.active_level
         parts = []
         for key, io in zip(self._keys, self.ios):
             parts.append(key + ("On" if level[io] == on else "Off") + '"')
-        return '{"dipSwitches":{' + ",".join(parts) + "}}"
+        return '{"dipSwitches":{' + ",".join(parts) + '},"seq":%d}' % seq

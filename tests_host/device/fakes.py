@@ -69,8 +69,8 @@ class FakeClient:
         self.closing = True
 
     def texts(self):
-        # Strip the 2-byte server frame header (all test messages are < 126 bytes).
-        return [bytes(f[2:]).decode() for f in self.frames]
+        # Strip the server frame header: 2 bytes, or 4 when the length needs 16 bits.
+        return [bytes(f[4:] if f[1] == 126 else f[2:]).decode() for f in self.frames]
 
 
 class FakeStatus:

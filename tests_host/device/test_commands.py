@@ -31,6 +31,7 @@ from fakes import FakeClient, FakeHardware, board_ios, scratch_dir
 from pinsock import commands
 from pinsock.commands import CommandEngine, error_reply, is_error
 from pinsock.device import Device
+from pinsock.eventlog import EventLog
 from pinsock.hub import ClientHub
 from pinsock.iobank import IoBank
 from pinsock.report import SwitchReport
@@ -87,6 +88,9 @@ class TranscriptStatus:
     def free_heap(self):
         return 104448
 
+    def ms_at(self, ticks):
+        return ticks - self.run.booted
+
 
 class TranscriptError(AssertionError):
     pass
@@ -127,7 +131,8 @@ class TranscriptRun:
         self.booted = self.now
         self.engine = CommandEngine(self.bank, self.settings, TranscriptStatus(self))
         self.bank.start(self.now)
-        self.device = Device(self.bank, SwitchReport(self.bank, True), self.hub, self.engine)
+        self.device = Device(self.bank, SwitchReport(self.bank, True), self.hub, self.engine,
+                             EventLog(256), TranscriptStatus(self))
         self.clients = {}
         self.seen = {}
         self.connect("1")

@@ -16,9 +16,9 @@ def make(active_low=True):
 
 def test_all_off_when_pulled_up_and_active_low():
     _, _, report = make()
-    assert report.text() == (
+    assert report.text(7) == (
         '{"dipSwitches":{"dip1":"Off","dip2":"Off","dip3":"Off","dip4":"Off",'
-        '"dip5":"Off","dip6":"Off","dip7":"Off","dip8":"Off"}}')
+        '"dip5":"Off","dip6":"Off","dip7":"Off","dip8":"Off"},"seq":7}')
 
 
 def test_level_zero_is_on_for_active_low():
@@ -26,7 +26,7 @@ def test_level_zero_is_on_for_active_low():
     hw.set(0, 0, 1)
     hw.set(7, 0, 1)
     bank.scan(1)
-    switches = json.loads(report.text())["dipSwitches"]
+    switches = json.loads(report.text(0))["dipSwitches"]
     assert switches["dip1"] == "On" and switches["dip8"] == "On"
     assert sorted(k for k, v in switches.items() if v == "On") == ["dip1", "dip8"]
     assert len(switches) == 8
@@ -34,4 +34,4 @@ def test_level_zero_is_on_for_active_low():
 
 def test_active_high_polarity():
     _, _, report = make(active_low=False)
-    assert json.loads(report.text())["dipSwitches"]["dip3"] == "On"
+    assert json.loads(report.text(0))["dipSwitches"]["dip3"] == "On"

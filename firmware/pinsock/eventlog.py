@@ -1,0 +1,43 @@
+# The event log: every debounced input transition, numbered, in a fixed-size ring.
+#
+# Record N is {"seq":N,"t":<ms since boot>,"io":"<h>","v":"<0|1>"}; numbers rise by
+# exactly 1. The ring is allocated once and keeps the newest `size` records, so a
+# client that asks for what came after `since` learns exactly how many it missed.
+from array import array
+
+
+class EventLog:
+    def __init__(self, size):
+        self.size = size
+        self.seq = 0  # number of the newest record; 0 = none yet
+        self._time = array("q", bytes(8 * size))
+        self._io = bytearray(size)
+        self._level = bytearray(size)
+
+    def append(self, io, level, ms):
+        seq = self.seq + 1
+        i = seq % self.size
+        self._time[i] = ms
+        self._io[i] = io
+        self._level[i] = level
+        self.seq = seq
+        return seq
+
+    def oldest(self):
+        """Number of the oldest record still held (seq + 1 when empty)."""
+        return max(1, self.seq - self.size + 1)
+
+    def since(self, since):
+        """(lost, first, last): records after `since` that the ring no longer holds,
+        and the range first..last (inclusive) it can still give."""
+        if since < 0:
+            since = 0
+        oldest = self.oldest()
+        first = max(since + 1, oldest)
+        lost = max(0, oldest - (since + 1)) if self.seq > since else 0
+        return lost, first, self.seq
+
+    def record(self, seq):
+        i = seq % self.size
+        return '{"seq":%d,"t":%d,"io":"%x","v":"%d"}' % (
+            seq, self._time[i], self._io[i], self._level[i])

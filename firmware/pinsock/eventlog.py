@@ -41,3 +41,23 @@ class EventLog:
         i = seq % self.size
         return '{"seq":%d,"t":%d,"io":"%x","v":"%d"}' % (
             seq, self._time[i], self._io[i], self._level[i])
+
+    def messages(self, since):
+        """The texts that answer GET /log?since=<since>, one per message.
+
+        A {"lost":N} message stands where N records are gone: first, when the ring
+        no longer holds every record after `since`; again later, if records are
+        overwritten while the answer is being sent (the reader is too slow).
+        """
+        lost, seq, last = self.since(since)
+        if lost:
+            yield '{"lost":%d}' % lost
+        while seq <= last:
+            oldest = self.oldest()
+            if seq < oldest:
+                gone = min(oldest, last + 1) - seq
+                yield '{"lost":%d}' % gone
+                seq += gone
+                continue
+            yield self.record(seq)
+            seq += 1

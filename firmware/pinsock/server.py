@@ -7,14 +7,16 @@
 import asyncio
 
 from microdot import Microdot, Response
+from microdot.microdot import urldecode
 from microdot.websocket import websocket_upgrade
 
 from . import wsframe
-from .compat import print_exception
+from .commands import E_BAD_CHAR, error_reply, is_error
+from .compat import print_exception, ticks_ms
 from .hub import Client
 
 PAGE_FILE = "www/index.html.gz"
-_PAGE_CHUNK = 512
+_JSON = {"Content-Type": "application/json"}
 
 
 class WebSocketService:
@@ -25,8 +27,7 @@ class WebSocketService:
         self.device = device
 
     async def serve(self, request):
-        headers = request.headers
-        if "websocket" not in headers.get("Upgrade", "").lower():
+        if not is_upgrade(request):
             return Response(
                 "This is pinsock's WebSocket endpoint. Connect with a WebSocket client"
                 " (Upgrade: websocket); the page at / does.\n",
@@ -96,6 +97,36 @@ class WebSocketService:
             # OP_PONG: nothing to do
 
 
+def is_upgrade(request):
+    return "websocket" in request.headers.get("Upgrade", "").lower()
+
+
+async def send_log(request, log, since):
+    """GET /log upgraded: one message per record after `since`, then "end", then close."""
+    await websocket_upgrade(request)
+    reader, writer = request.sock
+    try:
+        for text in log.messages(since):
+            await writer.awrite(wsframe.encode_text(text))
+        await writer.awrite(wsframe.encode_text("end"))
+        await writer.awrite(wsframe.encode_close(wsframe.CLOSE_NORMAL))
+        # Give the peer a moment to answer our close frame, then hang up.
+        await asyncio.wait_for(reader.read(64), Client.close_wait_ms / 1000)
+    except Exception:
+        pass
+    return Response.already_handled
+
+
+def log_json(log, since):
+    """Plain GET /log: the same messages as one JSON array, produced piece by piece."""
+    yield "["
+    comma = ""
+    for text in log.messages(since):
+        yield comma + text
+        comma = ","
+    yield "]"
+
+
 def _close_reply(view, n):
     # The close frame we answer a peer's close frame with (RFC 6455 5.5.1, 7.4).
     if n == 0:
@@ -156,13 +187,7 @@ def make_app(service, board):
     # the same JSON the WebSocket would, from the same engine; an error answers 400.
     # A request has no connection to hang triggers on: each one gets its own
     # throwaway state with every trigger off.
-    from microdot.microdot import urldecode
-
-    from .commands import E_BAD_CHAR, error_reply, is_error
-    from .compat import ticks_ms
-
     engine = service.device.engine
-    json_type = {"Content-Type": "application/json"}
 
     class _HttpRequestState:
         triggers = None
@@ -173,13 +198,28 @@ def make_app(service, board):
         try:
             text = urldecode(raw)
         except (ValueError, UnicodeError):  # a bad %-escape, or bytes that are not UTF-8
-            return Response(error_reply(raw, E_BAD_CHAR), 400, json_type, reason="Bad Request")
+            return Response(error_reply(raw, E_BAD_CHAR), 400, _JSON, reason="Bad Request")
         state = _HttpRequestState()
         engine.connected(state)
         reply = engine.execute(state, text, ticks_ms())
         if is_error(reply):
-            return Response(reply, 400, json_type, reason="Bad Request")
-        return Response(reply, 200, json_type)
+            return Response(reply, 400, _JSON, reason="Bad Request")
+        return Response(reply, 200, _JSON)
+
+    # The event log (eventlog.py): records after ?since=<seq>, over a WebSocket or as
+    # a JSON array.
+    event_log = service.device.log
+
+    @app.get("/log")
+    async def log(request):
+        try:
+            since = int(request.args.get("since", "0"))
+        except ValueError:
+            return Response('{"error":"since must be an integer"}', 400, _JSON,
+                            reason="Bad Request")
+        if is_upgrade(request):
+            return await send_log(request, event_log, since)
+        return Response(log_json(event_log, since), 200, _JSON)
 
     @app.errorhandler(404)
     async def not_found(request):

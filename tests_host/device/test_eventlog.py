@@ -38,3 +38,29 @@ def test_since_in_the_future_gives_nothing():
     log = EventLog(4)
     log.append(0, 0, 1)
     assert log.since(50) == (0, 51, 1)
+
+
+def test_messages_start_with_the_gap():
+    log = EventLog(3)
+    for i in range(5):
+        log.append(1, i % 2, i)
+    texts = list(log.messages(0))
+    assert texts[0] == '{"lost":2}'
+    assert [json.loads(t)["seq"] for t in texts[1:]] == [3, 4, 5]
+    assert list(log.messages(5)) == []
+    assert [json.loads(t)["seq"] for t in log.messages(3)] == [4, 5]
+
+
+def test_messages_report_records_overwritten_while_sending():
+    log = EventLog(3)
+    for i in range(3):
+        log.append(2, i % 2, i)
+    texts = []
+    for text in log.messages(0):
+        texts.append(text)
+        if len(texts) == 1:  # a slow reader: four more transitions meanwhile
+            for i in range(4):
+                log.append(2, i % 2, 100 + i)
+    # got record 1; records 2 and 3 were overwritten; 4.. are after the snapshot
+    assert json.loads(texts[0])["seq"] == 1
+    assert texts[1:] == ['{"lost":2}']

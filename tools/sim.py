@@ -56,6 +56,11 @@ def main(argv=None):
     parser.add_argument("--state-dir", default=str(ROOT / ".state" / BOARD),
                         help="folder that plays the device's flash (default .state/UNIX_SIM)")
     parser.add_argument("--heapsize", help="MicroPython heap, e.g. 128K")
+    # Board-config overrides passed through to the firmware as they are.
+    passthrough = ("--ping-interval-ms", "--idle-timeout-ms", "--stuck-timeout-ms",
+                   "--max-commands-per-s")
+    for flag in passthrough:
+        parser.add_argument(flag, type=int)
     args = parser.parse_args(argv)
 
     build_dir, _, _ = build.build(BOARD)
@@ -67,6 +72,10 @@ def main(argv=None):
         firmware_args += ["--max-clients", str(args.max_clients)]
     if args.debounce_ms is not None:
         firmware_args += ["--debounce-ms", str(args.debounce_ms)]
+    for flag in passthrough:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            firmware_args += [flag, str(value)]
     cmd, env = sim_command(build_dir, firmware_args, args.heapsize)
     os.chdir(build_dir)
     sys.stdout.flush()

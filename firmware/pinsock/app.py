@@ -34,12 +34,16 @@ def build(board, hardware):
     settings = Settings(board["state_dir"], bank, default_name)
     settings.load()
     hub = ClientHub(board["max_clients"])
+    hub.ping_interval_ms = board["ping_interval_ms"]
+    hub.idle_timeout_ms = board["idle_timeout_ms"]
+    hub.stuck_timeout_ms = board["stuck_timeout_ms"]
     status = Status(VERSION, board["name"], hub)
     engine = CommandEngine(bank, settings, status)
     bank.start(ticks_ms())
     log = EventLog(board["log_size"])
     report = SwitchReport(bank, board["dip"]["active_low"])
     device = Device(bank, report, hub, engine, log, status)
+    device.max_commands_per_s = board["max_commands_per_s"]
     server.WebSocketService.max_frame_len = board["max_frame_len"]
     service = server.WebSocketService(device)
     app = server.make_app(service, board)
@@ -68,8 +72,16 @@ async def poll_inputs(bank, status, poll_ms):
         status.tick()
 
 
+async def keep_house(hub):
+    """Once a second: ping clients, close the dead, the stuck and the unclosable."""
+    while True:
+        await asyncio.sleep_ms(1000)
+        hub.sweep(ticks_ms())
+
+
 async def run(board, hardware):
     device, bank, status, app = build(board, hardware)
+    asyncio.create_task(keep_house(device.hub))
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if board["poll_ms"]:
         asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))

@@ -12,6 +12,10 @@ DEFAULTS = {
     "max_frame_len": 256,  # longest WebSocket text frame accepted (close 1009 beyond)
     "state_dir": "",  # folder of the flash where settings are kept
     "log_size": 256,  # input transitions the event log keeps (GET /log)
+    "ping_interval_ms": 15000,  # a WebSocket ping to every client this often
+    "idle_timeout_ms": 45000,  # a client heard from for this long is closed
+    "stuck_timeout_ms": 10000,  # a client whose outbox stays full this long: close 1013
+    "max_commands_per_s": 50,  # more get "rate limited" error replies
 }
 
 # Command-line overrides: flag -> (config key, parser).
@@ -22,6 +26,10 @@ _FLAGS = {
     "--debounce-ms": ("debounce_ms", int),
     "--state-dir": ("state_dir", str),
     "--host": ("host", str),
+    "--ping-interval-ms": ("ping_interval_ms", int),
+    "--idle-timeout-ms": ("idle_timeout_ms", int),
+    "--stuck-timeout-ms": ("stuck_timeout_ms", int),
+    "--max-commands-per-s": ("max_commands_per_s", int),
 }
 
 MAX_IOS = 16
@@ -93,7 +101,8 @@ def check_board(board):
             dips.append(dip)
     if sorted(dips) != list(range(1, len(dips) + 1)):
         raise ConfigError("DIP switches must be numbered 1..N, each once")
-    for key in ("max_clients", "http_port", "max_frame_len", "log_size"):
+    for key in ("max_clients", "http_port", "max_frame_len", "log_size", "ping_interval_ms",
+                "idle_timeout_ms", "stuck_timeout_ms", "max_commands_per_s"):
         value = board.get(key, DEFAULTS[key])
         if not isinstance(value, int) or value < 1:
             raise ConfigError("%r must be a positive integer" % key)

@@ -1,11 +1,19 @@
 # Device logic: what the device tells clients and what it does with their messages.
 # Pure: it sees the IOs through IoBank and the clients through ClientHub.
 from . import wsframe
+from .commands import error_reply
 from .iobank import DIR_IN
 from .compat import mem_free, ticks_diff, ticks_ms
 
 
+# The error reason a client gets for commands beyond its rate (docs/PROTOCOL.md).
+E_RATE_LIMITED = "rate limited"
+
+
 class Device:
+    # Commands a client may send per second (board config: max_commands_per_s).
+    max_commands_per_s = 50
+
     def __init__(self, bank, report, hub, engine, log, status):
         self.bank = bank
         self.report = report
@@ -29,14 +37,34 @@ class Device:
 
     # --- called by the transport -------------------------------------------
     def connected(self, client):
+        client.credit = self.max_commands_per_s * 1000
         self.hub.admit(client)
         self.engine.connected(client)
         client.push(self.report_frame, True)
 
     def received(self, client, text):
-        reply = self.engine.execute(client, text, ticks_ms())
-        if reply is not None:
-            client.push(wsframe.encode_text(reply))
+        now = ticks_ms()
+        if self._over_rate(client, now):
+            eq = text.find("=")
+            reply = error_reply(text if eq < 0 else text[:eq], E_RATE_LIMITED)
+        else:
+            reply = self.engine.execute(client, text, now)
+        client.push(wsframe.encode_text(reply))
+
+    def _over_rate(self, client, now):
+        # Token bucket in thousandths of a command: refills at max_commands_per_s and
+        # holds at most one second's worth, so a burst of that many is fine.
+        rate = self.max_commands_per_s
+        full = rate * 1000
+        credit = client.credit + ticks_diff(now, client.credit_at) * rate
+        client.credit_at = now
+        if credit > full:
+            credit = full
+        if credit < 1000:
+            client.credit = credit
+            return True
+        client.credit = credit - 1000
+        return False
 
     def disconnected(self, client):
         self.hub.remove(client)

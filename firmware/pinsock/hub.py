@@ -1,5 +1,5 @@
-# Connected WebSocket clients: who is connected, what each is owed, and who gets
-# replaced when the device is full.
+# Connected WebSocket clients: who is connected, what each is owed, who gets
+# replaced when the device is full, and who is dead, stuck or too fast.
 #
 # Each client has a bounded outbox of ready-made frames and one writer task that
 # empties it, so a client that reads slowly only ever delays itself. A message for
@@ -7,17 +7,21 @@
 import asyncio
 
 from . import wsframe
+from .compat import ticks_diff, ticks_ms
+
+_PING = wsframe.encode(wsframe.OP_PING, b"")
 
 
 class Client:
-    # Frames a client may have queued before it counts as stuck. A newer switch
-    # report replaces an unsent older one, so reports never pile up.
+    # Frames a client may have queued. When it is full, a new frame is dropped (a new
+    # switch report instead pushes out the oldest frame: the newest report always
+    # gets through) and the client counts as stuck until its outbox drains.
     outbox_len = 16
     # How long to wait for the peer's answering close frame before hanging up.
     close_wait_ms = 1000
 
-    def __init__(self, stream):
-        self.stream = stream  # has awrite() and aclose()
+    def __init__(self, stream, now=None):
+        self.stream = stream  # has awrite() and close()
         self._frames = [None] * self.outbox_len
         self._head = 0
         self._count = 0
@@ -27,29 +31,49 @@ class Client:
         self.wake = asyncio.Event()
         self.peer_closed = asyncio.Event()
         self.triggers = None  # this connection's update triggers (commands.py)
+        now = ticks_ms() if now is None else now
+        self.last_heard = now  # last frame of any kind from the peer
+        self.last_ping = now
+        self.stuck_since = -1  # when the outbox filled up, or -1
+        self.closing_since = 0
+        self.dropped = 0  # frames dropped because the outbox was full
+        self.credit = 0  # command rate limit (Device.received)
+        self.credit_at = now
 
     def push(self, frame, is_report=False):
-        """Queue one encoded frame. Returns False when the client is stuck."""
+        """Queue one encoded frame. Returns False when it had to drop one."""
         if self.closing:
             return True
         n = self.outbox_len
+        frames = self._frames
         if is_report and self._report_at >= 0:
-            self._frames[self._report_at] = None  # superseded: keep only the newest
-        if self._count == n:
-            self.close(wsframe.CLOSE_TRY_AGAIN, "client too slow")
-            return False
+            frames[self._report_at] = None  # superseded: keep only the newest
+        full = self._count == n
+        if full:
+            if self.stuck_since < 0:
+                self.stuck_since = ticks_ms()
+            self.dropped += 1
+            if not is_report:
+                return False
+            head = self._head  # make room for the newest report: drop the oldest frame
+            frames[head] = None
+            if head == self._report_at:
+                self._report_at = -1
+            self._head = (head + 1) % n
+            self._count -= 1
         i = (self._head + self._count) % n
-        self._frames[i] = frame
+        frames[i] = frame
         self._count += 1
         if is_report:
             self._report_at = i
         self.wake.set()
-        return True
+        return not full
 
     def close(self, code, reason=""):
         """Send a close frame after what is queued, then hang up."""
         if not self.closing:
             self.closing = True
+            self.closing_since = ticks_ms()
             self._close_frame = wsframe.encode_close(code, reason)
             self.wake.set()
 
@@ -71,6 +95,7 @@ class Client:
                         self._report_at = -1
                     if frame is not None:
                         await stream.awrite(frame)
+                    self.stuck_since = -1
                 if self.closing:
                     break
                 await self.wake.wait()
@@ -91,9 +116,16 @@ class Client:
 
 
 class ClientHub:
+    # Housekeeping limits (board config: ping_interval_ms, idle_timeout_ms,
+    # stuck_timeout_ms). sweep() applies them; the app calls it every second.
+    ping_interval_ms = 15000  # a ping to every client this often
+    idle_timeout_ms = 45000  # nothing heard for this long: closed, slot freed
+    stuck_timeout_ms = 10000  # outbox full for this long: closed with 1013
+
     def __init__(self, max_clients):
         self.max_clients = max_clients
-        self.clients = []  # oldest first
+        self.clients = []  # served clients, oldest first
+        self.connections = []  # every connection not yet finished, leaving ones too
 
     def admit(self, client):
         """Add a client, replacing the oldest ones when the device is full."""
@@ -101,11 +133,33 @@ class ClientHub:
         while len(clients) >= self.max_clients:
             clients.pop(0).close(wsframe.CLOSE_REPLACED, "replaced")
         clients.append(client)
+        self.connections.append(client)
 
     def remove(self, client):
-        if client in self.clients:
-            self.clients.remove(client)
+        """The connection is over: forget it."""
+        for group in (self.clients, self.connections):
+            if client in group:
+                group.remove(client)
 
     def broadcast(self, frame, is_report=False):
         for client in self.clients:
             client.push(frame, is_report)
+
+    def sweep(self, now):
+        """Ping, and close clients that are dead, stuck, or will not finish closing."""
+        for client in self.connections:
+            if client.closing:
+                # A peer that neither reads our close frame nor answers it.
+                if ticks_diff(now, client.closing_since) > 2 * client.close_wait_ms:
+                    client.hang_up()
+            elif ticks_diff(now, client.last_heard) > self.idle_timeout_ms:
+                client.close(wsframe.CLOSE_GOING_AWAY, "no answer to ping")
+            elif client.stuck_since >= 0 and \
+                    ticks_diff(now, client.stuck_since) > self.stuck_timeout_ms:
+                client.close(wsframe.CLOSE_TRY_AGAIN, "client too slow")
+            elif ticks_diff(now, client.last_ping) >= self.ping_interval_ms:
+                client.last_ping = now
+                client.push(_PING)
+        if any(client.closing for client in self.clients):
+            # closed above: their slots are free now
+            self.clients = [client for client in self.clients if not client.closing]

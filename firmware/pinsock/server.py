@@ -81,6 +81,7 @@ class WebSocketService:
                     raise EOFError
                 got += k
             wsframe.unmask(buf, n, mask)
+            client.last_heard = ticks_ms()
             if opcode == wsframe.OP_TEXT:
                 try:
                     text = bytes(view[:n]).decode()

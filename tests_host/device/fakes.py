@@ -59,6 +59,8 @@ class FakeClient:
         self.closed = None
         self.triggers = None
         self.closing = False
+        self.credit = 0
+        self.credit_at = 0
 
     def push(self, frame, is_report=False):
         self.frames.append(frame)

@@ -16,7 +16,10 @@ class NullStream:
 
 
 def queued(client):
-    return [f for f in client._frames if f is not None]
+    """The frames waiting in the client's outbox, oldest first."""
+    n = client.outbox_len
+    ring = [client._frames[(client._head + i) % n] for i in range(client._count)]
+    return [f for f in ring if f is not None]
 
 
 def test_single_session_replaces_oldest_with_4001():
@@ -48,13 +51,80 @@ def test_newer_report_supersedes_unsent_one_and_keeps_order():
     assert queued(client) == [b"u1", b"r2"]
 
 
-def test_full_outbox_closes_with_1013():
+def test_full_outbox_drops_new_frames_but_keeps_the_newest_report():
     client = Client(NullStream())
     for i in range(Client.outbox_len):
         assert client.push(b"x%d" % i)
+    assert client.stuck_since < 0
     assert not client.push(b"overflow")
-    assert client.closing
+    assert client.stuck_since >= 0 and client.dropped == 1
+    assert b"overflow" not in queued(client)
+    assert not client.push(b"r1", True)  # pushes out the oldest frame, x0
+    assert queued(client)[0] == b"x1" and queued(client)[-1] == b"r1"
+    assert not client.push(b"r2", True)  # supersedes r1 (and still drops one: full)
+    assert b"r1" not in queued(client) and queued(client)[-1] == b"r2"
+    assert not client.closing  # the sweep decides when stuck is too long
+
+
+def hub_with(*clients, max_clients=4):
+    hub = ClientHub(max_clients)
+    for c in clients:
+        hub.admit(c)
+    return hub
+
+
+def test_sweep_pings_every_interval():
+    client = Client(NullStream(), now=0)
+    hub = hub_with(client)
+    hub.sweep(ClientHub.ping_interval_ms - 1)
+    assert queued(client) == []
+    hub.sweep(ClientHub.ping_interval_ms)
+    assert queued(client) == [wsframe.encode(wsframe.OP_PING, b"")]
+    hub.sweep(ClientHub.ping_interval_ms + 10)
+    assert len(queued(client)) == 1
+
+
+def test_sweep_closes_a_silent_client_and_frees_its_slot():
+    silent, talking = Client(NullStream(), now=0), Client(NullStream(), now=0)
+    hub = hub_with(silent, talking)
+    talking.last_heard = ClientHub.idle_timeout_ms
+    hub.sweep(ClientHub.idle_timeout_ms + 1)
+    assert silent.closing and silent._close_frame == wsframe.encode_close(
+        1001, "no answer to ping")
+    assert not talking.closing
+    assert hub.clients == [talking]
+    assert silent in hub.connections  # until its connection has finished
+
+
+def test_sweep_closes_a_stuck_client_with_1013():
+    client = Client(NullStream(), now=0)
+    hub = hub_with(client)
+    for _ in range(Client.outbox_len + 1):
+        client.push(b"x")
+    client.stuck_since = 100
+    client.last_heard = client.last_ping = 100 + ClientHub.stuck_timeout_ms
+    hub.sweep(100 + ClientHub.stuck_timeout_ms)
+    assert not client.closing
+    hub.sweep(101 + ClientHub.stuck_timeout_ms)
     assert client._close_frame == wsframe.encode_close(1013, "client too slow")
+
+
+def test_sweep_hangs_up_on_a_peer_that_never_finishes_closing():
+    class Stream(NullStream):
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    stream = Stream()
+    client = Client(stream, now=0)
+    hub = hub_with(client)
+    client.close(1000)
+    client.last_heard = client.closing_since
+    hub.sweep(client.closing_since + 2 * Client.close_wait_ms)
+    assert not stream.closed
+    hub.sweep(client.closing_since + 2 * Client.close_wait_ms + 1)
+    assert stream.closed
 
 
 def test_broadcast_shares_one_frame_object():

@@ -1,0 +1,71 @@
+"""End-to-end: dead clients are found by ping and dropped; floods are rate limited."""
+
+import base64
+import json
+import os
+import socket
+import time
+
+from websockets.sync.client import connect
+
+
+def silent_websocket(sim):
+    """A client that completes the handshake and then never sends or answers again."""
+    s = socket.create_connection(("127.0.0.1", sim.http_port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+    s.settimeout(5)
+    assert s.recv(4096).startswith(b"HTTP/1.1 101")
+    return s
+
+
+def clients(ws):
+    ws.send("sc")
+    while True:
+        msg = json.loads(ws.recv(timeout=5))
+        if "s" in msg:
+            return int(msg["s"]["c"])
+
+
+def test_silent_client_is_pinged_then_dropped_and_live_one_kept(start_sim):
+    sim = start_sim(max_clients=2, ping_interval_ms=300, idle_timeout_ms=1200)
+    dead = silent_websocket(sim)
+    try:
+        with connect(sim.ws_url()) as live:  # websockets answers pings by itself
+            live.recv(timeout=5)
+            assert clients(live) == 2
+            # The silent one gets pings, never answers, and is closed with 1001.
+            data = b""
+            deadline = time.monotonic() + 5
+            while b"\x88" not in data and time.monotonic() < deadline:
+                chunk = dead.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            assert b"\x89\x00" in data  # a ping frame: FIN + opcode 9, empty
+            close = data[data.index(b"\x88"):]
+            assert close[2:4] == (1001).to_bytes(2, "big"), close
+            assert clients(live) == 1  # its slot is free
+            time.sleep(1.5)  # well past the idle timeout: the live client stays
+            assert clients(live) == 1
+    finally:
+        dead.close()
+
+
+def test_flood_is_rate_limited_and_others_stay_served(start_sim):
+    sim = start_sim(max_clients=2, max_commands_per_s=50)
+    with connect(sim.ws_url()) as flooder, connect(sim.ws_url()) as other:
+        flooder.recv(timeout=5)
+        other.recv(timeout=5)
+        for _ in range(150):
+            flooder.send("v3")
+        replies = [json.loads(flooder.recv(timeout=5)) for _ in range(150)]
+        limited = [r for r in replies if "e" in r]
+        assert limited and all(r == {"e": {"c": "v3", "m": "rate limited"}} for r in limited)
+        assert 50 <= sum(1 for r in replies if r == {"v": {"3": "1"}}) < 150
+        other.send("v3")
+        assert json.loads(other.recv(timeout=5)) == {"v": {"3": "1"}}
+        time.sleep(1.1)  # a second later the flooder's credit is back
+        flooder.send("v3")
+        assert json.loads(flooder.recv(timeout=5)) == {"v": {"3": "1"}}

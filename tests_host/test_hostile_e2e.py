@@ -1,0 +1,207 @@
+"""End-to-end: hostile and broken WebSocket frames and HTTP requests get a clear answer
+(a close code or an HTTP status) and the device keeps serving everyone else."""
+
+import base64
+import json
+import os
+import socket
+import struct
+import urllib.error
+import urllib.request
+
+import pytest
+from websockets.sync.client import connect
+
+
+class RawWebSocket:
+    """A hand-made WebSocket client, to send what real clients never would."""
+
+    def __init__(self, sim, path="/ws"):
+        self.sock = socket.create_connection(("127.0.0.1", sim.http_port), timeout=5)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((
+            "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+            "\r\n" % (path, key)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self.buffer = b""
+
+    def send_frame(self, opcode, payload, fin=True, masked=True, rsv=0, length=None):
+        n = len(payload) if length is None else length
+        b0 = (0x80 if fin else 0) | rsv | opcode
+        mask_bit = 0x80 if masked else 0
+        if n < 126:
+            header = bytes((b0, mask_bit | n))
+        elif n < 65536:
+            header = bytes((b0, mask_bit | 126)) + struct.pack("!H", n)
+        else:
+            header = bytes((b0, mask_bit | 127)) + struct.pack("!Q", n)
+        if masked:
+            mask = os.urandom(4)
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            header += mask
+        self.sock.sendall(header + payload)
+
+    def next_frame(self):
+        """(opcode, payload) of the next server frame."""
+        while len(self.buffer) < 2:
+            self._fill()
+        b0, b1 = self.buffer[0], self.buffer[1]
+        n = b1 & 0x7F
+        start = 2
+        if n == 126:
+            while len(self.buffer) < 4:
+                self._fill()
+            n = struct.unpack("!H", self.buffer[2:4])[0]
+            start = 4
+        while len(self.buffer) < start + n:
+            self._fill()
+        payload = self.buffer[start:start + n]
+        self.buffer = self.buffer[start + n:]
+        return b0 & 0x0F, payload
+
+    def frames(self):
+        """Read frames until the server's close frame; returns (texts, close code)."""
+        texts = []
+        while True:
+            opcode, payload = self.next_frame()
+            if opcode == 8:
+                return texts, struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+            if opcode == 1:
+                texts.append(payload.decode())
+
+    def _fill(self):
+        chunk = self.sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed without a close frame; got %r" % self.buffer)
+        self.buffer += chunk
+
+    def close(self):
+        self.sock.close()
+
+
+def still_serving(sim):
+    """Another client is served normally afterwards."""
+    with connect(sim.ws_url()) as ws:
+        assert "dipSwitches" in json.loads(ws.recv(timeout=5))
+        ws.send("v3")
+        assert json.loads(ws.recv(timeout=5)) == {"v": {"3": "1"}}
+    assert sim.alive()
+
+
+CASES = {
+    # name: (what to send, expected close code)
+    "frame over the limit": (lambda ws: ws.send_frame(1, b"v" * 257), 1009),
+    "length field of 2**62": (lambda ws: ws.send_frame(1, b"", length=2**62), 1009),
+    "binary frame": (lambda ws: ws.send_frame(2, b"v3"), 1003),
+    "invalid UTF-8": (lambda ws: ws.send_frame(1, b"v\xff\xfe"), 1007),
+    "fragmented message": (lambda ws: ws.send_frame(1, b"v", fin=False), 1003),
+    "lone continuation": (lambda ws: ws.send_frame(0, b"3"), 1003),
+    "unmasked frame": (lambda ws: ws.send_frame(1, b"v3", masked=False), 1002),
+    "reserved opcode 3": (lambda ws: ws.send_frame(3, b"v3"), 1002),
+    "reserved opcode 11": (lambda ws: ws.send_frame(11, b""), 1002),
+    "reserved bit": (lambda ws: ws.send_frame(1, b"v3", rsv=0x40), 1002),
+    "close with bad code": (lambda ws: ws.send_frame(8, struct.pack("!H", 1005)), 1002),
+    "close with 1 byte": (lambda ws: ws.send_frame(8, b"\x03"), 1002),
+    "close with bad UTF-8 reason": (
+        lambda ws: ws.send_frame(8, struct.pack("!H", 1000) + b"\xff"), 1007),
+    "ping of 126 bytes": (lambda ws: ws.send_frame(9, b"x" * 126), 1002),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hostile_frame_gets_its_close_code(sim, name):
+    send, code = CASES[name]
+    ws = RawWebSocket(sim)
+    try:
+        send(ws)
+        texts, got = ws.frames()
+        assert got == code, (name, texts)
+    finally:
+        ws.close()
+    still_serving(sim)
+
+
+def test_length_that_lies_does_not_block_others(sim):
+    # Says 200 bytes, sends 10, then waits: only this connection waits.
+    ws = RawWebSocket(sim)
+    try:
+        ws.sock.sendall(bytes((0x81, 0x80 | 126)) + struct.pack("!H", 200) + os.urandom(4)
+                        + b"0123456789")
+        still_serving(sim)
+    finally:
+        ws.close()
+    still_serving(sim)
+
+
+def test_ping_is_answered_with_pong_and_commands_still_work(sim):
+    ws = RawWebSocket(sim)
+    try:
+        ws.send_frame(9, b"hello")
+        while True:
+            opcode, payload = ws.next_frame()
+            if opcode == 0xA:
+                assert payload == b"hello"
+                break
+            assert opcode == 1  # only the switch report may come first
+        ws.send_frame(1, b"v3")
+        assert ws.next_frame() == (1, b'{"v":{"3":"1"}}')
+        ws.send_frame(8, struct.pack("!H", 1000))
+        texts, code = ws.frames()
+        assert code == 1000  # our close answered with the same code
+    finally:
+        ws.close()
+
+
+def test_command_too_long_in_a_short_frame_is_an_error_reply_not_a_close(sim):
+    ws = RawWebSocket(sim)
+    try:
+        ws.send_frame(1, b"v" * 40)
+        ws.send_frame(8, struct.pack("!H", 1000))
+        texts, code = ws.frames()
+        replies = [json.loads(t) for t in texts if '"dipSwitches"' not in t]
+        assert replies == [{"e": {"c": "v" * 32, "m": "command too long"}}]
+        assert code == 1000
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("path", ["/../board.json", "/%2e%2e/board.json", "/board.json",
+                                  "/config.json", "/settings.json", "/www/index.html.gz",
+                                  "//etc/passwd", "/pinsock/app.mpy", "/main.py"])
+def test_no_file_outside_the_page_set(sim, path):
+    # urllib would normalise "..": send the path as it is.
+    answer = sim.http(("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % path).encode())
+    assert answer.startswith(b"HTTP/1.0 404"), (path, answer[:60])
+    still_serving(sim)
+
+
+def test_overlong_request_line_and_header_answer_400(sim):
+    answer = sim.http(b"GET /" + b"a" * 5000 + b" HTTP/1.0\r\n")
+    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.0 431"), answer[:40]
+    answer = sim.http(b"GET / HTTP/1.0\r\nX-Long: " + b"b" * 5000 + b"\r\n")
+    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.0 431"), answer[:40]
+    still_serving(sim)
+
+
+def test_many_connections_that_send_nothing_do_not_stop_the_page(sim):
+    idle = [socket.create_connection(("127.0.0.1", sim.http_port)) for _ in range(10)]
+    try:
+        with urllib.request.urlopen(sim.base_url + "/board", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        for s in idle:
+            s.close()
+    still_serving(sim)
+
+
+def test_action_cgi_with_broken_escape_answers_400(sim):
+    try:
+        urllib.request.urlopen(sim.base_url + "/action.cgi?sn=%zz", timeout=5)
+        raise AssertionError("accepted a broken escape")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400
+    still_serving(sim)

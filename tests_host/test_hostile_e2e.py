@@ -205,3 +205,54 @@ def test_action_cgi_with_broken_escape_answers_400(sim):
     except urllib.error.HTTPError as e:
         assert e.code == 400
     still_serving(sim)
+
+
+def handshake(sim, path="/ws", extra=""):
+    """The status line the device answers a WebSocket handshake with."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.0.0.1", sim.http_port), timeout=5) as s:
+        s.sendall((
+            "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+            "%s\r\n" % (path, sim.http_port, key, extra)).encode())
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def test_websocket_from_another_sites_page_is_refused_with_403(sim):
+    for path in ("/ws", "/INDEX", "/log"):
+        assert handshake(sim, path, "Origin: http://evil.example\r\n").startswith(
+            b"HTTP/1.0 403"), path
+        assert handshake(sim, path, "Origin: http://127.0.0.1:1\r\n").startswith(
+            b"HTTP/1.0 403"), path  # same host, other port: another origin
+    assert handshake(sim, "/ws", "Sec-Fetch-Site: cross-site\r\n").startswith(b"HTTP/1.0 403")
+    still_serving(sim)
+
+
+def test_websocket_from_the_devices_own_page_and_from_scripts_is_allowed(sim):
+    own = "Origin: http://127.0.0.1:%d\r\n" % sim.http_port
+    for extra in (own, "", own + "Sec-Fetch-Site: same-origin\r\n"):
+        answer = handshake(sim, "/ws", extra)
+        assert answer.startswith(b"HTTP/1.1 101"), (extra, answer)
+
+
+def test_action_cgi_from_another_site_is_refused(sim):
+    for header in ("Origin: http://evil.example", "Sec-Fetch-Site: cross-site"):
+        answer = sim.http(("GET /action.cgi?v3 HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n%s\r\n\r\n"
+                           % (sim.http_port, header)).encode())
+        assert answer.startswith(b"HTTP/1.0 403"), answer[:40]
+    answer = sim.http(("GET /action.cgi?v3 HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                       % sim.http_port).encode())
+    assert answer.startswith(b"HTTP/1.0 200")
+
+
+def test_request_without_host_answers_400(sim):
+    answer = sim.http(b"GET / HTTP/1.0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 400"), answer[:40]
+    assert b"Host" in answer
+    still_serving(sim)

@@ -102,6 +102,25 @@ def is_upgrade(request):
     return "websocket" in request.headers.get("Upgrade", "").lower()
 
 
+def cross_site(request, allowed_origins):
+    """True for a request a browser makes on behalf of another site's page.
+
+    Such a page must not reach the device's WebSocket or change its pins (cross-site
+    WebSocket hijacking, CSRF). A browser says where a request comes from in
+    `Origin` (WebSocket handshakes and fetch) and in `Sec-Fetch-Site`. Scripts and
+    the console send neither and are allowed.
+    """
+    headers = request.headers
+    if headers.get("Sec-Fetch-Site") == "cross-site":
+        return True
+    origin = headers.get("Origin")
+    if origin is None:
+        return False
+    if origin in allowed_origins:
+        return False
+    return origin.split("://", 1)[-1].rstrip("/") != headers.get("Host", "")
+
+
 async def send_log(request, log, since):
     """GET /log upgraded: one message per record after `since`, then "end", then close."""
     await websocket_upgrade(request)
@@ -167,6 +186,20 @@ def board_description(board):
 def make_app(service, board):
     app = Microdot()
     description = board_description(board)
+    allowed_origins = board["allowed_origins"]
+
+    @app.before_request
+    async def check_request(request):
+        # HTTP/1.1 requires Host, and the cross-site check compares against it.
+        if "Host" not in request.headers:
+            return Response("Bad request: no Host header\n", 400,
+                            {"Content-Type": "text/plain"}, reason="Bad Request")
+        path = request.path
+        if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
+                path == "/action.cgi":
+            if cross_site(request, allowed_origins):
+                return Response("Forbidden: cross-site request\n", 403,
+                                {"Content-Type": "text/plain"}, reason="Forbidden")
 
     @app.get("/")
     async def index(request):

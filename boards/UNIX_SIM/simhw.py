@@ -65,7 +65,64 @@ class SimHardware:
         return "5153a1b0c0de"
 
     def add_routes(self, app):
-        pass
+        """HTTP endpoint for the page's simulator panel (simulator builds only).
+
+        GET /sim/pins                       every pin: level, output?, outside drive
+        GET /sim/set?io=<io>&level=<0|1>    drive a simulated input, like `set` on
+                                            the control port; io: 0..15 or a hex digit
+        JSON answers; bad input -> 400, an output pin -> 409, both {"error": reason}.
+        """
+        from microdot import Response
+
+        reasons = {200: "OK", 400: "Bad Request", 409: "Conflict"}
+
+        def reply(answer, status=200):
+            return Response(answer, status, {"Cache-Control": "no-store"},
+                            reason=reasons[status])
+
+        @app.get("/sim/pins")
+        async def sim_pins(request):
+            return reply(self.pins())
+
+        @app.route("/sim/set", methods=["GET", "POST"])
+        async def sim_set(request):
+            return reply(*self.http_set(request.args.get("io"), request.args.get("level")))
+
+    def pins(self):
+        """Every pin as the simulator sees it, for GET /sim/pins."""
+        ios = self.board["ios"]
+        out = []
+        for io in range(self.count):
+            outside = self.outside[io]
+            out.append({"io": "%x" % io, "label": ios[io]["label"], "level": self.read(io),
+                        "output": self.direction[io] == _DIR_OUT,
+                        "driven": None if outside == _FLOATING else outside})
+        return {"pins": out}
+
+    def http_set(self, io_text, level_text):
+        """GET /sim/set -> (JSON answer, HTTP status)."""
+        last = self.count - 1
+        if io_text is None or level_text is None:
+            return {"error": "usage: /sim/set?io=<0..%d>&level=<0|1>" % last}, 400
+        text = io_text.strip().lower()
+        # A decimal number, or one hex digit as the WebSocket protocol names IOs.
+        if len(text) == 1 and text in "abcdef":
+            io = "abcdef".index(text) + 10
+        elif 0 < len(text) <= 2 and text.isdigit():
+            io = int(text)
+        else:
+            io = -1
+        if not 0 <= io <= last:
+            return {"error": "no io %r; this board has 0..%d" % (io_text[:8], last)}, 400
+        level = level_text.strip()
+        if level not in ("0", "1"):
+            return {"error": "level must be 0 or 1"}, 400
+        if self.direction[io] == _DIR_OUT:
+            return {"error": "io %d is an output driven by the firmware" % io}, 409
+        answer = self.control("set %d %s" % (io, level))
+        if answer != "ok":
+            return {"error": answer[6:] if answer.startswith("error ") else answer}, 400
+        return {"io": "%x" % io, "level": self.read(io)}, 200
 
     async def start(self):
         port = self.board.get("control_port", 8081)

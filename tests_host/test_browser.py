@@ -1,0 +1,362 @@
+"""The dashboard page (html/index.html) in a real browser, against the simulator.
+
+Drives Debian's Chromium (/usr/bin/chromium) with Playwright. Without it the tests
+skip and say why; with CI=true they fail instead, so CI never passes by skipping.
+The first test's set-up also writes docs/screenshot.png.
+"""
+
+import json
+import os
+import re
+import signal
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("PINSOCK_CHROMIUM", "/usr/bin/chromium")  # Debian's
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+VIEWPORT = {"width": 1200, "height": 900}
+WAIT_MS = 5000  # a pushed change or a reply shows within this
+RECONNECT_MS = 12000  # backoff reaches at most 10 s between attempts
+
+# Console errors the browser itself logs when the device is unreachable, which the
+# tests that take the device away expect.
+NETWORK_ERRORS = (r"WebSocket connection to .* failed",
+                  r"net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE)")
+
+console_errors = []  # every unexpected console error and page error, across tests
+
+
+def unavailable(reason):
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + " (CI=true: the browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        unavailable("no Chromium at %s: run `bash tools/setup_system.sh` as root" % CHROMIUM)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed: run `make env`")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def expect(locator):
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+class Dashboard:
+    """One browser page showing one simulator's dashboard."""
+
+    def __init__(self, browser, sim, query="", ws_route=None):
+        self.sim = sim
+        self.allowed = []  # regexes of console errors this test expects
+        self.errors = []
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.page = page = self.context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append("pageerror: %s" % e))
+        if ws_route:
+            page.route_web_socket(re.compile(r"/ws$"), ws_route)
+        page.goto(sim.base_url + "/" + query, timeout=15000)
+        self.expect_state("live")
+        expect(self.level("f")).to_have_text("0 low")  # the first state read arrived
+
+    def expect_state(self, state, timeout=WAIT_MS):
+        expect(self.page.locator("#conn")).to_have_attribute("data-s", state, timeout=timeout)
+
+    def dip(self, n):
+        return self.page.get_by_role("switch", name="DIP %d" % n, exact=True)
+
+    def level(self, h):
+        return self.page.locator("#io-%s .lv" % h)
+
+    def output_toggle(self, label):
+        return self.page.get_by_role("switch", name="Drive " + label)
+
+    def newest_change(self):
+        return self.page.locator("#log li").first
+
+    def unexpected_errors(self):
+        return [e for e in self.errors if not any(re.search(p, e) for p in self.allowed)]
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def open_dashboard(browser, start_sim, screenshot):
+    """Factory: open_dashboard(query, ws_route) -> Dashboard on a new simulator.
+
+    After the test, each page must have logged no console error it did not expect.
+    """
+    opened = []
+
+    def open_one(query="", ws_route=None):
+        d = Dashboard(browser, start_sim(max_clients=1), query, ws_route)
+        opened.append(d)
+        return d
+
+    yield open_one
+    unexpected = []
+    for d in opened:
+        d.close()
+        unexpected += d.unexpected_errors()
+    console_errors.extend(unexpected)
+    assert not unexpected, "console errors on the page: %s" % unexpected
+
+
+@pytest.fixture
+def dash(open_dashboard):
+    return open_dashboard()
+
+
+@pytest.fixture
+def screenshot(browser, start_sim, request):
+    """Once per module: docs/screenshot.png of a dashboard with some activity."""
+    if getattr(request.module, "_screenshot_taken", False):
+        return
+    request.module._screenshot_taken = True
+    sim = start_sim(max_clients=1)
+    d = Dashboard(browser, sim)
+    page = d.page
+    for io in (1, 4, 6):
+        assert sim.control("set %d 0" % io) == "ok"
+    assert sim.control("set 8 1") == "ok"
+    expect(d.dip(7)).to_have_attribute("aria-checked", "true")
+    page.get_by_label("Direction of GPIO 10").select_option("1")
+    d.output_toggle("GPIO 10").click()
+    expect(d.level("a")).to_have_text("1 high")
+    expect(d.level("8")).to_have_text("1 high")
+    page.wait_for_timeout(300)  # the simulator panel refreshes 100 ms after a change
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    d.close()
+    assert not d.unexpected_errors(), d.errors
+
+
+def test_switch_flipped_on_control_port_shows(dash):
+    sim = dash.sim
+    expect(dash.dip(3)).to_have_attribute("aria-checked", "false")
+    assert sim.control("set 2 0") == "ok"  # active-low: level 0 is On
+    expect(dash.dip(3)).to_have_attribute("aria-checked", "true")
+    expect(dash.level("2")).to_have_text("0 low")
+    expect(dash.newest_change()).to_contain_text("DIP 3 → On")
+    assert sim.control("set 2 1") == "ok"
+    expect(dash.dip(3)).to_have_attribute("aria-checked", "false")
+    expect(dash.newest_change()).to_contain_text("DIP 3 → Off")
+    # A plain input's level is pushed too (the page set its update trigger).
+    assert sim.control("set 11 1") == "ok"
+    expect(dash.level("b")).to_have_text("1 high")
+    expect(dash.newest_change()).to_contain_text("GPIO 11 → 1 high")
+    assert dash.page.locator("#log li").count() == 3
+
+
+def test_simulator_panel_drives_pins(dash):
+    page, sim = dash.page, dash.sim
+    virtual = page.get_by_role("button", name="Virtual DIP 5")
+    expect(virtual).to_have_attribute("aria-pressed", "false")
+    virtual.click()
+    expect(dash.dip(5)).to_have_attribute("aria-checked", "true")
+    expect(virtual).to_have_attribute("aria-pressed", "true")
+    assert sim.control("get 4") == "0"
+    page.get_by_role("button", name="GPIO 12: low").click()
+    expect(dash.level("c")).to_have_text("1 high")
+    assert sim.control("get 12") == "1"
+
+
+def test_output_toggled_on_page_reaches_the_pin(dash):
+    page, sim = dash.page, dash.sim
+    toggle = dash.output_toggle("GPIO 9")
+    expect(toggle).to_be_hidden()  # an input has no output toggle
+    page.get_by_label("Direction of GPIO 9").select_option("1")
+    expect(toggle).to_be_enabled()
+    expect(toggle).to_have_attribute("aria-checked", "false")
+    assert sim.control("get 9") == "0"
+    toggle.click()
+    # Shown only once the device confirmed it, so the pin is already driven.
+    expect(toggle).to_have_attribute("aria-checked", "true")
+    expect(dash.level("9")).to_have_text("1 high")
+    assert sim.control("get 9") == "1"
+    toggle.focus()
+    page.keyboard.press("Space")  # keyboard works as well
+    expect(toggle).to_have_attribute("aria-checked", "false")
+    assert sim.control("get 9") == "0"
+    # The simulator panel knows it is an output now and will not drive it.
+    expect(page.get_by_role("button", name="GPIO 9: output")).to_be_disabled()
+
+
+def test_rename_and_status(dash):
+    page = dash.page
+    expect(page.locator("#sb")).to_have_text("UNIX_SIM")
+    expect(page.locator("#sv")).to_have_text(re.compile(r"^\d+\.\d+"))
+    expect(page.locator("#st")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
+    name = page.get_by_label("Name")
+    name.fill("bench rig 2")
+    name.press("Enter")
+    expect(page.locator("h1")).to_have_text("bench rig 2")
+    expect(page).to_have_title(re.compile("^bench rig 2"))
+
+
+def test_reconnects_after_the_device_restarts(dash):
+    sim, page = dash.sim, dash.page
+    dash.allowed += NETWORK_ERRORS
+    assert sim.control("set 1 0") == "ok"
+    expect(dash.dip(2)).to_have_attribute("aria-checked", "true")
+    page.get_by_label("Name").fill("survivor")
+    page.get_by_label("Name").press("Enter")
+    expect(page.locator("h1")).to_have_text("survivor")
+
+    sim.stop()
+    dash.expect_state("reconnecting")
+    expect(page.get_by_role("switch", name="Drive GPIO 8")).to_be_hidden()
+    sim.start()  # same ports and flash; the simulated switches start released
+    dash.expect_state("live", timeout=RECONNECT_MS)
+    # State is read again: DIP 2 was released while the page was away.
+    expect(dash.dip(2)).to_have_attribute("aria-checked", "false")
+    expect(dash.newest_change()).to_contain_text("DIP 2 → Off")
+    expect(page.locator("h1")).to_have_text("survivor")  # kept on the device's flash
+    # And changes are pushed live again, update triggers included.
+    assert sim.control("set 7 0") == "ok"
+    expect(dash.dip(8)).to_have_attribute("aria-checked", "true")
+    assert sim.control("set 8 1") == "ok"
+    expect(dash.level("8")).to_have_text("1 high")
+
+
+def test_replaced_by_another_client_then_take_over(dash):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    page = dash.page
+    with connect(dash.sim.ws_url()) as other:
+        assert "dipSwitches" in json.loads(other.recv(timeout=5))
+        dash.expect_state("replaced")
+        expect(page.get_by_text("Another window took over")).to_be_visible()
+        take = page.get_by_role("button", name="Take over")
+        expect(take).to_be_visible()
+        # The page stays off: after its first retry delay the other client still holds on.
+        page.wait_for_timeout(800)
+        dash.expect_state("replaced")
+        other.send("sc")
+        assert json.loads(other.recv(timeout=5)) == {"s": {"c": "1"}}
+
+        take.click()
+        dash.expect_state("live")
+        expect(take).to_be_hidden()
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                other.recv(timeout=5)
+        assert closed.value.rcvd.code == 4001
+    # Live again for real: a change shows.
+    assert dash.sim.control("set 0 0") == "ok"
+    expect(dash.dip(1)).to_have_attribute("aria-checked", "true")
+
+
+def test_output_shows_only_what_the_device_confirms(open_dashboard):
+    """No optimistic update: the toggle moves when the device's answer arrives."""
+    link = {"hold": True, "held": [], "page_side": None}
+
+    def ws_route(ws):  # sits between the page and the device
+        link["page_side"] = ws
+        server = ws.connect_to_server()
+
+        def from_device(message):
+            if link["hold"] and re.match(r'\{("u":\{)?"v":\{"9"', message):
+                link["held"].append(message)  # the reply and update about IO 9
+            else:
+                ws.send(message)
+
+        server.on_message(from_device)
+
+    d = open_dashboard(ws_route=ws_route)
+    d.page.get_by_label("Direction of GPIO 9").select_option("1")
+    toggle = d.output_toggle("GPIO 9")
+    expect(toggle).to_be_enabled()
+    toggle.click()
+    for _ in range(50):  # the device drives the pin at once...
+        if d.sim.control("get 9") == "1":
+            break
+        d.page.wait_for_timeout(100)
+    assert d.sim.control("get 9") == "1"
+    # ...but the page has not heard back, so it shows the old level, marked busy.
+    expect(toggle).to_have_attribute("aria-busy", "true")
+    assert toggle.get_attribute("aria-checked") == "false"
+    expect(d.level("9")).to_have_text("0 low")
+    for _ in range(50):
+        if link["held"]:
+            break
+        d.page.wait_for_timeout(100)
+    assert link["held"], "the device never answered"
+    link["hold"] = False
+    for message in link["held"]:
+        link["page_side"].send(message)
+    expect(toggle).to_have_attribute("aria-checked", "true")
+    expect(d.level("9")).to_have_text("1 high")
+    expect(toggle).not_to_have_attribute("aria-busy", "true")
+
+
+def test_dead_connection_is_detected(open_dashboard):
+    """A device that stops answering (no close, no reset) is given up and retried."""
+    d = open_dashboard("?ping=300&dead=1200")
+    d.allowed += NETWORK_ERRORS + (r"closed before the connection is established",)
+    pid = d.sim.proc.pid
+    os.kill(pid, signal.SIGSTOP)  # frozen: TCP stays up, nothing answers
+    try:
+        d.expect_state("reconnecting", timeout=4000)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    d.expect_state("live", timeout=RECONNECT_MS)
+    assert d.sim.control("set 5 0") == "ok"
+    expect(d.dip(6)).to_have_attribute("aria-checked", "true")
+
+
+def test_sim_endpoint_validates_input(start_sim):
+    sim = start_sim()
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(sim.base_url + path, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    status, pins = get("/sim/pins")
+    assert status == 200 and len(pins["pins"]) == 16
+    assert pins["pins"][3] == {"io": "3", "label": "DIP 4", "level": 1, "output": False,
+                               "driven": None}
+    assert get("/sim/set?io=3&level=0") == (200, {"io": "3", "level": 0})
+    assert sim.control("get 3") == "0"
+    assert get("/sim/set?io=a&level=1") == (200, {"io": "a", "level": 1})
+    assert get("/sim/pins")[1]["pins"][10]["driven"] == 1
+    from websockets.sync.client import connect
+
+    with connect(sim.ws_url()) as ws:
+        ws.recv(timeout=5)
+        ws.send("d9=1")
+        assert json.loads(ws.recv(timeout=5)) == {"d": {"9": "1"}}
+        status, answer = get("/sim/set?io=9&level=1")
+        assert status == 409 and "output" in answer["error"]
+    for bad, words in (("?io=16&level=1", "no io"), ("?io=x&level=1", "no io"),
+                       ("?io=3&level=2", "level must be 0 or 1"), ("?io=3", "usage"),
+                       ("", "usage"), ("?io=-1&level=0", "no io")):
+        status, answer = get("/sim/set" + bad)
+        assert status == 400 and words in answer["error"], (bad, answer)
+
+
+def test_no_console_errors_in_any_test():
+    assert console_errors == []

@@ -6,7 +6,7 @@
 # tests that need these packages then skip with that reason (on CI they fail).
 set -u
 PACKAGES=(
-  "chromium=150.0.7871.100-1~deb12u1"
+  "chromium=156.0.8078.79-1~deb12u1"
   "socat=1.7.4.4-2"
 )
 need=()

@@ -180,7 +180,8 @@ def board_description(board):
         ios.append({"io": "%x" % io, "label": spec["label"], "dip": spec.get("dip", 0),
                     "dirs": spec["dirs"], "pulls": spec["pulls"]})
     return {"board": board["name"], "simulator": board["hal"] == "sim",
-            "max_clients": board["max_clients"], "ios": ios}
+            "max_clients": board["max_clients"],
+            "dip_active_low": board["dip"]["active_low"], "ios": ios}
 
 
 def make_app(service, board):

@@ -1,5 +1,7 @@
-# pinsock: `make sim` runs the simulated board, `make test` runs every test.
-# Both build the environment they need in .venv/ from requirements.txt (pinned).
+# pinsock: `make sim` runs the simulated board, `make test` runs every test,
+# `make build BOARD=RPI_PICO_W` assembles a board's flash in build/RPI_PICO_W/ and
+# `make deploy BOARD=RPI_PICO_W PORT=/dev/ttyACM0` copies it onto the board.
+# All build the environment they need in .venv/ from requirements.txt (pinned).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +9,7 @@ ENV_STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system
 BOARD ?= UNIX_SIM
 
-.PHONY: all env sim test build bench clean
+.PHONY: all env sim test build deploy configure typecheck bench clean
 
 all: test
 
@@ -16,6 +18,7 @@ env: $(ENV_STAMP)
 $(ENV_STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) tools/typecheck.py --install
 	touch $@
 
 # Debian packages for the browser and deploy tests (chromium, socat), where we can.
@@ -28,6 +31,22 @@ sim: $(ENV_STAMP)
 
 build: $(ENV_STAMP)
 	$(PY) tools/build.py $(BOARD)
+
+# Builds, then copies what changed to the board with mpremote and resets it.
+# FROZEN=1: the board's MicroPython image has pinsock frozen in (boards/<BOARD>/manifest.py).
+deploy: $(ENV_STAMP)
+	@if [ -z "$(PORT)" ]; then \
+	  echo "usage: make deploy BOARD=<board> PORT=<serial port, e.g. /dev/ttyACM0>" >&2; \
+	  exit 2; fi
+	$(PY) tools/deploy.py $(BOARD) $(PORT) $(if $(FROZEN),--frozen)
+
+# Asks for Wi-Fi name, password and hostname; writes config.json (git-ignored).
+configure: $(ENV_STAMP)
+	$(PY) tools/configure.py
+
+# The firmware against each real board's MicroPython stubs (also part of `make test`).
+typecheck: $(ENV_STAMP)
+	$(PY) tools/typecheck.py
 
 test: $(ENV_STAMP) $(SYS_STAMP)
 	$(PY) -m pytest tests_host

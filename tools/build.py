@@ -8,18 +8,19 @@ The folder holds, ready to copy to the device's root:
     pinsock/*.mpy               the firmware, compiled with mpy-cross for the board
     lib/microdot/*.mpy          microdot, compiled from the installed PyPI package
     <board modules>.mpy         Python files in boards/<BOARD>/ (the simulator's pins)
-    www/index.html.gz           the page, gzip-compressed
+    www/index.html.gz           the page, gzip-compressed with a small window (PAGE_WINDOW_BITS)
 
 Rebuilds only what changed, removes what no longer belongs, and prints the total size.
 """
 
 import argparse
-import gzip
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,11 +30,16 @@ PAGE = ROOT / "html" / "index.html"
 
 # The microdot modules the firmware imports (and what they import).
 MICRODOT_MODULES = ("__init__.py", "microdot.py", "websocket.py", "helpers.py")
+# The page's deflate window is 2**PAGE_WINDOW_BITS bytes. A browser takes any window;
+# the firmware inflating the page for a client without gzip needs a buffer that size,
+# in one piece: 1 KiB fits a fragmented heap where the default 32 KiB does not. (It
+# costs about 1 KiB of flash and transfer.)
+PAGE_WINDOW_BITS = 10
 # Files in a board folder that describe the board and are not copied as modules.
 BOARD_DATA_FILES = ("manifest.py",)
-# Hardware-layer modules of the firmware, by the board's "hal"; a build carries only
-# its own (the simulator's lives in boards/UNIX_SIM/).
-HAL_MODULES = {"machine": "hw.py"}
+# Firmware modules only boards of one "hal" carry: the real boards' hardware layer and
+# their device config (the simulator's hardware layer lives in boards/UNIX_SIM/).
+HAL_MODULES = {"machine": ("hw.py", "net.py", "netconf.py")}
 
 
 def microdot_dir():
@@ -57,6 +63,28 @@ def compile_mpy(src, dst, arch, source_name):
     subprocess.run(cmd + [str(src)], check=True)
 
 
+def check_board(board, path):
+    """Refuse a board file the firmware would refuse at boot (firmware/pinsock/config.py)."""
+    source = FIRMWARE / "pinsock" / "config.py"
+    spec = importlib.util.spec_from_file_location("_pinsock_config", source)
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    try:
+        config.check_board(dict(config.DEFAULTS, **board))
+    except config.ConfigError as exc:
+        raise SystemExit("%s: %s" % (os.path.relpath(path), exc))
+
+
+def gzip_small_window(data):
+    """data as gzip, deflated with a 2**PAGE_WINDOW_BITS window.
+
+    zlib writes no file name and mtime 0: the same page gives the same bytes, so a
+    deploy skips it.
+    """
+    deflater = zlib.compressobj(9, zlib.DEFLATED, 16 + PAGE_WINDOW_BITS)
+    return deflater.compress(data) + deflater.flush()
+
+
 def is_fresh(src, dst):
     return dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime
 
@@ -68,6 +96,7 @@ def build(board_name, out=None):
         known = ", ".join(sorted(p.name for p in BOARDS.iterdir() if p.is_dir()))
         raise SystemExit("no board %r (boards: %s)" % (board_name, known))
     board = json.loads(board_file.read_text())
+    check_board(board, board_file)
     arch = board.get("mpy_arch")
     out = Path(out) if out else ROOT / "build" / board_name
     out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +107,7 @@ def build(board_name, out=None):
         return out / rel
 
     # The firmware package and the board's own modules, compiled.
-    other_hals = {m for hal, m in HAL_MODULES.items() if hal != board["hal"]}
+    other_hals = {m for hal, ms in HAL_MODULES.items() if hal != board["hal"] for m in ms}
     sources = [(p, Path("pinsock") / (p.stem + ".mpy"), "pinsock/" + p.name)
                for p in sorted((FIRMWARE / "pinsock").glob("*.py")) if p.name not in other_hals]
     sources += [(p, Path(p.stem + ".mpy"), p.name) for p in sorted(board_dir.glob("*.py"))
@@ -105,8 +134,7 @@ def build(board_name, out=None):
     dst = want(Path("www/index.html.gz"))
     if not is_fresh(PAGE, dst):
         dst.parent.mkdir(parents=True, exist_ok=True)
-        # mtime=0: the same page gives the same bytes, so deploys skip it.
-        dst.write_bytes(gzip.compress(PAGE.read_bytes(), compresslevel=9, mtime=0))
+        dst.write_bytes(gzip_small_window(PAGE.read_bytes()))
 
     # Remove what a previous build left and this one does not make.
     for path in sorted(out.rglob("*"), reverse=True):

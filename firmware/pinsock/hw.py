@@ -1,9 +1,11 @@
-# Hardware layer for real boards (ESP32, RP2040): the only firmware module that
-# imports `machine`. It maps IO numbers to machine pins as the board config says.
+# Hardware layer for real boards (ESP32, RP2040): with net.py, the only firmware
+# that imports `machine`. It maps IO numbers to machine pins as the board config says;
+# net.py brings up the network, the status LED and the watchdog.
 import asyncio
 
 import machine
 
+from . import net, netconf
 from .compat import ticks_ms
 
 _PULLS = (None, machine.Pin.PULL_UP, machine.Pin.PULL_DOWN)
@@ -13,7 +15,7 @@ class MachineHardware:
     def __init__(self, board):
         self.board = board
         self.pin_ids = [spec["pin"] for spec in board["ios"]]
-        self.pins = [None] * len(self.pin_ids)
+        self.pins = [None] * len(self.pin_ids)  # type: list
         self.direction = bytearray(len(self.pin_ids))
         self._edge = None
 
@@ -27,7 +29,7 @@ class MachineHardware:
         else:
             pin = machine.Pin(pin_id, machine.Pin.IN, _PULLS[pull])
             if self._edge is not None:
-                self._irq(io, pin)
+                self._irq(io, pin, self._edge)
         self.pins[io] = pin
 
     def read(self, io):
@@ -40,11 +42,9 @@ class MachineHardware:
         self._edge = edge
         for io, pin in enumerate(self.pins):
             if pin is not None and not self.direction[io]:
-                self._irq(io, pin)
+                self._irq(io, pin, edge)
 
-    def _irq(self, io, pin):
-        edge = self._edge
-
+    def _irq(self, io, pin, edge):
         def handler(p):  # one closure per pin, made once at setup
             edge(io, p.value(), ticks_ms())
 
@@ -61,4 +61,6 @@ class MachineHardware:
         pass
 
     async def start(self):
-        pass
+        # Returns at once: the station, access point, LED and watchdog run as tasks,
+        # and the server listens on 0.0.0.0 while the network comes up.
+        net.start(self.board, netconf.load())

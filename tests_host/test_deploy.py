@@ -1,0 +1,212 @@
+"""The user's deploy path, against a virtual board.
+
+The virtual board is the MicroPython unix port on a pseudo-terminal (socat), started
+in an empty folder that plays the board's flash, with a board's module path
+('', .frozen, lib). It speaks the raw REPL, so the real mpremote deploys to it with
+`make deploy`, as it would to a Pico W on /dev/ttyACM0. The firmware is then started
+from the deployed files, on the board, through the REPL, and a WebSocket client
+gets a switch report from it.
+
+Needs socat (tools/setup_system.sh installs it; `make test` runs that). Without it
+these tests skip, saying why; with CI=true they fail instead.
+"""
+
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from websockets.sync.client import connect
+
+import sim as sim_tool
+from conftest import ROOT
+
+BOOT_TIMEOUT_S = 10  # the pty appears, the REPL answers
+DEPLOY_TIMEOUT_S = 120
+SERVE_TIMEOUT_S = 30  # main.py prints "serving on"
+
+
+def require_socat():
+    if shutil.which("socat"):
+        return
+    reason = "socat is not installed (the virtual board runs on a socat pty; " \
+             "`bash tools/setup_system.sh` installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + "; on CI this is a failure")
+    pytest.skip(reason)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VirtualBoard:
+    """The unix port on a pty, in an empty folder that is its flash."""
+
+    def __init__(self, folder):
+        self.flash = folder / "flash"
+        self.flash.mkdir()
+        self.port = str(folder / "tty")
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ)
+        # A board's sys.path: the current folder, frozen modules, then lib/.
+        env["MICROPYPATH"] = ":.frozen:lib"
+        micropython = sim_tool.micropython_command()
+        self.proc = subprocess.Popen(
+            ["socat", "PTY,link=%s,raw,echo=0" % self.port,
+             "EXEC:%s,pty,raw,echo=0" % micropython],
+            cwd=self.flash, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        while not os.path.exists(self.port):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError("virtual board did not start: %s"
+                                     % self.proc.stderr.read().decode())
+            time.sleep(0.05)
+        return self
+
+    def mpremote(self, *args, timeout=30):
+        cmd = [sys.executable, "-m", "mpremote", "connect", self.port, "resume"] + list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # socat and the unix port under it
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    require_socat()
+    vb = VirtualBoard(tmp_path_factory.mktemp("virtual_board")).start()
+    yield vb
+    vb.stop()
+
+
+def make_deploy(port, *extra):
+    return subprocess.run(["make", "--no-print-directory", "deploy", "BOARD=UNIX_SIM",
+                           "PORT=" + port] + list(extra), cwd=ROOT, capture_output=True,
+                          text=True, timeout=DEPLOY_TIMEOUT_S)
+
+
+def flash_files(flash):
+    return {p.relative_to(flash).as_posix(): p.read_bytes()
+            for p in flash.rglob("*") if p.is_file()}
+
+
+def test_without_socat_the_deploy_tests_skip_and_on_ci_fail(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="socat is not installed.*on CI"):
+        require_socat()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="socat is not installed"):
+        require_socat()
+
+
+def test_make_deploy_without_port_explains_itself():
+    proc = subprocess.run(["make", "--no-print-directory", "deploy", "BOARD=UNIX_SIM"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "usage: make deploy BOARD=<board> PORT=" in proc.stderr
+
+
+def test_deploy_to_a_missing_port_says_so(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "RPI_PICO_W",
+                           str(tmp_path / "ttyACM9")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0 and "no port" in proc.stderr
+
+
+# The tests below run in order, on one virtual board.
+def test_make_deploy_copies_the_build_to_an_empty_board(board):
+    proc = make_deploy(board.port)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    build_dir = ROOT / "build" / "UNIX_SIM"
+    built = flash_files(build_dir)
+    assert flash_files(board.flash) == built  # every file, byte for byte
+    assert "deployed UNIX_SIM to %s: %d files, %d copied, 0 unchanged" % (
+        board.port, len(built), len(built)) in proc.stdout
+
+
+def test_redeploy_copies_only_what_changed_and_removes_stale_modules(board):
+    (board.flash / "pinsock" / "stale.py").write_text("raise ImportError\n")
+    (board.flash / "settings.json").write_text('{"name": "kept"}')  # the device's own
+    changed = board.flash / "www" / "index.html.gz"
+    changed.write_bytes(b"old page")
+    proc = make_deploy(board.port)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    built = flash_files(ROOT / "build" / "UNIX_SIM")
+    assert "%d files, 1 copied, %d unchanged" % (len(built), len(built) - 1) in proc.stdout
+    assert "removed stale pinsock/stale.py" in proc.stdout
+    assert flash_files(board.flash) == dict(built, **{"settings.json": b'{"name": "kept"}'})
+
+
+def test_deployed_firmware_serves_switch_reports(board):
+    # Only the deployed files: the REPL's folder is the flash, its path '', .frozen, lib.
+    proc = board.mpremote("exec", "import pinsock, microdot, simhw\n"
+                          "print(pinsock.__file__, microdot.__file__, simhw.__file__)")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["pinsock/__init__.mpy", "lib/microdot/__init__.mpy",
+                                   "simhw.mpy"]
+
+    http_port, control_port = free_port(), free_port()
+    start = ("import sys\n"
+             "sys.argv[:] = ['main.py', '--http-port', '%d', '--control-port', '%d',"
+             " '--debounce-ms', '0']\n"
+             "exec(open('main.py').read(), {'__name__': '__main__'})\n"
+             % (http_port, control_port))
+    # mpremote follows the firmware's output for as long as it runs.
+    runner = subprocess.Popen([sys.executable, "-m", "mpremote", "connect", board.port,
+                               "resume", "exec", start], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    lines = queue.Queue()
+    output = []
+
+    def pump():
+        for line in runner.stdout:
+            output.append(line)
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        deadline = time.monotonic() + SERVE_TIMEOUT_S
+        while True:
+            assert time.monotonic() < deadline, "no 'serving on':\n" + "".join(output)
+            try:
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
+                assert runner.poll() is None, "firmware stopped:\n" + "".join(output)
+                continue
+            if line.startswith("serving on http://127.0.0.1:%d" % http_port):
+                break
+        with connect("ws://127.0.0.1:%d/ws" % http_port, open_timeout=5) as ws:
+            report = json.loads(ws.recv(timeout=5))["dipSwitches"]
+            assert report == {"dip%d" % i: "Off" for i in range(1, 9)}
+            # Flip DIP 3 on the simulated pins (the deployed simhw.mpy's control port).
+            with socket.create_connection(("127.0.0.1", control_port), timeout=5) as s:
+                s.sendall(b"set 2 0\n")
+                assert s.recv(64) == b"ok\n"
+            while True:
+                msg = json.loads(ws.recv(timeout=5))
+                if "dipSwitches" in msg:
+                    break
+            assert msg["dipSwitches"]["dip3"] == "On"
+    finally:
+        runner.terminate()
+        runner.wait(timeout=5)

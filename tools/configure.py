@@ -1,0 +1,91 @@
+"""Write config.json, the device config `make deploy` copies to a real board.
+
+    python tools/configure.py [--out config.json]
+
+Asks for the Wi-Fi network name (SSID) and password, the board's hostname and the
+optional settings, offering the current values (or config.example.json's) as
+defaults; Enter keeps a default. config.json holds the Wi-Fi password: it is
+git-ignored, and the firmware never serves it. The keys, and what the firmware does
+with each, are in firmware/pinsock/netconf.py.
+"""
+
+import argparse
+import getpass
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.json"
+
+
+def firmware_config():
+    # The firmware's own module for the file: one set of rules on both sides.
+    spec = importlib.util.spec_from_file_location(
+        "_pinsock_netconf", ROOT / "firmware" / "pinsock" / "netconf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# (key, question, secret); every key of netconf.DEFAULTS, in asking order.
+QUESTIONS = (
+    ("wifi_ssid", "Wi-Fi network name (SSID); empty: the board opens its own access point",
+     False),
+    ("wifi_password", "Wi-Fi password", True),
+    ("hostname", "Hostname (http://<hostname>.local/); empty: pinsock-<last 4 hex of MAC>",
+     False),
+    ("country", "Wi-Fi country code, e.g. DE or US; empty: the firmware's default", False),
+    ("ap_password", "Access point password, 8-63 characters; empty: an open access point",
+     True),
+    ("watchdog_ms", "Watchdog timeout in ms, 1000-8000; 0: no watchdog", False),
+)
+
+
+def ask(key, question, secret, default, netconf, read=input, read_secret=getpass.getpass):
+    """Ask until the answer is valid; returns the value."""
+    while True:
+        if secret:
+            shown = " [keep current]" if default else ""
+            answer = read_secret("%s%s: " % (question, shown))
+        else:
+            answer = read("%s [%s]: " % (question, default))
+        if answer == "":
+            return default
+        value = answer.strip()
+        if isinstance(netconf.DEFAULTS[key], int):
+            try:
+                value = int(value)
+            except ValueError:
+                print("  a whole number, please")
+                continue
+        problem = netconf.device_value_error(key, value)
+        if problem is None:
+            return value
+        print("  " + problem)
+
+
+def main(argv=None, read=input, read_secret=getpass.getpass):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "config.json"))
+    args = parser.parse_args(argv)
+    netconf = firmware_config()
+    out = Path(args.out)
+    current = dict(netconf.DEFAULTS)
+    source = out if out.exists() else EXAMPLE
+    current.update(json.loads(source.read_text()))
+    if source == EXAMPLE:
+        current["wifi_ssid"] = current["wifi_password"] = ""
+    print("Writing %s (Enter keeps the value in brackets)." % out)
+    values = {}
+    for key, question, secret in QUESTIONS:
+        values[key] = ask(key, question, secret, current.get(key, ""), netconf, read,
+                          read_secret)
+    out.write_text(json.dumps(values, indent=2) + "\n")
+    print("Wrote %s. `make deploy BOARD=<board> PORT=<port>` copies it to the board." % out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

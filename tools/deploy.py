@@ -1,0 +1,146 @@
+"""Copy build/<BOARD>/ to a board with mpremote, updating only what changed, then reset it.
+
+    python tools/deploy.py BOARD PORT [--config FILE] [--no-reset] [--frozen]
+
+BOARD is a folder of boards/; PORT the board's serial port (/dev/ttyACM0, /dev/ttyUSB0,
+COM3) or a virtual board's pseudo-terminal. It builds first (only what changed), then
+in one mpremote session:
+  1. stops the running firmware (Ctrl-C) without a soft reset, and keeps its watchdog
+     fed while the copy runs (pinsock.net.hold_watchdog);
+  2. removes files the build no longer makes from the folders the build owns
+     (pinsock/, lib/microdot/, www/), so a stale module cannot shadow a new one;
+  3. copies the build folder to the board's root; mpremote compares SHA-256 hashes
+     and skips a file that is already there unchanged;
+  4. copies config.json (Wi-Fi and the like), when there is one, on real boards;
+  5. resets the board, which then boots the new firmware. A virtual board (the
+     simulator's unix port) has no reset: start its main.py yourself.
+Files the firmware writes on the board (settings.json) are left alone.
+
+--frozen is for a board whose MicroPython image has pinsock and microdot frozen in
+(boards/<BOARD>/manifest.py): it copies only main.py, boot.py, board.json and www/,
+and removes pinsock/ and lib/microdot/ from the board, which would shadow the
+frozen modules.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build  # noqa: E402
+
+ROOT = build.ROOT
+# Folders on the board that hold only what the build puts there.
+OWNED_DIRS = ("pinsock", "lib/microdot", "www")
+# What a frozen image carries in its flash instead of the file system.
+FROZEN_DIRS = ("pinsock", "lib")
+DEVICE_CONFIG = "config.json"
+
+# Run on the board right after Ctrl-C. The stopped firmware's watchdog would restart
+# the board in the middle of the copy; keep feeding it until the reset.
+HOLD_WATCHDOG = """\
+import sys
+_net = sys.modules.get("pinsock.net")
+if _net:
+    _net.hold_watchdog()
+"""
+
+# Run on the board: remove files under OWNED_DIRS that are not in KEEP.
+PRUNE = """\
+import os
+def _prune(folder, keep):
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = folder + "/" + name
+        if os.stat(path)[0] & 0x4000:
+            _prune(path, keep)
+        elif path not in keep:
+            os.remove(path)
+            print("removed stale", path)
+    if not os.listdir(folder):
+        os.rmdir(folder)
+for _folder in {dirs!r}:
+    _prune(_folder, {keep!r})
+"""
+
+
+def mpremote_command():
+    return [sys.executable, "-m", "mpremote"]
+
+
+def deploy_commands(build_dir, port, config=None, reset=True, frozen=False):
+    """(mpremote argv that deploys build_dir to the board on port, files it copies)."""
+    skip = FROZEN_DIRS if frozen else ()
+    wanted = sorted(p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*")
+                    if p.is_file() and p.relative_to(build_dir).parts[0] not in skip)
+    keep = [f for f in wanted if f.split("/")[0] in {d.split("/")[0] for d in OWNED_DIRS}]
+    entries = sorted(str(p) for p in build_dir.iterdir() if p.name not in skip)
+    # `resume`: no soft reset on connecting. A soft reset would stop a real board's
+    # timers (and with them the watchdog hold), and it ends a virtual board's process.
+    cmd = mpremote_command() + ["connect", port, "resume",
+                                "exec", HOLD_WATCHDOG,
+                                "+", "exec", PRUNE.format(dirs=OWNED_DIRS, keep=keep),
+                                "+", "fs", "cp", "-r"] + entries + [":./"]
+    if config is not None:
+        cmd += ["+", "fs", "cp", str(config), ":" + DEVICE_CONFIG]
+    if reset:
+        cmd += ["+", "reset"]
+    return cmd, wanted
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("board")
+    parser.add_argument("port", help="serial port or pseudo-terminal of the board")
+    parser.add_argument("--config", help="the device config to copy as config.json "
+                        "(default: config.json in the project folder, if there is one)")
+    parser.add_argument("--no-reset", action="store_true",
+                        help="leave the board at its REPL after copying")
+    parser.add_argument("--frozen", action="store_true",
+                        help="the board's image has pinsock and microdot frozen in")
+    args = parser.parse_args(argv)
+
+    if not Path(args.port).exists() and not re.match(r"(COM\d+|rfc2217://|socket://)",
+                                                    args.port):
+        raise SystemExit("deploy: no port %s (is the board plugged in?)" % args.port)
+    build_dir, total, count = build.build(args.board)
+    print("built %s: %d files, %d bytes (%.1f KiB)" % (
+        os.path.relpath(build_dir), count, total, total / 1024))
+    board = json.loads((build_dir / "board.json").read_text())
+    real = board["hal"] != "sim"
+
+    config = None
+    if real:
+        config = Path(args.config) if args.config else ROOT / DEVICE_CONFIG
+        if not config.exists():
+            if args.config:
+                raise SystemExit("deploy: no config file %s" % config)
+            print("deploy: no %s: the board keeps the one it has, or opens its access "
+                  "point; make one with `python tools/configure.py`" % DEVICE_CONFIG)
+            config = None
+    reset = real and not args.no_reset
+
+    cmd, wanted = deploy_commands(build_dir, args.port, config, reset, args.frozen)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = proc.stdout
+    sys.stdout.write(output)
+    if proc.returncode != 0:
+        raise SystemExit("deploy: mpremote failed (exit %d)" % proc.returncode)
+    unchanged = set(re.findall(r"^Up to date: (?:\./)?(\S+)$", output, re.M))
+    skipped = len(unchanged.intersection(wanted))
+    print("deployed %s to %s: %d files, %d copied, %d unchanged%s" % (
+        args.board, args.port, len(wanted), len(wanted) - skipped, skipped,
+        "; board reset" if reset else
+        "" if real else "; a virtual board has no reset: start its main.py"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -43,8 +43,10 @@ def load(path=FILE_NAME, log=print):
     for key, default in DEFAULTS.items():
         value = data.get(key, default)
         # `type() is` also refuses true for a number, which isinstance would let in.
-        problem = ("a %s" % type(default).__name__ if type(value) is not type(default)
-                   else device_value_error(key, value))
+        if type(value) is not type(default):
+            problem = "text" if type(default) is str else "a whole number"
+        else:
+            problem = device_value_error(key, value)
         if problem:
             log("config: ignoring %s in %s: must be %s" % (key, path, problem))
         else:

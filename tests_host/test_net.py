@@ -1,0 +1,125 @@
+"""Real-board networking: Wi-Fi station, access point, LED, watchdog, config.json.
+
+The hardware layer (hw.py, net.py) runs on the unix port as compiled for the Pico W,
+against fakes of `machine` and `network` (realboard/boardfakes.py): every test in
+realboard/netcheck.py must report PASS. config.json's reader (netconf.py, pure) and
+tools/configure.py are tested here under CPython.
+"""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import build
+from conftest import ROOT
+from pinsock import netconf
+
+REALBOARD = Path(__file__).resolve().parent / "realboard"
+MPYRUN = Path(__file__).resolve().parent / "device" / "mpyrun.py"
+sys.path.insert(0, str(ROOT / "tools"))
+import configure  # noqa: E402
+
+
+def test_hardware_layer_passes_on_unix_port_with_fake_machine(micropython, tmp_path):
+    out_dir, _, _ = build.build("RPI_PICO_W")
+    env = {"MICROPYPATH": ".frozen:%s:%s:%s" % (REALBOARD, out_dir, out_dir / "lib")}
+    proc = subprocess.run([micropython, str(MPYRUN), "netcheck"], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    tree = ast.parse((REALBOARD / "netcheck.py").read_text())
+    declared = sorted(n.name for n in tree.body
+                      if isinstance(n, ast.FunctionDef) and n.name.startswith("test_"))
+    passed = sorted(line.split(".", 1)[1] for line in out.splitlines()
+                    if line.startswith("PASS "))
+    assert proc.returncode == 0, out
+    assert passed == declared and len(declared) >= 10, out
+
+
+# --- config.json -----------------------------------------------------------------------
+def load(tmp_path, text):
+    path = tmp_path / "config.json"
+    if text is not None:
+        path.write_text(text)
+    log = []
+    return netconf.load(str(path), log.append), log
+
+
+def test_missing_config_gives_defaults_and_the_access_point(tmp_path):
+    conf, log = load(tmp_path, None)
+    assert conf == netconf.DEFAULTS and conf["wifi_ssid"] == ""
+    assert log == ["config: no %s, opening the access point" % (tmp_path / "config.json")]
+
+
+@pytest.mark.parametrize("text, why", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "not an object"),
+])
+def test_unreadable_config_gives_defaults(tmp_path, text, why):
+    conf, log = load(tmp_path, text)
+    assert conf == netconf.DEFAULTS and why in log[0]
+
+
+def test_each_bad_value_is_ignored_and_logged_the_rest_used(tmp_path):
+    conf, log = load(tmp_path, json.dumps({
+        "wifi_ssid": "home", "wifi_password": 1234, "hostname": "kitchen_pi",
+        "country": "DEU", "ap_password": "short", "watchdog_ms": True, "extra": 1}))
+    assert conf == dict(netconf.DEFAULTS, wifi_ssid="home")
+    text = "\n".join(log)
+    for key, why in (("wifi_password", "text"), ("hostname", "letters, digits"),
+                     ("country", "two letters"), ("ap_password", "8 to 63"),
+                     ("watchdog_ms", "a whole number")):
+        assert "ignoring %s" % key in text and why in text
+    assert len(log) == 5
+
+
+def test_example_config_is_valid_and_complete(tmp_path):
+    conf, log = load(tmp_path, (ROOT / "config.example.json").read_text())
+    assert log == [] and set(json.loads((ROOT / "config.example.json").read_text())) == set(
+        netconf.DEFAULTS)
+    assert conf["wifi_ssid"] == "your-network" and conf["watchdog_ms"] == 8000
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("pinsock", True), ("pinsock-2", True), ("A1", True), ("x" * 32, True),
+    ("x" * 33, False), ("-lead", False), ("trail-", False), ("under_score", False),
+    ("dot.ted", False), ("", False),
+])
+def test_hostname_rules(name, ok):
+    assert netconf.is_hostname(name) is ok
+
+
+def test_config_json_is_git_ignored_and_not_in_a_build(tmp_path):
+    proc = subprocess.run(["git", "check-ignore", "config.json"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.stdout.strip() == "config.json"
+    out, _, _ = build.build("RPI_PICO_W", tmp_path / "b")
+    assert not (out / "config.json").exists() and not list(out.rglob("config*.json"))
+
+
+# --- tools/configure.py ---------------------------------------------------------------
+def test_configure_covers_every_setting():
+    assert [q[0] for q in configure.QUESTIONS] == list(netconf.DEFAULTS)
+
+
+def test_configure_asks_until_valid_and_writes_config_json(tmp_path, capsys):
+    answers = iter(["home net", "bad_host", "kitchen", "DE", "80", "5000"])
+    secrets = iter(["wifi-pass", "short", ""])
+    out = tmp_path / "config.json"
+    assert configure.main(["--out", str(out)], read=lambda q: next(answers),
+                          read_secret=lambda q: next(secrets)) == 0
+    written = json.loads(out.read_text())
+    assert written == {"wifi_ssid": "home net", "wifi_password": "wifi-pass",
+                       "hostname": "kitchen", "country": "DE", "ap_password": "",
+                       "watchdog_ms": 5000}
+    said = capsys.readouterr().out
+    assert "letters, digits" in said and "8 to 63" in said and "0 (off) or 1000 to 8000" in said
+    # Run again: Enter keeps every current value, the passwords too.
+    assert configure.main(["--out", str(out)], read=lambda q: "",
+                          read_secret=lambda q: "") == 0
+    assert json.loads(out.read_text()) == written
+    conf = netconf.load(str(out), print)
+    assert conf == written

@@ -165,6 +165,8 @@ def test_deployed_firmware_serves_switch_reports(board):
     assert proc.stdout.split() == ["pinsock/__init__.mpy", "lib/microdot/__init__.mpy",
                                    "simhw.mpy"]
 
+    # A real board's Wi-Fi config sits in the same folder; the server must not give it out.
+    (board.flash / "config.json").write_text('{"wifi_password": "do-not-serve"}')
     http_port, control_port = free_port(), free_port()
     start = ("import sys\n"
              "sys.argv[:] = ['main.py', '--http-port', '%d', '--control-port', '%d',"
@@ -207,6 +209,13 @@ def test_deployed_firmware_serves_switch_reports(board):
                 if "dipSwitches" in msg:
                     break
             assert msg["dipSwitches"]["dip3"] == "On"
+        for path in ("/config.json", "/www/../config.json", "/board.json", "/main.py"):
+            with socket.create_connection(("127.0.0.1", http_port), timeout=5) as s:
+                s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
+                answer = b""
+                while chunk := s.recv(4096):
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.0 404") and b"do-not-serve" not in answer, path
     finally:
         runner.terminate()
         runner.wait(timeout=5)

@@ -3,7 +3,10 @@
 The simulator runs the compiled build (build/UNIX_SIM, .mpy) on the unix port with
 `-X heapsize=`. The unix port is 64-bit: objects take about twice the room they take
 on the 32-bit ESP32 and RP2040, so 192 KiB here stands for roughly 100 KiB on a board.
-Smallest heap measured that boots and serves 4 clients: 189 KiB (November 2026).
+Smallest heaps measured (November 2026), booting and serving 1, 2 and 4 clients with
+the page: 168, 180 and 189 KiB. Each client holds about 6 KiB here; the rest of the
+peak is the firmware's modules (about 95 KiB of bytecode and objects, microdot
+included) and what serving the page needs for a moment.
 """
 
 import contextlib

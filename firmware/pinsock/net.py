@@ -128,7 +128,10 @@ class WifiLink:
         self.log = log
         self.sta = network.WLAN(network.STA_IF)
         self.ap = network.WLAN(network.AP_IF)
-        mac = self.ap.config("mac")
+        try:
+            mac = self.ap.config("mac")
+        except OSError:  # a driver that knows its MAC only once up
+            mac = machine.unique_id()
         suffix = "%02x%02x" % (mac[-2], mac[-1])
         self.ap_ssid = "pinsock-" + suffix
         self.hostname = conf["hostname"] or self.ap_ssid

@@ -16,7 +16,8 @@
 import glob
 import os
 
-include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (asyncio, ...)
+# What the stock ESP32_GENERIC image freezes (asyncio, the networking bundle, ...).
+include("$(PORT_DIR)/boards/manifest.py")
 
 package("pinsock", base_path="../../firmware")
 

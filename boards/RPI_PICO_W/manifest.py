@@ -15,7 +15,8 @@
 import glob
 import os
 
-include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (asyncio, ...)
+# What the stock Pico W image freezes (asyncio, the networking bundle, aioble, ...).
+include("$(BOARD_DIR)/manifest.py")
 
 package("pinsock", base_path="../../firmware")
 

@@ -4,4 +4,8 @@ import sys
 
 from pinsock import app
 
-sys.exit(app.main(sys.argv[1:]))
+code = app.main(sys.argv[1:])
+if code:
+    # Only on failure: on a board sys.exit() soft-reboots, and after a clean stop
+    # (Ctrl-C from mpremote) the board must stay at the REPL for the next deploy.
+    sys.exit(code)

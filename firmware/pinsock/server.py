@@ -16,6 +16,7 @@ from .compat import print_exception, ticks_ms
 from .hub import Client
 
 PAGE_FILE = "www/index.html.gz"
+PAGE_WINDOW_BITS = 10
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -166,10 +167,12 @@ def _close_reply(view, n):
 def _page(request):
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         return Response.send_file(PAGE_FILE, compressed=True, max_age=0)
-    # A client that cannot take gzip gets the page inflated on the fly.
+    # A client that cannot take gzip gets the page inflated on the fly. The build
+    # compresses with a 1 KiB window (tools/build.py PAGE_WINDOW_BITS), so inflating
+    # needs 1 KiB of heap, not 32.
     import deflate
 
-    stream = deflate.DeflateIO(open(PAGE_FILE, "rb"), deflate.GZIP)
+    stream = deflate.DeflateIO(open(PAGE_FILE, "rb"), deflate.GZIP, PAGE_WINDOW_BITS)
     return Response.send_file("index.html", stream=stream, max_age=0)
 
 

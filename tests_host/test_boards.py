@@ -247,10 +247,17 @@ class FakeManifest:
         cwd = os.getcwd()
         os.chdir(path.parent)  # manifestfile.py runs a manifest from its folder
         try:
-            exec(path.read_text(), {"include": self.includes.append,
+            exec(path.read_text(), {"include": self.include,
                                     "package": self.package, "module": self.module})
         finally:
             os.chdir(cwd)
+
+    def include(self, manifest):
+        # $(PORT_DIR)/... belongs to the MicroPython tree: record it. A relative path
+        # is one of ours, resolved from the including manifest's folder: run it.
+        self.includes.append(manifest)
+        if not manifest.startswith("$("):
+            self.run(Path(manifest).resolve())
 
     def package(self, name, files=None, base_path="."):
         base = Path(base_path).resolve()

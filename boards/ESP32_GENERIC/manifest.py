@@ -13,19 +13,9 @@
 # Paths are relative to this folder (MicroPython's manifest tool runs it from here),
 # which also provides include(), package() and module().
 # ruff: noqa: F821
-import glob
-import os
-
 # What the stock ESP32_GENERIC image freezes (asyncio, the networking bundle, ...).
 include("$(PORT_DIR)/boards/manifest.py")
 
 package("pinsock", base_path="../../firmware")
 
-# The microdot that `make build` compiles: set PINSOCK_MICRODOT to its folder, or run
-# the build where the project's environment can be found.
-_microdot = os.environ.get("PINSOCK_MICRODOT") or (
-    glob.glob("../../.venv/lib/python3*/site-packages/microdot") + [""])[0]
-if not os.path.isdir(_microdot):
-    raise ValueError("microdot not found: set PINSOCK_MICRODOT, or run `make env` first")
-package("microdot", files=["__init__.py", "microdot.py", "websocket.py", "helpers.py"],
-        base_path=os.path.dirname(os.path.abspath(_microdot)))
+include("../microdot_manifest.py")

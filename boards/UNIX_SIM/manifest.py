@@ -25,9 +25,4 @@ package("pinsock", files=[name for name in _firmware if name not in _real_boards
         base_path="../../firmware")
 module("simhw.py")
 
-_microdot = os.environ.get("PINSOCK_MICRODOT") or (
-    glob.glob("../../.venv/lib/python3*/site-packages/microdot") + [""])[0]
-if not os.path.isdir(_microdot):
-    raise ValueError("microdot not found: set PINSOCK_MICRODOT, or run `make env` first")
-package("microdot", files=["__init__.py", "microdot.py", "websocket.py", "helpers.py"],
-        base_path=os.path.dirname(os.path.abspath(_microdot)))
+include("../microdot_manifest.py")

@@ -210,9 +210,23 @@ def test_control_port_answers(sim):
     assert sim.control("get 9") == "0"
 
 
+def test_control_port_measures_the_heap(sim):
+    free, allocated = (int(n) for n in sim.control("heap").split())
+    assert free > 0 and allocated > 0
+    assert sim.control("gc off") == "ok"
+    try:
+        before = int(sim.control("alloc"))
+        assert sim.control("set 3 0") == "ok"  # a transition allocates something
+        assert int(sim.control("alloc")) > before
+    finally:
+        assert sim.control("gc on") == "ok"
+    free_after, _ = (int(n) for n in sim.control("heap").split())
+    assert free_after > 0
+
+
 @pytest.mark.parametrize("line", [
     "", "hello", "set", "set 0", "set 0 2", "set 99 1", "set x 1", "get", "get -1",
-    "get 16", "set 0 1 1", "x" * 200,
+    "get 16", "set 0 1 1", "x" * 200, "heap 1", "gc", "gc maybe", "alloc x",
 ])
 def test_malformed_control_lines_answer_error_and_sim_keeps_running(sim, line):
     answer = sim.control(line)

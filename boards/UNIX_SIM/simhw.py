@@ -7,15 +7,21 @@
 #
 #   set <io> <0|1>   drive a simulated input       -> ok
 #   get <io>         read the level on the pin      -> 0 | 1
+#   heap             collect garbage, then measure  -> <free bytes> <allocated bytes>
+#   alloc            measure without collecting     -> <allocated bytes>
+#   gc <on|off>      switch automatic collection    -> ok
+#                    (off: gc.mem_alloc() deltas count every byte allocated)
 #   anything else                                   -> error <reason>
 #
 # This file is copied only into simulator builds; real boards never carry it.
 import asyncio
+import gc
 import sys
 
 from pinsock.compat import ticks_ms
 
 _FLOATING = 0xFF
+_CONTROL_USAGE = "set <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
 _DIR_OUT = 1
 _PULL_UP = 1
 
@@ -143,10 +149,12 @@ class SimHardware:
         """One control-port command -> its one-line answer."""
         words = line.split()
         if not words:
-            return "error empty command; use: set <io> <0|1> | get <io>"
+            return "error empty command; use: " + _CONTROL_USAGE
         verb = words[0]
+        if verb in ("heap", "alloc", "gc"):
+            return self._heap_control(words)
         if verb not in ("set", "get"):
-            return "error unknown command %r; use: set <io> <0|1> | get <io>" % verb[:16]
+            return "error unknown command %r; use: %s" % (verb[:16], _CONTROL_USAGE)
         if len(words) != (3 if verb == "set" else 2):
             return "error usage: set <io> <0|1> | get <io>"
         try:
@@ -163,6 +171,24 @@ class SimHardware:
             return "error io %d is an output driven by the firmware" % io
         self.drive_outside(io, int(words[2]))
         return "ok"
+
+    def _heap_control(self, words):
+        # Heap figures for the memory tests and the benchmark (tools/bench.py).
+        verb = words[0]
+        if verb == "gc":
+            if len(words) != 2 or words[1] not in ("on", "off"):
+                return "error usage: gc <on|off>"
+            if words[1] == "on":
+                gc.enable()
+            else:
+                gc.disable()
+            return "ok"
+        if len(words) != 1:
+            return "error usage: %s (no arguments)" % verb
+        if verb == "alloc":
+            return str(gc.mem_alloc())
+        gc.collect()
+        return "%d %d" % (gc.mem_free(), gc.mem_alloc())
 
     async def _serve_control(self, reader, writer):
         try:

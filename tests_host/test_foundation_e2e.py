@@ -210,6 +210,22 @@ def test_control_port_answers(sim):
     assert sim.control("get 9") == "0"
 
 
+def test_control_port_tset_drives_and_says_when_on_the_hosts_clock(sim):
+    # tset is set plus the device's ticks_us at the edge; on Linux that is
+    # CLOCK_MONOTONIC in microseconds, so it falls between our own readings around it.
+    with connect(sim.ws_url()) as ws:
+        assert report(ws) == ALL_OFF
+        before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        answer = sim.control("tset 0 0")
+        after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        word, at = answer.split()
+        assert word == "ok" and before <= int(at) <= after, (before, answer, after)
+        assert report(ws)["dip1"] == "On"
+        assert sim.control("get 0") == "0"
+    assert sim.control("tset 0 2").startswith("error ")
+    assert sim.control("tset 0").startswith("error ")
+
+
 def test_control_port_measures_the_heap(sim):
     free, allocated = (int(n) for n in sim.control("heap").split())
     assert free > 0 and allocated > 0
@@ -226,7 +242,7 @@ def test_control_port_measures_the_heap(sim):
 
 @pytest.mark.parametrize("line", [
     "", "hello", "set", "set 0", "set 0 2", "set 99 1", "set x 1", "get", "get -1",
-    "get 16", "set 0 1 1", "x" * 200, "heap 1", "gc", "gc maybe", "alloc x",
+    "get 16", "set 0 1 1", "tset 99 0", "x" * 200, "heap 1", "gc", "gc maybe", "alloc x",
 ])
 def test_malformed_control_lines_answer_error_and_sim_keeps_running(sim, line):
     answer = sim.control(line)

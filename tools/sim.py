@@ -58,7 +58,7 @@ def main(argv=None):
     parser.add_argument("--heapsize", help="MicroPython heap, e.g. 128K")
     # Board-config overrides passed through to the firmware as they are.
     passthrough = ("--ping-interval-ms", "--idle-timeout-ms", "--stuck-timeout-ms",
-                   "--max-commands-per-s")
+                   "--max-commands-per-s", "--log-size")
     for flag in passthrough:
         parser.add_argument(flag, type=int)
     args = parser.parse_args(argv)

@@ -6,6 +6,9 @@
 # tests and people play the outside world, one text line per command:
 #
 #   set <io> <0|1>   drive a simulated input       -> ok
+#   tset <io> <0|1>  the same, and say when         -> ok <time.ticks_us() at the edge>
+#                    (on Linux the unix port's ticks_us is CLOCK_MONOTONIC in µs, the
+#                    host's clock: tools/bench.py times pushes from the edge with it)
 #   get <io>         read the level on the pin      -> 0 | 1
 #   heap             collect garbage, then measure  -> <free bytes> <allocated bytes>
 #   alloc            measure without collecting     -> <allocated bytes>
@@ -17,11 +20,12 @@
 import asyncio
 import gc
 import sys
+from time import ticks_us
 
 from pinsock.compat import ticks_ms
 
 _FLOATING = 0xFF
-_CONTROL_USAGE = "set <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
+_CONTROL_USAGE = "set <io> <0|1> | tset <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
 _DIR_OUT = 1
 _PULL_UP = 1
 
@@ -153,10 +157,10 @@ class SimHardware:
         verb = words[0]
         if verb in ("heap", "alloc", "gc"):
             return self._heap_control(words)
-        if verb not in ("set", "get"):
+        if verb not in ("set", "tset", "get"):
             return "error unknown command %r; use: %s" % (verb[:16], _CONTROL_USAGE)
-        if len(words) != (3 if verb == "set" else 2):
-            return "error usage: set <io> <0|1> | get <io>"
+        if len(words) != (2 if verb == "get" else 3):
+            return "error usage: set <io> <0|1> | tset <io> <0|1> | get <io>"
         try:
             io = int(words[1])
         except ValueError:
@@ -169,8 +173,9 @@ class SimHardware:
             return "error level must be 0 or 1"
         if self.direction[io] == _DIR_OUT:
             return "error io %d is an output driven by the firmware" % io
+        at = ticks_us()
         self.drive_outside(io, int(words[2]))
-        return "ok"
+        return "ok %d" % at if verb == "tset" else "ok"
 
     def _heap_control(self, words):
         # Heap figures for the memory tests and the benchmark (tools/bench.py).

@@ -33,6 +33,7 @@ _FLAGS = {
     "--idle-timeout-ms": ("idle_timeout_ms", int),
     "--stuck-timeout-ms": ("stuck_timeout_ms", int),
     "--max-commands-per-s": ("max_commands_per_s", int),
+    "--log-size": ("log_size", int),
 }
 
 MAX_IOS = 16

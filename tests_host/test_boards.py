@@ -194,7 +194,7 @@ def test_build_holds_what_goes_on_the_board(name, tmp_path):
     assert proc.stdout.strip().endswith(
         ": %d files, %d bytes (%.1f KiB)" % (len(files), total, total / 1024)), proc.stdout
     firmware = {"pinsock/%s.mpy" % p.stem for p in (ROOT / "firmware" / "pinsock").glob("*.py")}
-    hal = {"pinsock/hw.mpy", "pinsock/net.mpy", "pinsock/netconf.mpy"}
+    hal = {"pinsock/hw.mpy", "pinsock/net.mpy"}
     assert {"main.py", "boot.py", "board.json", "www/index.html.gz"} <= files
     assert {"lib/microdot/%s.mpy" % m[:-3] for m in build.MICRODOT_MODULES} <= files
     if board["hal"] == "machine":

@@ -241,6 +241,18 @@ def test_websocket_from_the_devices_own_page_and_from_scripts_is_allowed(sim):
         assert answer.startswith(b"HTTP/1.1 101"), (extra, answer)
 
 
+def test_origins_allowed_in_config_json_may_open_the_websocket(start_sim, tmp_path):
+    state = tmp_path / "flash"
+    state.mkdir()
+    (state / "config.json").write_text(json.dumps(
+        {"allowed_origins": ["http://dashboard.lan:8000"]}))
+    sim = start_sim(state_dir=state)
+    answer = handshake(sim, "/ws", "Origin: http://dashboard.lan:8000\r\n")
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    assert handshake(sim, "/ws", "Origin: http://dashboard.lan:9000\r\n").startswith(
+        b"HTTP/1.0 403")
+
+
 def test_action_cgi_from_another_site_is_refused(sim):
     for header in ("Origin: http://evil.example", "Sec-Fetch-Site: cross-site"):
         answer = sim.http(("GET /action.cgi?v3 HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n%s\r\n\r\n"

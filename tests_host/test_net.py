@@ -48,19 +48,48 @@ def load(tmp_path, text):
     return netconf.load(str(path), log.append), log
 
 
-def test_missing_config_gives_defaults_and_the_access_point(tmp_path):
+def test_missing_config_gives_defaults_the_access_point_and_no_password(tmp_path):
     conf, log = load(tmp_path, None)
-    assert conf == netconf.DEFAULTS and conf["wifi_ssid"] == ""
-    assert log == ["config: no %s, opening the access point" % (tmp_path / "config.json")]
+    assert conf == netconf.DEFAULTS and conf["wifi_ssid"] == "" and conf["password"] == ""
+    assert log == ["config: no %s, using defaults" % (tmp_path / "config.json")]
 
 
 @pytest.mark.parametrize("text, why", [
     ("{not json", "not valid JSON"),
     ("[1, 2]", "not an object"),
+    ('{"password": "secret", ', "not valid JSON"),  # a password was meant: fail closed
 ])
-def test_unreadable_config_gives_defaults(tmp_path, text, why):
+def test_unreadable_config_gives_defaults_but_refuses_logins(tmp_path, text, why):
     conf, log = load(tmp_path, text)
-    assert conf == netconf.DEFAULTS and why in log[0]
+    assert conf == dict(netconf.DEFAULTS, password=netconf.LOCKED)
+    assert why in log[0] and "refusing logins" in log[0] and "secret" not in log[0]
+
+
+@pytest.mark.parametrize("value, used", [(1234, "1234"), (12.5, "12.5"), (True, "True")])
+def test_a_password_that_is_not_text_is_used_as_text_and_not_logged(tmp_path, value, used):
+    conf, log = load(tmp_path, json.dumps({"password": value}))
+    assert conf["password"] == used
+    assert log == ["config: password in %s is not text; using it as text"
+                   % (tmp_path / "config.json")]
+
+
+def test_security_settings_are_read(tmp_path):
+    conf, log = load(tmp_path, json.dumps({
+        "password": "correct horse", "allowed_origins": ["http://dash.lan:8000"]}))
+    assert log == []
+    assert conf["password"] == "correct horse"
+    assert conf["allowed_origins"] == ["http://dash.lan:8000"]
+
+
+@pytest.mark.parametrize("origins", ["http://dash.lan", [1], ["dash.lan"], {"a": 1}])
+def test_bad_allowed_origins_are_ignored_so_only_the_devices_own_page_may(tmp_path, origins):
+    conf, log = load(tmp_path, json.dumps({"allowed_origins": origins}))
+    assert conf["allowed_origins"] == [] and "ignoring allowed_origins" in log[0]
+
+
+def test_config_json_lives_in_the_state_folder():
+    assert netconf.path_in("") == "config.json"  # a real board: the root, beside board.json
+    assert netconf.path_in("/tmp/flash/") == "/tmp/flash/config.json"
 
 
 def test_each_bad_value_is_ignored_and_logged_the_rest_used(tmp_path):
@@ -102,19 +131,21 @@ def test_config_json_is_git_ignored_and_not_in_a_build(tmp_path):
 
 # --- tools/configure.py ---------------------------------------------------------------
 def test_configure_covers_every_setting():
-    assert [q[0] for q in configure.QUESTIONS] == list(netconf.DEFAULTS)
+    asked = [q[0] for q in configure.QUESTIONS]
+    assert asked + list(configure.EDITED_BY_HAND) == list(netconf.DEFAULTS)
 
 
 def test_configure_asks_until_valid_and_writes_config_json(tmp_path, capsys):
     answers = iter(["home net", "bad_host", "kitchen", "DE", "80", "5000"])
-    secrets = iter(["wifi-pass", "short", ""])
+    secrets = iter(["wifi-pass", "short", "", "open sesame"])
     out = tmp_path / "config.json"
     assert configure.main(["--out", str(out)], read=lambda q: next(answers),
                           read_secret=lambda q: next(secrets)) == 0
     written = json.loads(out.read_text())
     assert written == {"wifi_ssid": "home net", "wifi_password": "wifi-pass",
                        "hostname": "kitchen", "country": "DE", "ap_password": "",
-                       "watchdog_ms": 5000}
+                       "watchdog_ms": 5000, "password": "open sesame",
+                       "allowed_origins": []}
     said = capsys.readouterr().out
     assert "letters, digits" in said and "8 to 63" in said and "0 (off) or 1000 to 8000" in said
     # Run again: Enter keeps every current value, the passwords too.
@@ -123,3 +154,8 @@ def test_configure_asks_until_valid_and_writes_config_json(tmp_path, capsys):
     assert json.loads(out.read_text()) == written
     conf = netconf.load(str(out), print)
     assert conf == written
+    # What configure does not ask about, it keeps.
+    out.write_text(json.dumps(dict(written, allowed_origins=["http://dash.lan"])))
+    assert configure.main(["--out", str(out)], read=lambda q: "",
+                          read_secret=lambda q: "") == 0
+    assert json.loads(out.read_text())["allowed_origins"] == ["http://dash.lan"]

@@ -37,9 +37,9 @@ MICRODOT_MODULES = ("__init__.py", "microdot.py", "websocket.py", "helpers.py")
 PAGE_WINDOW_BITS = 10
 # Files in a board folder that describe the board and are not copied as modules.
 BOARD_DATA_FILES = ("manifest.py",)
-# Firmware modules only boards of one "hal" carry: the real boards' hardware layer and
-# their device config (the simulator's hardware layer lives in boards/UNIX_SIM/).
-HAL_MODULES = {"machine": ("hw.py", "net.py", "netconf.py")}
+# Firmware modules only boards of one "hal" carry: the real boards' hardware layer
+# (the simulator's hardware layer lives in boards/UNIX_SIM/).
+HAL_MODULES = {"machine": ("hw.py", "net.py")}
 
 
 def microdot_dir():

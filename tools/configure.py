@@ -29,7 +29,8 @@ def firmware_config():
     return module
 
 
-# (key, question, secret); every key of netconf.DEFAULTS, in asking order.
+# (key, question, secret); every key of netconf.DEFAULTS but EDITED_BY_HAND, in
+# asking order.
 QUESTIONS = (
     ("wifi_ssid", "Wi-Fi network name (SSID); empty: the board opens its own access point",
      False),
@@ -40,7 +41,10 @@ QUESTIONS = (
     ("ap_password", "Access point password, 8-63 characters; empty: an open access point",
      True),
     ("watchdog_ms", "Watchdog timeout in ms, 1000-8000; 0: no watchdog", False),
+    ("password", "Password for the page and the WebSocket; empty: no login", True),
 )
+# Settings configure.py keeps as they are in the file (docs/SECURITY.md explains them).
+EDITED_BY_HAND = ("allowed_origins",)
 
 
 def ask(key, question, secret, default, netconf, read=input, read_secret=getpass.getpass):
@@ -78,7 +82,7 @@ def main(argv=None, read=input, read_secret=getpass.getpass):
     if source == EXAMPLE:
         current["wifi_ssid"] = current["wifi_password"] = ""
     print("Writing %s (Enter keeps the value in brackets)." % out)
-    values = {}
+    values = {key: current[key] for key in EDITED_BY_HAND}
     for key, question, secret in QUESTIONS:
         values[key] = ask(key, question, secret, current.get(key, ""), netconf, read,
                           read_secret)

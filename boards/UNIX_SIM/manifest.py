@@ -17,10 +17,10 @@ import os
 
 include("$(PORT_DIR)/variants/manifest.py")  # what the unix port freezes anyway (asyncio, ...)
 
-# The real boards' hardware layer (hw.py, net.py) imports machine and network, and
-# netconf.py reads their Wi-Fi config: the simulator carries its own simhw.py instead.
+# The real boards' hardware layer (hw.py, net.py) imports machine and network: the
+# simulator carries its own simhw.py instead.
 _firmware = sorted(os.path.basename(p) for p in glob.glob("../../firmware/pinsock/*.py"))
-_real_boards_only = ("hw.py", "net.py", "netconf.py")
+_real_boards_only = ("hw.py", "net.py")
 package("pinsock", files=[name for name in _firmware if name not in _real_boards_only],
         base_path="../../firmware")
 module("simhw.py")

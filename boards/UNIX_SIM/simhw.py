@@ -134,7 +134,8 @@ class SimHardware:
             return {"error": answer[6:] if answer.startswith("error ") else answer}, 400
         return {"io": "%x" % io, "level": self.read(io)}, 200
 
-    async def start(self):
+    async def start(self, conf):
+        # conf (config.json) holds nothing for simulated pins: no Wi-Fi here.
         port = self.board.get("control_port", 8081)
         await asyncio.start_server(self._serve_control, self.board["host"], port)
 

@@ -2,7 +2,7 @@
 # The only module that knows all the others; each of them knows only what it is given.
 import asyncio
 
-from . import VERSION, config, server
+from . import VERSION, config, netconf, server
 from .commands import CommandEngine
 from .compat import print_exception, ticks_ms
 from .device import Device, Status
@@ -27,8 +27,10 @@ def load_hardware(board):
     return MachineHardware(board)
 
 
-def build(board, hardware):
-    """Wire the device together. Returns (device, bank, microdot app)."""
+def build(board, hardware, conf):
+    """Wire the device together. `conf` is config.json (netconf.py).
+
+    Returns (device, bank, status, microdot app)."""
     bank = IoBank(hardware, board["ios"], board["debounce_ms"])
     default_name = "pinsock-" + hardware.unique_id_hex()[-4:]
     settings = Settings(board["state_dir"], bank, default_name)
@@ -46,7 +48,7 @@ def build(board, hardware):
     device.max_commands_per_s = board["max_commands_per_s"]
     server.WebSocketService.max_frame_len = board["max_frame_len"]
     service = server.WebSocketService(device)
-    app = server.make_app(service, board)
+    app = server.make_app(service, board, conf)
     hardware.add_routes(app)
     return device, bank, status, app
 
@@ -79,13 +81,13 @@ async def keep_house(hub):
         hub.sweep(ticks_ms())
 
 
-async def run(board, hardware):
-    device, bank, status, app = build(board, hardware)
+async def run(board, hardware, conf):
+    device, bank, status, app = build(board, hardware, conf)
     asyncio.create_task(keep_house(device.hub))
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if board["poll_ms"]:
         asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
-    await hardware.start()
+    await hardware.start(conf)
     srv = await server.start(app, board["host"], board["http_port"])
     print("serving on http://%s:%d" % (board["host"], board["http_port"]))
     await srv.wait_closed()
@@ -97,9 +99,10 @@ def main(argv=()):
     except config.ConfigError as exc:
         print("pinsock: " + str(exc))
         return 2
+    conf = netconf.load(netconf.path_in(board["state_dir"]))
     hardware = load_hardware(board)
     try:
-        asyncio.run(run(board, hardware))
+        asyncio.run(run(board, hardware, conf))
     except KeyboardInterrupt:
         pass
     except Exception as exc:

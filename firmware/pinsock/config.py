@@ -16,9 +16,6 @@ DEFAULTS = {
     "idle_timeout_ms": 45000,  # a client heard from for this long is closed
     "stuck_timeout_ms": 10000,  # a client whose outbox stays full this long: close 1013
     "max_commands_per_s": 50,  # more get "rate limited" error replies
-    # Pages on other origins (e.g. "http://dashboard.lan:8000") allowed to open the
-    # WebSocket and use /action.cgi; the device's own page always may.
-    "allowed_origins": [],
 }
 
 # Command-line overrides: flag -> (config key, parser).

@@ -5,7 +5,7 @@ import asyncio
 
 import machine
 
-from . import net, netconf
+from . import net
 from .compat import ticks_ms
 
 _PULLS = (None, machine.Pin.PULL_UP, machine.Pin.PULL_DOWN)
@@ -60,7 +60,8 @@ class MachineHardware:
     def add_routes(self, app):
         pass
 
-    async def start(self):
-        # Returns at once: the station, access point, LED and watchdog run as tasks,
-        # and the server listens on 0.0.0.0 while the network comes up.
-        net.start(self.board, netconf.load())
+    async def start(self, conf):
+        # `conf` is config.json (netconf.py). Returns at once: the station, access
+        # point, LED and watchdog run as tasks, and the server listens on 0.0.0.0
+        # while the network comes up.
+        net.start(self.board, conf)

@@ -1,12 +1,14 @@
-# The device's own settings: config.json on a real board's flash, beside board.json.
+# The owner's settings: config.json in the device's state folder (a real board's
+# root, beside board.json; the simulator's --state-dir).
 #
 #   {"wifi_ssid": "home", "wifi_password": "...", "hostname": "pinsock",
-#    "country": "DE", "ap_password": "", "watchdog_ms": 8000}
+#    "country": "DE", "ap_password": "", "watchdog_ms": 8000, "password": "...",
+#    "allowed_origins": ["http://dashboard.lan:8000"]}
 #
-# It holds the Wi-Fi password, so it lives outside www/ and no route serves it. It is
-# made from config.example.json, by hand or with `python tools/configure.py` (which
-# checks answers with device_value_error below). Pure code, like config.py, but only
-# real boards carry it: the simulator has no Wi-Fi.
+# It holds passwords, so it lives outside www/ and no route serves it. It is made from
+# config.example.json, by hand or with `python tools/configure.py` (which checks
+# answers with device_value_error below). Pure code, like config.py. The Wi-Fi keys
+# matter only on real boards; the security keys on every board, the simulator too.
 import json
 
 FILE_NAME = "config.json"
@@ -17,34 +19,54 @@ DEFAULTS = {
     "country": "",  # Wi-Fi country code, e.g. "DE"; "" keeps the firmware's default
     "ap_password": "",  # "" = an open access point; else WPA2, 8 to 63 characters
     "watchdog_ms": 8000,  # restart the board when it hangs this long; 0 = no watchdog
+    "password": "",  # "" = no login; else every page and socket needs a session (SECURITY.md)
+    # Pages on other origins (e.g. "http://dashboard.lan:8000") allowed to open the
+    # WebSocket and use /action.cgi; the device's own page always may.
+    "allowed_origins": [],
 }
 MAX_HOSTNAME_LEN = 32  # what ESP-IDF and the Pico W's lwIP accept
+_KIND = {str: "text", int: "a whole number", list: "a list"}
+# The password when config.json could not be read: no login succeeds until it is fixed.
+LOCKED = None
+
+
+def path_in(state_dir):
+    """Where config.json is for a board whose state folder is `state_dir`."""
+    return state_dir.rstrip("/") + "/" + FILE_NAME if state_dir else FILE_NAME
 
 
 def load(path=FILE_NAME, log=print):
     """config.json merged over DEFAULTS. Never raises: a board must come up.
 
-    A missing file gives the defaults (no SSID: the access point opens); a value of
-    the wrong kind is replaced by its default, and the log says so.
+    A missing file gives the defaults (no SSID: a real board opens its access point;
+    no password). An unreadable file gives the defaults too, but with the password
+    LOCKED: it may have set one. A value of the wrong kind is replaced by its default,
+    and the log says so. A password that is not text (`"password": 1234`) is used as
+    its text: dropping it would leave the device open. The password is never logged.
     """
     conf = dict(DEFAULTS)
     try:
         with open(path) as f:
             data = json.load(f)
     except OSError:
-        log("config: no %s, opening the access point" % path)
+        log("config: no %s, using defaults" % path)
         return conf
     except Exception:  # ValueError, MemoryError: still boot
-        log("config: %s is not valid JSON, using defaults" % path)
-        return conf
+        data = "not valid JSON"
     if not isinstance(data, dict):
-        log("config: %s is not an object, using defaults" % path)
+        # It may have held a password: fail closed, and say how to get back in.
+        conf["password"] = LOCKED
+        log("config: %s is %s; using defaults, and refusing logins until it is fixed"
+            " over USB (make deploy)" % (path, data if type(data) is str else "not an object"))
         return conf
     for key, default in DEFAULTS.items():
         value = data.get(key, default)
+        if key == "password" and value is not None and type(value) is not str:
+            log("config: password in %s is not text; using it as text" % path)
+            value = str(value)
         # `type() is` also refuses true for a number, which isinstance would let in.
         if type(value) is not type(default):
-            problem = "text" if type(default) is str else "a whole number"
+            problem = _KIND.get(type(default))
         else:
             problem = device_value_error(key, value)
         if problem:
@@ -64,6 +86,10 @@ def device_value_error(key, value):
         return "0 (off) or 1000 to 8000"
     if key == "country" and value and not (len(value) == 2 and value.isalpha()):
         return "two letters, e.g. DE"
+    if key == "allowed_origins":
+        for origin in value:
+            if type(origin) is not str or "://" not in origin:
+                return "a list of origins like \"http://dashboard.lan:8000\""
     return None
 
 

@@ -187,10 +187,11 @@ def board_description(board):
             "dip_active_low": board["dip"]["active_low"], "ios": ios}
 
 
-def make_app(service, board):
+def make_app(service, board, conf):
+    """The routes; `board` is board.json (config.py), `conf` config.json (netconf.py)."""
     app = Microdot()
     description = board_description(board)
-    allowed_origins = board["allowed_origins"]
+    allowed_origins = conf["allowed_origins"]
 
     @app.before_request
     async def check_request(request):

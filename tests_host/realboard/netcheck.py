@@ -305,7 +305,7 @@ def test_machine_hardware_start_reads_config_json_and_starts_the_network():
     hardware = hw.MachineHardware(BOARD)
 
     async def main():
-        await hardware.start()  # returns at once; the link runs as a task
+        await hardware.start(netconf.load())  # returns at once; the link runs as a task
         await asyncio.sleep_ms(10)
 
     asyncio.run(main())

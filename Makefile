@@ -1,6 +1,7 @@
 # pinsock: `make sim` runs the simulated board, `make test` runs every test,
 # `make build BOARD=RPI_PICO_W` assembles a board's flash in build/RPI_PICO_W/ and
-# `make deploy BOARD=RPI_PICO_W PORT=/dev/ttyACM0` copies it onto the board.
+# `make deploy BOARD=RPI_PICO_W PORT=/dev/ttyACM0` copies it onto the board,
+# `make soak` runs the simulator long under several clients and 100000 switch flips.
 # All build the environment they need in .venv/ from requirements.txt (pinned).
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ ENV_STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system
 BOARD ?= UNIX_SIM
 
-.PHONY: all env sim test build deploy configure typecheck bench clean
+.PHONY: all env sim test build deploy configure typecheck bench soak clean
 
 all: test
 
@@ -53,6 +54,12 @@ test: $(ENV_STAMP) $(SYS_STAMP)
 
 bench: $(ENV_STAMP)
 	$(PY) tools/bench_push.py
+
+# tools/soak.py, long (`make test` runs it briefly): 4 clients and a slow reader,
+# 100000 transitions (about 1-2 minutes); every view, the event log and the heap checked.
+SOAK_TRANSITIONS ?= 100000
+soak: $(ENV_STAMP)
+	$(PY) tools/soak.py --transitions $(SOAK_TRANSITIONS) --clients 4 --slow
 
 clean:
 	rm -rf build .state .pytest_cache

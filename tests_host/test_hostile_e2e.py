@@ -187,6 +187,32 @@ def test_overlong_request_line_and_header_answer_400(sim):
     still_serving(sim)
 
 
+@pytest.mark.parametrize("name, head", [
+    # Each line is short; together they would fill a board's heap.
+    ("many small headers", b"".join(b"X-%d: 1\r\n" % i for i in range(200))),
+    ("many long headers", b"".join(b"X-%d: %s\r\n" % (i, b"c" * 1000) for i in range(6))),
+])
+def test_request_head_over_its_limit_answers_400(sim, name, head):
+    answer = sim.http(b"GET /board HTTP/1.0\r\nHost: 127.0.0.1\r\n" + head + b"\r\n")
+    assert answer.startswith(b"HTTP/1.0 400"), (name, answer[:40])
+    assert b"too long" in answer
+    still_serving(sim)
+
+
+def test_a_request_head_that_never_ends_is_dropped(start_sim):
+    sim = start_sim()
+    with socket.create_connection(("127.0.0.1", sim.http_port), timeout=20) as s:
+        s.sendall(b"GET /board HTTP/1.0\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+        answer = b""
+        while True:  # the device answers 400 and closes once the head timeout passes
+            chunk = s.recv(1024)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 400"), answer[:40]
+    still_serving(sim)
+
+
 def test_many_connections_that_send_nothing_do_not_stop_the_page(sim):
     idle = [socket.create_connection(("127.0.0.1", sim.http_port)) for _ in range(10)]
     try:

@@ -6,13 +6,13 @@
 # the right close code, and microdot's reader cannot.
 import asyncio
 
-from microdot import Microdot, Response
+from microdot import Microdot, Request, Response
 from microdot.microdot import urldecode
 from microdot.websocket import websocket_upgrade
 
-from . import wsframe
+from . import access, netconf, wsframe
 from .commands import E_BAD_CHAR, error_reply, is_error
-from .compat import print_exception, ticks_ms
+from .compat import print_exception, ticks_add, ticks_diff, ticks_ms
 from .hub import Client
 
 PAGE_FILE = "www/index.html.gz"
@@ -187,11 +187,110 @@ def board_description(board):
             "dip_active_low": board["dip"]["active_low"], "ios": ios}
 
 
+# --- login (access.py; only when config.json sets a password) ------------------------
+SESSION_COOKIE = "pinsock_session"
+LOGIN_PATHS = ("/login", "/logout")  # the only routes open without a session
+LOCKED_MESSAGE = "config.json could not be read; fix it over USB with make deploy."
+_LOGIN_HEAD = (b'<!doctype html><meta charset="utf-8"><meta name="viewport" content='
+               b'"width=device-width"><title>pinsock: log in</title><style>body{font:16px '
+               b'sans-serif;max-width:22em;margin:3em auto;padding:0 1em}input,button{font:'
+               b'inherit}</style><h1>pinsock</h1><p role="alert">')
+_LOGIN_TAIL = (b'</p><form method="post" action="/login"><label>Password <input type="password"'
+               b' name="password" autocomplete="current-password" autofocus required></label> '
+               b'<button>Log in</button></form>\n')
+_LOGIN_REQUIRED = b'{"error":"login required: POST /login with password=..."}\n'
+
+
+def login_page(message, status, reason):
+    return Response(_LOGIN_HEAD + message.encode() + _LOGIN_TAIL, status,
+                    {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+                    reason=reason)
+
+
+def see_other(location):
+    return Response(b"", 303, {"Location": location}, reason="See Other")
+
+
+def login_required(request):
+    """The answer to a request without a valid session."""
+    if request.path == "/":  # a browser opening the page goes to the login page
+        return see_other("/login")
+    return Response(_LOGIN_REQUIRED, 401, {"Content-Type": "application/json",
+                                           "WWW-Authenticate": 'Cookie realm="pinsock"'},
+                    reason="Unauthorized")
+
+
+def session_cookie(request, value, extra=""):
+    # HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it;
+    # Secure over TLS. No Max-Age: it ends with the browser session (or idle_s).
+    secure = "; Secure" if request.scheme == "https" else ""
+    return "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s" % (SESSION_COOKIE, value, extra,
+                                                              secure)
+
+
+def form_password(request):
+    """The password field of a form-urlencoded body, as bytes; None when there is none."""
+    try:
+        form = request.form
+        value = form.get("password") if form is not None else None
+    except Exception:  # a bad %-escape or not UTF-8; its message holds body bytes: not logged
+        return None
+    return None if value is None else value.encode()
+
+
+def add_login_routes(app, sessions, password):
+    """GET /login (the form), POST /login, POST /logout. Without a password (`sessions`
+    None) each just sends the browser to the page."""
+    throttle = access.LoginThrottle(password) if sessions is not None else None
+
+    @app.get("/login")
+    async def login_form(request):
+        if sessions is None or sessions.valid(request.cookies.get(SESSION_COOKIE),
+                                              access.now_s()):
+            return see_other("/")
+        return login_page(LOCKED_MESSAGE if password is netconf.LOCKED else "", 200, "OK")
+
+    @app.post("/login")
+    async def log_in(request):
+        if sessions is None or throttle is None:
+            return see_other("/")
+        if password is netconf.LOCKED:
+            return login_page(LOCKED_MESSAGE, 403, "Forbidden")
+        guess = form_password(request)
+        if guess is None:
+            return login_page("Send the password as the form field password"
+                              " (application/x-www-form-urlencoded).", 400, "Bad Request")
+        answer = await throttle.attempt(guess)
+        if answer == access.RIGHT:
+            response = see_other("/")
+            response.headers["Set-Cookie"] = session_cookie(request,
+                                                            sessions.open(access.now_s()))
+            print("login: session opened")
+            return response
+        if answer == access.BUSY:
+            response = login_page("Too many logins at once; try again in a few seconds.",
+                                  429, "Too Many Requests")
+            response.headers["Retry-After"] = str(throttle.max_delay_ms // 1000)
+            return response
+        print("login: wrong password, %d in a row" % throttle.failures)
+        return login_page("Wrong password.", 401, "Unauthorized")
+
+    @app.post("/logout")
+    async def log_out(request):
+        if sessions is not None:
+            sessions.close(request.cookies.get(SESSION_COOKIE))
+        response = see_other("/login")
+        response.headers["Set-Cookie"] = session_cookie(request, "", "; Max-Age=0")
+        return response
+
+
 def make_app(service, board, conf):
     """The routes; `board` is board.json (config.py), `conf` config.json (netconf.py)."""
     app = Microdot()
     description = board_description(board)
     allowed_origins = conf["allowed_origins"]
+    # With a password (config.json), every route but the login needs a session.
+    sessions = access.Sessions() if conf["password"] != "" else None
 
     @app.before_request
     async def check_request(request):
@@ -201,10 +300,15 @@ def make_app(service, board, conf):
                             {"Content-Type": "text/plain"}, reason="Bad Request")
         path = request.path
         if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
-                path == "/action.cgi":
+                path == "/action.cgi" or (path in LOGIN_PATHS and request.method == "POST"):
             if cross_site(request, allowed_origins):
                 return Response("Forbidden: cross-site request\n", 403,
                                 {"Content-Type": "text/plain"}, reason="Forbidden")
+        if sessions is not None and path not in LOGIN_PATHS and \
+                not sessions.valid(request.cookies.get(SESSION_COOKIE), access.now_s()):
+            return login_required(request)
+
+    add_login_routes(app, sessions, conf["password"])
 
     @app.get("/")
     async def index(request):
@@ -260,6 +364,15 @@ def make_app(service, board, conf):
             return await send_log(request, event_log, since)
         return Response(log_json(event_log, since), 200, _JSON)
 
+    @app.errorhandler(400)
+    async def bad_request(request):
+        # microdot could not read the request (RequestHeadReader has the limits).
+        return Response("Bad request: malformed, too long (request line %d bytes, head %d"
+                        " bytes or %d lines) or too slow\n"
+                        % (Request.max_readline, RequestHeadReader.max_head_bytes,
+                           RequestHeadReader.max_head_lines),
+                        400, {"Content-Type": "text/plain"}, reason="Bad Request")
+
     @app.errorhandler(404)
     async def not_found(request):
         return Response("Not found\n", 404, {"Content-Type": "text/plain"}, reason="Not Found")
@@ -267,12 +380,83 @@ def make_app(service, board, conf):
     return app
 
 
+class RequestHeadReader:
+    """A connection's reader that bounds the request head: line, headers and time.
+
+    microdot caps each line (Request.max_readline), but only after asyncio has read all
+    of it, and not how many there are: a client could fill the heap with one endless
+    line or many small headers, or hold a connection by never finishing. Past a limit
+    the read fails, and microdot answers 400. After the head, reads go straight to the
+    stream: the WebSocket pays nothing.
+    """
+
+    # Request line plus headers, in bytes. A browser's request is well under 1 KiB.
+    max_head_bytes = 4096
+    # Header lines, the request line and the blank line included.
+    max_head_lines = 32
+    # The whole head must arrive within this; a client that stalls is dropped.
+    head_timeout_ms = 10000
+    # Past a limit, at most this much more of the head is read (and thrown away),
+    # waiting at most skip_wait_ms for each line.
+    max_skipped_bytes = 16384
+    skip_wait_ms = 300
+
+    def __init__(self, reader):
+        self._sock = reader.s  # asyncio's Stream wraps the socket as `s`
+        self.read = reader.read
+        self.readexactly = reader.readexactly
+        self.readinto = reader.readinto
+        self.bytes_left = self.max_head_bytes
+        self.lines_left = self.max_head_lines
+        self.deadline = ticks_add(ticks_ms(), self.head_timeout_ms)
+
+    async def readline(self):
+        limit = min(self.bytes_left, Request.max_readline)
+        line = await self._line(limit + 1, self.deadline)
+        self.bytes_left -= len(line)
+        self.lines_left -= 1
+        if self.bytes_left < 0 or self.lines_left < 0 or len(line) > limit:
+            await self._skip_head(line)
+            raise ValueError("request head too long")
+        if not line.endswith(b"\n"):
+            raise ValueError("request head cut short")
+        return line
+
+    async def _line(self, limit, deadline):
+        # asyncio's Stream.readline reads to the newline however far away it is; this
+        # reads at most `limit` bytes of the line, and gives up at `deadline`.
+        line = b""
+        while True:
+            wait_ms = ticks_diff(deadline, ticks_ms())
+            if wait_ms <= 0:
+                raise ValueError("request head too slow")
+            await asyncio.wait_for(self.read(0), wait_ms / 1000)  # until there is input
+            part = self._sock.readline(limit - len(line))
+            if part is None:  # nothing after all
+                continue
+            line += part
+            if not part or line[-1] == 10 or len(line) >= limit:  # end, newline, limit
+                return line
+
+    async def _skip_head(self, line):
+        # Read the rest of the head, keeping none of it, so the 400 reaches the client:
+        # closing a socket with unread input resets it and the answer is lost.
+        # A client that sent its request whole has sent the rest already: wait briefly.
+        budget = self.max_skipped_bytes
+        while line not in (b"\r\n", b"\n", b"") and budget > 0:
+            try:
+                line = await self._line(512, ticks_add(ticks_ms(), self.skip_wait_ms))
+            except Exception:  # timeout or reset: answer now
+                return
+            budget -= len(line)
+
+
 async def start(app, host, port):
     """Listen on host:port; returns the asyncio server once it accepts."""
 
     async def handle(reader, writer):
         try:
-            await app.handle_request(reader, writer)
+            await app.handle_request(RequestHeadReader(reader), writer)
         except Exception as exc:  # one bad connection never stops the server
             print_exception(exc)
             try:

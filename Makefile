@@ -52,8 +52,10 @@ typecheck: $(ENV_STAMP)
 test: $(ENV_STAMP) $(SYS_STAMP)
 	$(PY) -m pytest tests_host
 
+# Performance figures next to floors measured in the same run; writes docs/PERFORMANCE.md.
+# QUICK=1 (or CI=true): a quick run that only checks the harness and writes no file.
 bench: $(ENV_STAMP)
-	$(PY) tools/bench_push.py
+	$(PY) tools/bench.py $(if $(QUICK),--quick)
 
 # tools/soak.py, long (`make test` runs it briefly): 4 clients and a slow reader,
 # 100000 transitions (about 1-2 minutes); every view, the event log and the heap checked.

@@ -1,0 +1,76 @@
+"""The benchmark's harness (tools/bench.py) works: its quick mode, what `make bench
+QUICK=1` and CI run, measures every figure and every floor and renders the report.
+
+Structure only: no figure is compared with a speed (speed is the benchmark's business,
+never a test's). What is checked is that each figure was measured and is consistent:
+every throughput step's transitions are in the event log, the device's edge times
+are on the host's clock, the heap bisection found a heap that passes.
+"""
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+FIGURES = ("1. Command round trip", "2. Push latency, 1 client", "2. Push latency, 4 clients",
+           "3. Throughput", "4. Bytes per idle hour", "4. Mean staleness",
+           "5. Heap allocated per update", "5. Smallest heap", "6. Deployed build",
+           "6. Page, gzipped")
+
+
+def test_quick_bench_produces_every_figure(sim_build, tmp_path):
+    out_json, out_md = tmp_path / "bench.json", tmp_path / "PERFORMANCE.md"
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "bench.py"), "--quick",
+                          "--json", str(out_json), "--out", str(out_md)],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    r = json.loads(out_json.read_text())
+    assert r["quick"] is True
+
+    # The floors, each with its samples.
+    for floor in ("tcp_echo", "ws_echo", "http_get"):
+        assert r["floors"][floor]["n"] > 0 and r["floors"][floor]["p50"] > 0, floor
+    assert r["floors"]["http_get"]["body_bytes"] > 0
+
+    fw = r["firmware"]
+    assert fw["command"]["n"] > 0 and fw["command"]["p50"] > 0
+    for key in ("push_1", "push_4"):
+        push = fw[key]
+        assert push["from_edge"]["n"] == push["rounds"] > 0
+        # tset's edge time is on the host's clock: between sending it and its answer.
+        assert push["clock_bracketed"] == push["rounds"], push
+    steps = fw["throughput"]["steps"]
+    assert steps and steps[-1]["target"] is None  # the flat-out step always runs
+    for step in steps:
+        if step["ok"]:
+            assert step["records"] == step["count"] and step["lost"] == 0, step
+    assert any(step["ok"] for step in steps), steps
+    assert fw["alloc_1"]["per_update"] > 0 and fw["alloc_4"]["per_update"] > 0
+    assert fw["sizes"]["report_frame"] > 2 and fw["sizes"]["handshake"] > 100
+
+    heap = r["heap"]
+    assert heap["kib"], heap
+    assert any(t["ok"] and t["kib"] == heap["kib"] for t in heap["tried"]), heap
+
+    poll = r["polling"]
+    assert poll["push_bytes"] > 0 and poll["poll_bytes"] > 0
+    assert poll["poll_staleness_ms"] >= 500  # half the 1 s interval, at least
+
+    size = r["size"]
+    assert set(size["boards"]) == {"ESP32_GENERIC", "RPI_PICO_W", "UNIX_SIM"}
+    assert all(b["bytes"] > 0 for b in size["boards"].values())
+    assert 0 < size["page_gz"] < size["page"]
+
+    # The table: every figure has a row, the budgets are all there.
+    figures = [row[0] for row in r["rows"]]
+    for name in FIGURES:
+        assert any(f.startswith(name) for f in figures), (name, figures)
+    assert len(r["budgets"]) == 6  # heap per update: at 1 and at 4 clients
+    assert all(isinstance(b["met"], bool) for b in r["budgets"])
+
+    # The report: terminal and file carry the same table, the file the methods too.
+    md = out_md.read_text()
+    assert "| Figure | Measured |" in run.stdout and "| Figure | Measured |" in md
+    assert "## How each figure is measured" in md
+    assert "QUICK" in md

@@ -1,0 +1,1081 @@
+"""Performance benchmark: every figure next to a floor measured in the same run.
+
+    python tools/bench.py [--quick] [--out docs/PERFORMANCE.md] [--json FILE]
+
+Runs the deployed build (build/UNIX_SIM, .mpy) on the MicroPython unix port, and the
+floors (tools/bench_floors/floors.py, compiled to .mpy the same way, with the build's
+microdot): a bare asyncio TCP line echo, a bare microdot WebSocket echo and a microdot
+GET of a JSON state. It prints one table and, in a full run, writes
+docs/PERFORMANCE.md (the table, the machine, and how each figure is measured).
+
+--quick (also when CI=true): few rounds, coarse steps; checks that the harness works
+and produces every figure. Its numbers mean nothing and it writes no file unless
+--out is given. Budgets are shown in the table; nothing here asserts a timing.
+"""
+
+import argparse
+import base64
+import collections
+import datetime
+import json
+import os
+import platform
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build  # noqa: E402
+from sim import micropython_command  # noqa: E402
+from simproc import Sim, free_port  # noqa: E402
+
+ROOT = build.ROOT
+FLOORS_SRC = ROOT / "tools" / "bench_floors" / "floors.py"
+FLOORS_BUILD = ROOT / "build" / "bench"
+PERFORMANCE_MD = ROOT / "docs" / "PERFORMANCE.md"
+REAL_BOARDS = ("ESP32_GENERIC", "RPI_PICO_W")
+DIPS = 8
+
+# Every wait is bounded by this (seconds), so a stuck device ends the run, not hangs it.
+WAIT_S = 10
+# Firmware overrides for the benchmark's simulator: no pings or rate limit in the way
+# of timed loops, and an event log long enough to check a whole throughput step.
+SIM_OPTIONS = dict(debounce_ms=0, max_clients=4, ping_interval_ms=3600000,
+                   idle_timeout_ms=7200000, max_commands_per_s=1000000, log_size=4096)
+
+# The budgets issue 7 sets (targets shown in the table, not assertions).
+BUDGET_COMMAND_P50_RATIO = 1.5  # command round trip p50 / bare WebSocket echo p50
+BUDGET_PUSH_P99_RATIO = 2.0  # push latency p99, 1 client / bare WebSocket echo p99
+BUDGET_THROUGHPUT = 1000  # transitions/s with 4 clients, none lost
+BUDGET_ALLOC_PER_CLIENT = 256  # heap bytes per pushed update per client
+BUDGET_HEAP_KIB = 128  # smallest -X heapsize serving 4 clients through the soak
+
+# The polling comparison's hour of a mostly idle board.
+HOUR_S = 3600
+IDLE_CHANGES_PER_HOUR = 60  # one switch change a minute
+POLL_INTERVAL_S = 1.0
+PING_INTERVAL_S = 15  # the firmware's default ping_interval_ms
+PING_FRAME = 2  # server ping, empty payload (RFC 6455: 2-byte header)
+PONG_FRAME = 6  # client pong, empty payload, masked (2-byte header + 4-byte mask)
+# TCP/IP overhead model: 52 bytes a packet (IPv4 20 + TCP 20 + timestamps option 12).
+PACKET_HEADER = 52
+PACKETS_PER_PUSH = 2  # the frame, and the peer's ACK
+PACKETS_PER_POLL = 10  # SYN, SYN-ACK, ACK, request, ACK, response, FIN, ACK, FIN, ACK
+
+
+class Plan:
+    """How much of everything a run does."""
+
+    def __init__(self, quick):
+        self.quick = quick
+        self.round_trips = 40 if quick else 1000
+        self.pushes = 20 if quick else 400
+        self.rates = (250, 500) if quick else (500, 1000, 2000, 4000, 8000)
+        self.step_seconds = 0.2 if quick else 1.0
+        self.flat_out = 200 if quick else 4000
+        self.alloc_updates = 20 if quick else 200
+        self.soak_transitions = 24 if quick else 400
+        self.heap_low_kib, self.heap_high_kib = (64, 320)
+        self.heap_step_kib = 64 if quick else 4
+
+
+# --- clocks and statistics ------------------------------------------------------------
+def now_us():
+    # CLOCK_MONOTONIC in microseconds: on Linux the same clock as the unix port's
+    # time.ticks_us(), so device edge times (control port `tset`) compare directly.
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary_ms(values_us):
+    """p50, p99, mean and max of microsecond samples, in milliseconds."""
+    return {"p50": statistics.median(values_us) / 1000, "p99": percentile(values_us, 99) / 1000,
+            "mean": statistics.fmean(values_us) / 1000, "max": max(values_us) / 1000,
+            "n": len(values_us)}
+
+
+# --- a minimal WebSocket client ---------------------------------------------------------
+class WsClient:
+    """A WebSocket client on a plain socket: no library between us and the timing.
+
+    Counts the bytes it sends and receives, handshake included, and answers pings.
+    """
+
+    def __init__(self, port, path="/ws"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n" % (path, port, key)).encode()
+        self.sock.sendall(request)
+        self.handshake_out = len(request)
+        data = b""
+        deadline = time.monotonic() + WAIT_S
+        while b"\r\n\r\n" not in data:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no WebSocket handshake answer")
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during the handshake: %r" % data)
+            data += chunk
+        head, _, self.buf = data.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError("no upgrade: %r" % head[:80])
+        self.handshake_in = len(head) + 4
+        self.bytes_in = 0  # frame bytes after the handshake
+        self.frame_sizes = []  # sizes of text frames received, when recording
+        self.record_sizes = False
+        self.last_report = None
+        self.reports = 0
+        # Text messages not yet taken by recv_text(); bounded, the oldest fall out
+        # (loops that only watch switch reports never take them).
+        self.inbox = collections.deque(maxlen=64)
+        self._parse()  # frames that came with the handshake's answer
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def send_text(self, text):
+        self._send(0x1, text.encode())
+
+    def _send(self, opcode, payload):
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes((0x80 | opcode, 0x80 | n)) if n < 126 else \
+            bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + mask + masked)
+
+    def feed(self):
+        """Read what the socket has; return the text messages now complete (as str).
+
+        Switch reports are also remembered (last_report, reports).
+        """
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the device closed the connection")
+        self.bytes_in += len(chunk)
+        self.buf += chunk
+        return self._parse()
+
+    def _parse(self):
+        texts = []
+        buf = self.buf
+        while len(buf) >= 2:
+            opcode, n, start = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, start = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, start = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < start + n:
+                break
+            payload, buf = buf[start:start + n], buf[start + n:]
+            if opcode == 0x1:
+                text = payload.decode()
+                if self.record_sizes:
+                    self.frame_sizes.append(start + n)
+                if text.startswith('{"dipSwitches"'):
+                    self.last_report = json.loads(text)
+                    self.reports += 1
+                texts.append(text)
+                self.inbox.append(text)
+            elif opcode == 0x9:
+                self._send(0xA, payload)
+            elif opcode == 0x8:
+                raise ConnectionError("the device sent close %r" % payload[:40])
+        self.buf = buf
+        return texts
+
+    def recv_text(self):
+        """The next text message (blocking, bounded)."""
+        deadline = time.monotonic() + WAIT_S
+        while not self.inbox:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no message within %d s" % WAIT_S)
+            self.feed()
+        return self.inbox.popleft()
+
+    def seq(self):
+        return self.last_report["seq"] if self.last_report else -1
+
+    def close(self):
+        try:
+            self._send(0x8, (1000).to_bytes(2, "big"))
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def wait_for_reports(clients, seq, control=None, deadline_s=WAIT_S):
+    """Read every client until each has a switch report with seq >= `seq` (and the
+    control connection, when given, its one answer line).
+
+    Returns (times, answer): each client's receive time (µs) and the control answer
+    with its receive time. Each socket is read as soon as it is readable.
+    """
+    times = {}
+    answer = None
+    pending = [c for c in clients if c.seq() < seq]
+    for c in clients:
+        if c.seq() >= seq:
+            times[c] = now_us()
+    waiting_control = control is not None
+    deadline = time.monotonic() + deadline_s
+    while pending or waiting_control:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("reports with seq %d did not arrive (have %r)" % (
+                seq, [c.seq() for c in clients]))
+        socks = pending + ([control] if waiting_control else [])
+        readable, _, _ = select.select(socks, [], [], left)
+        for s in readable:
+            if s is control:
+                line = control.read_line()
+                if line is not None:
+                    answer = (line, now_us())
+                    waiting_control = False
+                continue
+            s.feed()
+            t = now_us()
+            if s.seq() >= seq:
+                times[s] = t
+                pending.remove(s)
+    return [times[c] for c in clients], answer
+
+
+# --- the simulator's control port -------------------------------------------------------
+class Control:
+    """One kept-open connection to the control port (lines may be pipelined)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def read_line(self):
+        """Read what is there; return one answer line once complete, else None."""
+        if b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("control port closed")
+            self.buf += chunk
+        if b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            return line.decode()
+        return None
+
+    def ask(self, line):
+        self.sock.sendall(line.encode() + b"\n")
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            answer = self.read_line()
+            if answer is not None:
+                return answer
+            if time.monotonic() > deadline:
+                raise TimeoutError("control port did not answer %r" % line)
+
+    def close(self):
+        self.sock.close()
+
+
+# --- the floors -------------------------------------------------------------------------
+class Floors:
+    """tools/bench_floors/floors.py compiled to .mpy and running on the unix port."""
+
+    def __init__(self):
+        self.tcp_port, self.ws_port, self.http_port = free_port(), free_port(), free_port()
+        self.proc = None
+
+    def start(self):
+        sim_build, _, _ = build.build("UNIX_SIM")
+        FLOORS_BUILD.mkdir(parents=True, exist_ok=True)
+        mpy = FLOORS_BUILD / "floors.mpy"
+        build.compile_mpy(FLOORS_SRC, mpy, None, "floors.py")
+        env = dict(os.environ)
+        env["MICROPYPATH"] = "%s:.frozen:%s" % (FLOORS_BUILD, Path(sim_build) / "lib")
+        self.proc = subprocess.Popen(
+            [micropython_command(), "-m", "floors", str(self.tcp_port), str(self.ws_port),
+             str(self.http_port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True)
+        ready = []
+        reader = threading.Thread(target=lambda: ready.append(self.proc.stdout.readline()),
+                                  daemon=True)
+        reader.start()
+        reader.join(WAIT_S)
+        if not ready or not ready[0].startswith("floors ready"):
+            self.stop()
+            raise RuntimeError("floors did not start: %r" % ready)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def tcp_echo_round_trips(port, rounds):
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        times = []
+        for _ in range(rounds):
+            t0 = now_us()
+            s.sendall(b"v0\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(256)
+                if not chunk:
+                    raise ConnectionError("echo closed")
+                data += chunk
+            times.append(now_us() - t0)
+    return times
+
+
+def ws_round_trips(port, message, rounds, skip_first=0):
+    """Send `message` `rounds` times on one WebSocket, timing each answer."""
+    ws = WsClient(port)
+    try:
+        for _ in range(skip_first):  # e.g. the switch report on connect
+            ws.recv_text()
+        times = []
+        for _ in range(rounds):
+            t0 = now_us()
+            ws.send_text(message)
+            ws.recv_text()
+            times.append(now_us() - t0)
+        return times, ws
+    finally:
+        ws.close()
+
+
+def http_get(port, path, gzip_ok=False):
+    """One GET on a new connection, as a polling page does it.
+
+    Returns (microseconds from connect to the whole answer, bytes sent, bytes received,
+    body).
+    """
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: application/json\r\n"
+               "%s\r\n" % (path, port, "Accept-Encoding: gzip\r\n" if gzip_ok else "")
+               ).encode()
+    t0 = now_us()
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    elapsed = now_us() - t0
+    return elapsed, len(request), len(data), data.partition(b"\r\n\r\n")[2]
+
+
+def measure_floors(plan):
+    floors = Floors().start()
+    try:
+        tcp = tcp_echo_round_trips(floors.tcp_port, plan.round_trips)
+        ws, _ = ws_round_trips(floors.ws_port, "v0", plan.round_trips)
+        gets = [http_get(floors.http_port, "/state") for _ in range(plan.round_trips // 4)]
+        output = ""
+    finally:
+        floors.stop()
+        if floors.proc and floors.proc.stdout:
+            output = floors.proc.stdout.read()
+    if "Traceback" in output:
+        raise RuntimeError("a floor failed:\n" + output)
+    _, sent, received, body = gets[-1]
+    return {"tcp_echo": summary_ms(tcp), "ws_echo": summary_ms(ws),
+            "http_get": dict(summary_ms([g[0] for g in gets]), request_bytes=sent,
+                             response_bytes=received, body_bytes=len(body))}
+
+
+# --- the firmware's figures -------------------------------------------------------------
+class Bench:
+    """One simulator (SIM_OPTIONS) with a kept-open control connection."""
+
+    def __init__(self, state_dir):
+        self.sim = Sim(state_dir, **SIM_OPTIONS).start()
+        self.ctl = Control(self.sim.control_port)
+        self.levels = [1] * DIPS  # pulled up: every switch Off
+        self.clients = []
+
+    def connect(self, n):
+        """Have exactly n clients connected, each holding its report on connect."""
+        while len(self.clients) > n:
+            self.clients.pop().close()
+        while len(self.clients) < n:
+            ws = WsClient(self.sim.http_port)
+            ws.recv_text()  # the report on connect
+            self.clients.append(ws)
+        return self.clients
+
+    def seq(self):
+        return max(c.seq() for c in self.clients)
+
+    def flip_line(self, io, timed=False):
+        self.levels[io] ^= 1
+        return "%s %d %d\n" % ("tset" if timed else "set", io, self.levels[io])
+
+    def close(self):
+        for c in self.clients:
+            c.close()
+        self.ctl.close()
+        self.sim.stop()
+
+
+def command_round_trips(bench, plan):
+    """Figure 1: `v0` over the WebSocket, reply timed on the client."""
+    times, _ = ws_round_trips(bench.sim.http_port, "v0", plan.round_trips, skip_first=1)
+    return summary_ms(times)
+
+
+def push_latencies(bench, clients, rounds):
+    """Figure 2: flips of DIP 1 with `tset`; per flip, from the device's edge (and from
+    the host sending `tset`) to the last of `clients` clients reading its report."""
+    ws = bench.connect(clients)
+    from_edge, from_sent, from_ok = [], [], []
+    bracketed = 0
+    for _ in range(rounds):
+        seq = bench.seq() + 1
+        line = bench.flip_line(0, timed=True)
+        sent = now_us()
+        bench.ctl.sock.sendall(line.encode())
+        times, (answer, acked) = wait_for_reports(ws, seq, bench.ctl)
+        word, edge = answer.split()
+        if word != "ok":
+            raise RuntimeError("control port answered %r" % answer)
+        edge = int(edge)
+        if sent <= edge <= acked:
+            bracketed += 1
+        last = max(times)
+        from_edge.append(last - edge)
+        from_sent.append(last - sent)
+        from_ok.append(last - acked)
+    return {"from_edge": summary_ms(from_edge), "from_sent": summary_ms(from_sent),
+            "from_ok": summary_ms(from_ok), "clock_bracketed": bracketed, "rounds": rounds}
+
+
+class Readers(threading.Thread):
+    """Reads every client continuously (the throughput figure)."""
+
+    def __init__(self, clients):
+        super().__init__(daemon=True)
+        self.clients = clients
+        self.stop = threading.Event()
+        self.error = None
+        self.changed = threading.Condition()
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                readable, _, _ = select.select(self.clients, [], [], 0.05)
+                for c in readable:
+                    c.feed()
+                if readable:
+                    with self.changed:
+                        self.changed.notify_all()
+        except Exception as exc:  # reported by the caller
+            self.error = exc
+
+    def wait_seq(self, seq, deadline):
+        with self.changed:
+            while min(c.seq() for c in self.clients) < seq:
+                if self.error or time.monotonic() > deadline:
+                    return False
+                self.changed.wait(0.05)
+        return True
+
+
+def get_log(port, since):
+    _, _, _, body = http_get(port, "/log?since=%d" % since)
+    return json.loads(body)
+
+
+def throughput_step(bench, readers, count, rate):
+    """Drive `count` transitions at `rate` per second (None: as fast as the control
+    port takes them) through pipelined `set` lines; then check the event log.
+
+    Returns a dict: target, achieved rate, lost records, clients up to date.
+    """
+    seq0 = bench.seq()
+    driven = []
+    lines = []
+    for n in range(count):
+        io = n % DIPS
+        lines.append(bench.flip_line(io).encode())
+        driven.append(("%x" % io, str(bench.levels[io])))
+    answers = [0]
+    answer_error = []
+
+    def read_answers():
+        try:
+            while answers[0] < count:
+                line = bench.ctl.read_line()
+                if line is None:
+                    continue
+                if line != "ok":
+                    raise RuntimeError("control port answered %r" % line)
+                answers[0] += 1
+        except Exception as exc:  # reported in the step's result
+            answer_error.append(exc)
+
+    answer_thread = threading.Thread(target=read_answers, daemon=True)
+    answer_thread.start()
+    start = time.monotonic()
+    sent = 0
+    while sent < count:
+        due = count if rate is None else min(count, int((time.monotonic() - start) * rate) + 1)
+        if due > sent:
+            bench.ctl.sock.sendall(b"".join(lines[sent:due]))
+            sent = due
+        else:
+            time.sleep(0.0005)
+    deadline = time.monotonic() + WAIT_S + count / (rate or 1000)
+    up_to_date = readers.wait_seq(seq0 + count, deadline)
+    done = time.monotonic()
+    answer_thread.join(max(0.0, deadline - time.monotonic()))
+    records = get_log(bench.sim.http_port, seq0)
+    lost = sum(r.get("lost", 0) for r in records)
+    got = [(r["io"], r["v"]) for r in records if "seq" in r]
+    seqs = [r["seq"] for r in records if "seq" in r]
+    contiguous = seqs == list(range(seq0 + 1, seq0 + 1 + len(seqs)))
+    achieved = count / (done - start)
+    ok = (up_to_date and not answer_error and answers[0] == count and lost == 0
+          and contiguous and got == driven)
+    return {"target": rate, "count": count, "achieved": round(achieved),
+            "records": len(got), "lost": lost, "contiguous": contiguous,
+            "in_order": got == driven, "clients_up_to_date": up_to_date,
+            "answers": answers[0], "error": str(answer_error[0]) if answer_error else "",
+            "ok": ok, "kept_pace": rate is None or achieved >= 0.9 * rate}
+
+
+def throughput(bench, plan):
+    """Figure 3: the fastest rate sustained with 4 clients and no transition lost."""
+    clients = bench.connect(4)
+    readers = Readers(clients)
+    readers.start()
+    steps = []
+    try:
+        for rate in plan.rates:
+            count = max(50, int(rate * plan.step_seconds))
+            step = throughput_step(bench, readers, min(count, SIM_OPTIONS["log_size"]), rate)
+            steps.append(step)
+            if not (step["ok"] and step["kept_pace"]):
+                break
+        steps.append(throughput_step(bench, readers, plan.flat_out, None))
+    finally:
+        readers.stop.set()
+        readers.join(2)
+    if readers.error:
+        raise readers.error
+    sustained = max([s["achieved"] if s["target"] is None else min(s["achieved"], s["target"])
+                     for s in steps if s["ok"] and s["kept_pace"]] or [0])
+    return {"sustained": sustained, "steps": steps}
+
+
+def alloc_per_update(bench, clients, updates):
+    """Figure 5: heap bytes allocated per switch change with `clients` clients, gc off.
+
+    The same number of `set` lines that change nothing (the level the pin already has)
+    is measured first and subtracted: the control port's own parsing is not the
+    firmware's cost.
+    """
+    ws = bench.connect(clients)
+    io = 1
+
+    def flip():
+        seq = bench.seq() + 1
+        assert bench.ctl.ask(bench.flip_line(io).strip()) == "ok"
+        wait_for_reports(ws, seq)
+
+    for _ in range(16):  # warm up: first-time allocations are not per update
+        flip()
+    bench.ctl.ask("heap")
+    assert bench.ctl.ask("gc off") == "ok"
+    try:
+        a0 = int(bench.ctl.ask("alloc"))
+        same = "set %d %d" % (io, bench.levels[io])
+        for _ in range(updates):
+            assert bench.ctl.ask(same) == "ok"
+        a1 = int(bench.ctl.ask("alloc"))
+        for _ in range(updates):
+            flip()
+        a2 = int(bench.ctl.ask("alloc"))
+    finally:
+        bench.ctl.ask("gc on")
+    idle = (a1 - a0) / updates
+    return {"per_update": (a2 - a1) / updates - idle, "control_line": idle, "updates": updates}
+
+
+def frame_sizes(bench):
+    """Sizes on the wire for the polling comparison: handshake and report frame."""
+    ws = bench.connect(1)[0]
+    ws.record_sizes = True
+    seq = bench.seq() + 1
+    assert bench.ctl.ask(bench.flip_line(2).strip()) == "ok"
+    wait_for_reports([ws], seq)
+    ws.record_sizes = False
+    return {"handshake": ws.handshake_out + ws.handshake_in, "report_frame": ws.frame_sizes[-1]}
+
+
+def firmware_figures(plan):
+    with tempfile.TemporaryDirectory() as state:
+        bench = Bench(state)
+        try:
+            figures = {"command": command_round_trips(bench, plan)}
+            figures["push_1"] = push_latencies(bench, 1, plan.pushes)
+            figures["push_4"] = push_latencies(bench, 4, plan.pushes)
+            figures["sizes"] = frame_sizes(bench)
+            figures["alloc_1"] = alloc_per_update(bench, 1, plan.alloc_updates)
+            figures["alloc_4"] = alloc_per_update(bench, 4, plan.alloc_updates)
+            figures["throughput"] = throughput(bench, plan)
+            output = "".join(bench.sim.output)
+            alive = bench.sim.alive()
+        finally:
+            bench.close()
+    if not alive or "Traceback" in output:
+        raise RuntimeError("the simulator failed during the benchmark:\n" + output[-2000:])
+    return figures
+
+
+# --- smallest heap ----------------------------------------------------------------------
+def soak_scenario(sim, clients, transitions):
+    """4 clients through switch changes, commands, the page, /board and /log; raises
+    AssertionError (or a connection error) when the device fails any of it."""
+    ctl = Control(sim.control_port)
+    conns = []
+    try:
+        for _ in range(clients):
+            ws = WsClient(sim.http_port)
+            ws.recv_text()
+            conns.append(ws)
+        levels = [1] * DIPS
+        for n in range(transitions):
+            io = n % DIPS
+            levels[io] ^= 1
+            seq = max(c.seq() for c in conns) + 1
+            assert ctl.ask("set %d %d" % (io, levels[io])) == "ok"
+            wait_for_reports(conns, seq)
+            if n % 8 == 0:
+                for c in conns:
+                    c.inbox.clear()
+                    c.send_text(("v", "s", "tuv8=3", "d")[n // 8 % 4])
+                    while True:
+                        text = c.recv_text()
+                        if not text.startswith(('{"dipSwitches"', '{"u"')):
+                            break
+                    assert not text.startswith('{"e"'), text
+            if n % 100 == 0:
+                for gzip_ok in (True, False):
+                    page = http_get(sim.http_port, "/", gzip_ok)[3]
+                    assert len(page) > 1000, "no page"
+                for path in ("/board", "/log?since=0", "/action.cgi?v"):
+                    json.loads(http_get(sim.http_port, path)[3])
+            if n % 200 == 199:  # a client leaves, another comes
+                conns.pop(0).close()
+                ws = WsClient(sim.http_port)
+                ws.recv_text()
+                conns.append(ws)
+    finally:
+        for c in conns:
+            c.close()
+        ctl.close()
+
+
+def soak_passes(heap_kib, transitions):
+    """(passed, why) for the soak scenario in a heap of heap_kib KiB."""
+    with tempfile.TemporaryDirectory() as state:
+        sim = Sim(state, heapsize="%dK" % heap_kib, max_clients=4, debounce_ms=0)
+        try:
+            sim.start()
+        except AssertionError as exc:
+            return False, "did not start: " + str(exc)[-200:]
+        try:
+            soak_scenario(sim, 4, transitions)
+            time.sleep(0.1)
+            output = "".join(sim.output)
+            if not sim.alive():
+                return False, "died: " + output[-200:]
+            if "Error" in output or "Traceback" in output:
+                return False, "printed an error: " + output[-200:]
+            return True, ""
+        except Exception as exc:  # any failure of the scenario counts as not fitting
+            return False, "%s: %s | %s" % (type(exc).__name__, str(exc)[:200],
+                                           "".join(sim.output)[-200:])
+        finally:
+            sim.stop()
+
+
+def smallest_heap(plan):
+    """Bisect -X heapsize (KiB, in plan.heap_step_kib steps) for the soak scenario."""
+    low, high, step = plan.heap_low_kib, plan.heap_high_kib, plan.heap_step_kib
+    tried = []
+
+    def attempt(kib):
+        ok, why = soak_passes(kib, plan.soak_transitions)
+        tried.append({"kib": kib, "ok": ok, "why": why})
+        return ok
+
+    if not attempt(high):
+        return {"kib": None, "tried": tried, "note": "fails even at %d KiB" % high}
+    if attempt(low):
+        return {"kib": low, "tried": tried, "note": "passes at the lowest heap tried"}
+    while high - low > step:
+        mid = (low + high) // 2 // step * step
+        if mid <= low:
+            mid = low + step
+        if attempt(mid):
+            high = mid
+        else:
+            low = mid
+    return {"kib": high, "tried": tried, "note": ""}
+
+
+# --- size -------------------------------------------------------------------------------
+def sizes():
+    boards = {}
+    for board in REAL_BOARDS + ("UNIX_SIM",):
+        _, total, files = build.build(board)
+        boards[board] = {"bytes": total, "files": files}
+    page_gz = (ROOT / "build" / "UNIX_SIM" / "www" / "index.html.gz").stat().st_size
+    return {"boards": boards, "page_gz": page_gz, "page": build.PAGE.stat().st_size}
+
+
+# --- polling comparison -----------------------------------------------------------------
+def polling_comparison(floors, fw):
+    """Figure 4: an hour of watching a mostly idle board, push versus 1 s polling."""
+    sizes = fw["sizes"]
+    pings = HOUR_S // PING_INTERVAL_S
+    push_payload = (sizes["handshake"] + sizes["report_frame"] * (1 + IDLE_CHANGES_PER_HOUR)
+                    + pings * (PING_FRAME + PONG_FRAME))
+    push_packets = 10 + PACKETS_PER_PUSH * (1 + IDLE_CHANGES_PER_HOUR + 2 * pings)
+    get = floors["http_get"]
+    polls = int(HOUR_S / POLL_INTERVAL_S)
+    poll_payload = polls * (get["request_bytes"] + get["response_bytes"])
+    poll_packets = polls * PACKETS_PER_POLL
+    return {
+        "push_bytes": push_payload, "push_wire_bytes": push_payload + push_packets * PACKET_HEADER,
+        "poll_bytes": poll_payload, "poll_wire_bytes": poll_payload + poll_packets * PACKET_HEADER,
+        "push_staleness_ms": fw["push_1"]["from_edge"]["mean"],
+        "poll_staleness_ms": POLL_INTERVAL_S * 1000 / 2 + get["mean"],
+        "report_frame": sizes["report_frame"], "handshake": sizes["handshake"],
+        "poll_request": get["request_bytes"], "poll_response": get["response_bytes"],
+    }
+
+
+# --- the table --------------------------------------------------------------------------
+def fmt_ms(x):
+    return "%.3f ms" % x if x < 10 else "%.1f ms" % x
+
+
+def fmt_bytes(n):
+    return "%d B" % n if n < 10240 else "%.1f KiB" % (n / 1024) if n < 10 * 1024 * 1024 \
+        else "%.1f MiB" % (n / 1024 / 1024)
+
+
+def met(ok):
+    return "yes" if ok else "**no**"
+
+
+def make_rows(r):
+    """(figure, measured, floor or comparison, ratio, budget, met) rows."""
+    fl, fw = r["floors"], r["firmware"]
+    echo = fl["ws_echo"]
+    cmd = fw["command"]
+    p1, p4 = fw["push_1"]["from_edge"], fw["push_4"]["from_edge"]
+    tp = fw["throughput"]
+    poll = r["polling"]
+    per_client_1 = fw["alloc_1"]["per_update"]
+    per_client_4 = fw["alloc_4"]["per_update"] / 4
+    marginal = (fw["alloc_4"]["per_update"] - fw["alloc_1"]["per_update"]) / 3
+    heap = r["heap"]
+    size = r["size"]
+    rows = [
+        ("1. Command round trip `v0`, p50", fmt_ms(cmd["p50"]),
+         "WS echo p50 " + fmt_ms(echo["p50"]), "%.2f×" % (cmd["p50"] / echo["p50"]),
+         "≤ %.1f×" % BUDGET_COMMAND_P50_RATIO,
+         met(cmd["p50"] / echo["p50"] <= BUDGET_COMMAND_P50_RATIO)),
+        ("1. Command round trip `v0`, p99", fmt_ms(cmd["p99"]),
+         "WS echo p99 " + fmt_ms(echo["p99"]), "%.2f×" % (cmd["p99"] / echo["p99"]), "", ""),
+        ("2. Push latency, 1 client, p50", fmt_ms(p1["p50"]),
+         "WS echo p50 " + fmt_ms(echo["p50"]), "%.2f×" % (p1["p50"] / echo["p50"]), "", ""),
+        ("2. Push latency, 1 client, p99", fmt_ms(p1["p99"]),
+         "WS echo p99 " + fmt_ms(echo["p99"]), "%.2f×" % (p1["p99"] / echo["p99"]),
+         "≤ %.0f×" % BUDGET_PUSH_P99_RATIO,
+         met(p1["p99"] / echo["p99"] <= BUDGET_PUSH_P99_RATIO)),
+        ("2. Push latency, 4 clients (last), p50", fmt_ms(p4["p50"]),
+         "WS echo p50 " + fmt_ms(echo["p50"]), "%.2f×" % (p4["p50"] / echo["p50"]), "", ""),
+        ("2. Push latency, 4 clients (last), p99", fmt_ms(p4["p99"]),
+         "WS echo p99 " + fmt_ms(echo["p99"]), "%.2f×" % (p4["p99"] / echo["p99"]), "", ""),
+        ("3. Throughput, 4 clients, 0 lost", "%d /s" % tp["sustained"], "", "",
+         "≥ %d /s" % BUDGET_THROUGHPUT, met(tp["sustained"] >= BUDGET_THROUGHPUT)),
+        ("4. Bytes per idle hour (payload)", "push " + fmt_bytes(poll["push_bytes"]),
+         "1 s polling " + fmt_bytes(poll["poll_bytes"]),
+         "%.3f×" % (poll["push_bytes"] / poll["poll_bytes"]), "", ""),
+        ("4. Bytes per idle hour (with TCP/IP headers)",
+         "push " + fmt_bytes(poll["push_wire_bytes"]),
+         "1 s polling " + fmt_bytes(poll["poll_wire_bytes"]),
+         "%.3f×" % (poll["push_wire_bytes"] / poll["poll_wire_bytes"]), "", ""),
+        ("4. Mean staleness", "push " + fmt_ms(poll["push_staleness_ms"]),
+         "1 s polling " + fmt_ms(poll["poll_staleness_ms"]),
+         "%.4f×" % (poll["push_staleness_ms"] / poll["poll_staleness_ms"]), "", ""),
+        ("5. Heap allocated per update, 1 client", "%.0f B" % per_client_1, "", "",
+         "≤ %d B/client" % BUDGET_ALLOC_PER_CLIENT,
+         met(per_client_1 <= BUDGET_ALLOC_PER_CLIENT)),
+        ("5. Heap allocated per update per client, 4 clients",
+         "%.0f B (%.0f B each added client)" % (per_client_4, marginal), "", "",
+         "≤ %d B/client" % BUDGET_ALLOC_PER_CLIENT,
+         met(per_client_4 <= BUDGET_ALLOC_PER_CLIENT)),
+        ("5. Smallest heap, 4 clients, soak",
+         "%d KiB" % heap["kib"] if heap["kib"] else heap["note"], "", "",
+         "≤ %d KiB" % BUDGET_HEAP_KIB, met(bool(heap["kib"]) and heap["kib"] <= BUDGET_HEAP_KIB)),
+    ]
+    for board, b in size["boards"].items():
+        rows.append(("6. Deployed build, " + board, "%s (%d files)" % (
+            fmt_bytes(b["bytes"]), b["files"]), "", "", "", ""))
+    rows.append(("6. Page, gzipped", fmt_bytes(size["page_gz"]),
+                 "page " + fmt_bytes(size["page"]),
+                 "%.2f×" % (size["page_gz"] / size["page"]), "", ""))
+    return rows
+
+
+def budgets(rows):
+    return [{"figure": row[0], "budget": row[4], "met": row[5] == "yes"}
+            for row in rows if row[4]]
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def floors_table(r):
+    fl = r["floors"]
+    rows = []
+    for key, name in (("tcp_echo", "bare asyncio TCP line echo, round trip"),
+                      ("ws_echo", "bare microdot WebSocket echo, round trip"),
+                      ("http_get", "microdot GET /state, new connection each")):
+        s = fl[key]
+        rows.append((name, fmt_ms(s["p50"]), fmt_ms(s["p99"]), fmt_ms(s["mean"]), s["n"]))
+    return markdown_table(("Floor", "p50", "p99", "mean", "samples"), rows)
+
+
+def detail_lines(r):
+    fw = r["firmware"]
+    out = []
+    for key, label in (("push_1", "1 client"), ("push_4", "4 clients, last")):
+        p = fw[key]
+        out.append("- Push latency, %s: from the device's edge p50 %s, p99 %s; from the host "
+                   "sending `tset` p50 %s, p99 %s; from the control port's answer p50 %s, "
+                   "p99 %s; edge time between send and answer in %d of %d rounds." % (
+                       label, fmt_ms(p["from_edge"]["p50"]), fmt_ms(p["from_edge"]["p99"]),
+                       fmt_ms(p["from_sent"]["p50"]), fmt_ms(p["from_sent"]["p99"]),
+                       fmt_ms(p["from_ok"]["p50"]), fmt_ms(p["from_ok"]["p99"]),
+                       p["clock_bracketed"], p["rounds"]))
+    steps = []
+    for s in fw["throughput"]["steps"]:
+        steps.append("%s: %d transitions at %d/s, %s" % (
+            "%d/s" % s["target"] if s["target"] else "flat out", s["count"], s["achieved"],
+            "all %d in the log, in order" % s["records"] if s["ok"] else
+            "%d of %d in the log, %d lost%s%s%s" % (
+                s["records"], s["count"], s["lost"], "" if s["in_order"] else ", out of order",
+                "" if s["clients_up_to_date"] else ", clients behind",
+                ", " + s["error"] if s["error"] else "")))
+    out.append("- Throughput steps: " + "; ".join(steps) + ".")
+    a1, a4 = fw["alloc_1"], fw["alloc_4"]
+    out.append("- Heap per update: %.0f B with 1 client, %.0f B with 4 clients (%d updates "
+               "each, gc off; a `set` that changes nothing cost %.0f B and is subtracted)." % (
+                   a1["per_update"], a4["per_update"], a1["updates"], a1["control_line"]))
+    heap = r["heap"]
+    out.append("- Smallest heap bisection: " + ", ".join(
+        "%d KiB %s" % (t["kib"], "pass" if t["ok"] else "fail") for t in heap["tried"]) + ".")
+    poll = r["polling"]
+    out.append("- Wire sizes: WebSocket handshake %d B, switch report frame %d B; a poll "
+               "request %d B, its answer %d B." % (poll["handshake"], poll["report_frame"],
+                                                   poll["poll_request"], poll["poll_response"]))
+    return "\n".join(out)
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True,
+                                   timeout=10).stdout.splitlines():
+            if line.startswith("Model name:"):
+                cpu = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    mpy = subprocess.run([micropython_command(), "-c", "import sys; print(sys.version, "
+                          "sys.implementation._machine)"], capture_output=True, text=True,
+                         timeout=10).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.platform(),
+            "python": platform.python_version(), "micropython": mpy,
+            "load": "%.2f %.2f %.2f" % os.getloadavg(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def render(r):
+    m = r["machine"]
+    header = ("Figure", "Measured", "Floor / compared with", "Ratio", "Budget", "Met")
+    return "\n\n".join([
+        "Measured %s%s on %s (%d cores), %s; Python %s; MicroPython %s. Load average "
+        "at the start: %s." % (m["date"], " (QUICK: harness check only, not figures)"
+                               if r["quick"] else "", m["cpu"], m["cores"], m["kernel"],
+                               m["python"], m["micropython"], m["load"]),
+        markdown_table(header, r["rows"]),
+        floors_table(r),
+        detail_lines(r),
+    ])
+
+
+PERFORMANCE_TEMPLATE = """\
+# Performance
+
+`make bench` (`.venv/bin/python tools/bench.py`) measures pinsock on the simulated
+board and writes this file; the tables below are generated, the rest is kept in
+`tools/bench.py`. Every figure stands next to a *floor*: the least a MicroPython
+server can do for the same thing, measured in the same run on the same machine, so
+the ratio holds on a noisy machine even where the milliseconds do not. Budgets are
+targets shown here, not assertions: no test fails on a timing. `make bench QUICK=1`
+(and `make bench` with `CI=true`) only checks that the harness works.
+
+{table}
+
+## How each figure is measured
+
+Everything runs on the MicroPython unix port (64-bit) on this machine: the firmware
+from its deployed build (`build/UNIX_SIM`, `.mpy` compiled by `mpy-cross`, microdot
+included), the floors from `tools/bench_floors/floors.py` compiled the same way to
+`build/bench/floors.mpy` and importing the same compiled microdot. The client side is
+CPython on the same 2 cores, talking over 127.0.0.1 through plain sockets (a small
+WebSocket client in `tools/bench.py`, not a library), with `TCP_NODELAY`. The host
+clock is `CLOCK_MONOTONIC`. The simulator runs with debounce 0, 4 client slots, pings
+and the command rate limit out of the way, and an event log of 4096 records.
+
+**Floors** (`tools/bench_floors/floors.py`, one process): a bare asyncio TCP line
+echo; a bare microdot WebSocket echo (`@with_websocket`, `receive` then `send`); a
+microdot `GET /state` answering the switch report's JSON, each request on a new
+connection as microdot closes it after the answer (HTTP/1.0).
+
+1. **Command round trip.** One WebSocket client sends `v0` and waits for
+   `{{"v":{{"0":"1"}}}}`, one at a time; the floor sends `v0` to the WebSocket echo. The
+   same client code times both, so the client's own cost is in both.
+2. **Push latency.** The control port's `tset <io> <0|1>` drives the simulated pin
+   and answers `ok <time.ticks_us()>` read just before the edge. On Linux the unix
+   port's `ticks_us` is `CLOCK_MONOTONIC` in microseconds, the host's clock, so the
+   figure is from the edge inside the device to the moment the client has read the
+   report carrying the new `seq`: the control port's own hop is not in it. The bench
+   checks the clocks agree (the edge time falls between sending `tset` and reading
+   its answer) and says in how many rounds it did; it also gives the figure from
+   sending `tset` and from reading `ok`. With 4 clients it is the last of the four to
+   read the report; the client side reads whichever socket is ready first and stamps
+   each on reading. The budget compares p99 with the WebSocket echo's p99.
+3. **Throughput.** 4 WebSocket clients read continuously (a thread, `select`). The
+   bench sends pipelined `set` lines on one control connection, cycling over the 8
+   switches, paced at a target rate for about a second, then again at a higher rate
+   (doubling from 500/s); last, as fast as the control port takes them. A step counts
+   when the event log (`GET /log?since=<seq before>`) holds every transition, in
+   order, with contiguous `seq` and no `lost`, every client ends with the report of the
+   newest `seq` (reports may be coalesced: the newest supersedes older ones in an
+   outbox), and the rate achieved (transitions / time until the last client has the
+   last report) is at least 90% of the target. The figure is the highest such rate.
+4. **Polling comparison.** An hour of a mostly idle board: {changes} switch changes
+   (one a minute), one watcher. Push: one WebSocket handshake, the report on connect,
+   one report frame per change, a ping ({ping} B) and pong ({pong} B) every {ping_s} s
+   (the firmware's default). Polling: {polls} `GET /state` requests on new
+   connections, each request and answer as measured on the floor (a script's minimal
+   request; a browser's `fetch` adds a few hundred bytes of headers). The handshake,
+   report frame, request and answer sizes are measured in this run. "With TCP/IP
+   headers" adds {header} B a packet: {push_packets} packets a push (the frame and an
+   ACK), {poll_packets} a poll (connect, request, answer, ACKs, close both ways).
+   Mean staleness: push, the mean 1-client push latency; polling, half the interval
+   plus the mean `GET` time on the floor.
+5. **Memory.** Heap allocated per update: the control port's `gc off`, then `alloc`
+   (`gc.mem_alloc()`) before and after N switch flips, each waited for until every
+   connected client has read its report (so no report is coalesced), minus the same
+   number of `set` lines that change nothing (the control port's own parsing); `gc
+   on` after. Done with 1 and with 4 clients; per client is the 4-client figure over
+   4, and the cost of each added client is the difference over 3. Smallest heap: the
+   simulator with `-X heapsize=<n>K` and 4 client slots runs a soak scenario (4
+   clients, {soak} switch changes every client must see, a command from each client
+   every 8 changes, the page, `/board`, `/log` and `/action.cgi` every 100, one client
+   replaced every 200); a heap fails when the simulator dies, prints an error, or the
+   scenario fails. Bisected in 4 KiB steps between 64 and 320 KiB. The unix port is
+   64-bit: objects there take about twice their size on the 32-bit boards.
+6. **Size.** `tools/build.py` totals for each board's deployed folder (firmware and
+   microdot as `.mpy` for the chip, the gzipped page, `board.json`, `main.py`,
+   `boot.py`), and the page gzipped as the build serves it (1 KiB deflate window).
+"""
+
+
+def render_file(r):
+    return PERFORMANCE_TEMPLATE.format(
+        table=render(r), changes=IDLE_CHANGES_PER_HOUR, ping=PING_FRAME, pong=PONG_FRAME,
+        ping_s=PING_INTERVAL_S, polls=int(HOUR_S / POLL_INTERVAL_S), header=PACKET_HEADER,
+        push_packets=PACKETS_PER_PUSH, poll_packets=PACKETS_PER_POLL,
+        soak=Plan(False).soak_transitions)
+
+
+def run(plan, log=print):
+    results = {"quick": plan.quick, "machine": machine()}
+    log("floors ...")
+    results["floors"] = measure_floors(plan)
+    log("firmware: command round trip, push latency, memory per update, throughput ...")
+    results["firmware"] = firmware_figures(plan)
+    log("smallest heap for 4 clients (bisecting -X heapsize) ...")
+    results["heap"] = smallest_heap(plan)
+    results["size"] = sizes()
+    results["polling"] = polling_comparison(results["floors"], results["firmware"])
+    results["rows"] = make_rows(results)
+    results["budgets"] = budgets(results["rows"])
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="check the harness only (default when CI=true)")
+    parser.add_argument("--out", help="write the Markdown report here (a full run writes "
+                        "docs/PERFORMANCE.md unless given)")
+    parser.add_argument("--json", help="write every result as JSON here")
+    args = parser.parse_args(argv)
+    quick = args.quick or os.environ.get("CI", "").lower() == "true"
+    started = time.monotonic()
+    results = run(Plan(quick), log=lambda text: print(text, file=sys.stderr, flush=True))
+    results["seconds"] = round(time.monotonic() - started, 1)
+    print(render(results))
+    out = args.out or (None if quick else PERFORMANCE_MD)
+    if out:
+        Path(out).write_text(render_file(results))
+        print("\nwrote %s" % os.path.relpath(out))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -36,6 +37,7 @@ RECONNECT_MS = 12000  # backoff reaches at most 10 s between attempts
 # tests that take the device away expect.
 NETWORK_ERRORS = (r"WebSocket connection to .* failed",
                   r"net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE)")
+BOARD_ABORTED = r"net::ERR_FAILED"  # what an aborted GET /board logs (Dashboard.cut_off)
 
 console_errors = []  # every unexpected console error and page error, across tests
 
@@ -99,6 +101,26 @@ class Dashboard:
     def newest_change(self):
         return self.page.locator("#log li").first
 
+    def expect_changes(self, *texts, timeout=WAIT_MS):
+        """The list of recent changes is exactly these entries, newest first."""
+        expect(self.page.locator("#log li")).to_have_text(
+            [re.compile(re.escape(t) + "$") for t in texts], timeout=timeout)
+
+    def cut_off(self, ws_route_link):
+        """The connection drops and the device stays out of reach until reconnect().
+
+        The page's WebSocket (routed through the test) is closed from the device's side,
+        and GET /board, which the page asks first on every attempt, fails meanwhile.
+        """
+        self.allowed.append(BOARD_ABORTED)
+        self.page.route(re.compile(r"/board$"), lambda route: route.abort())
+        ws_route_link["page_side"].close()
+        self.expect_state("reconnecting")
+
+    def reconnect(self):
+        self.page.unroute(re.compile(r"/board$"))
+        self.expect_state("live", timeout=RECONNECT_MS)
+
     def unexpected_errors(self):
         return [e for e in self.errors if not any(re.search(p, e) for p in self.allowed)]
 
@@ -108,14 +130,14 @@ class Dashboard:
 
 @pytest.fixture
 def open_dashboard(browser, start_sim, screenshot):
-    """Factory: open_dashboard(query, ws_route) -> Dashboard on a new simulator.
+    """Factory: open_dashboard(query, ws_route, sim) -> Dashboard on `sim` or a new one.
 
     After the test, each page must have logged no console error it did not expect.
     """
     opened = []
 
-    def open_one(query="", ws_route=None):
-        d = Dashboard(browser, start_sim(max_clients=1), query, ws_route)
+    def open_one(query="", ws_route=None, sim=None):
+        d = Dashboard(browser, sim or start_sim(max_clients=1), query, ws_route)
         opened.append(d)
         return d
 
@@ -236,13 +258,126 @@ def test_reconnects_after_the_device_restarts(dash):
     dash.expect_state("live", timeout=RECONNECT_MS)
     # State is read again: DIP 2 was released while the page was away.
     expect(dash.dip(2)).to_have_attribute("aria-checked", "false")
-    expect(dash.newest_change()).to_contain_text("DIP 2 → Off")
+    # A restart is no change of an input: the list says it restarted (its log is new).
+    dash.expect_changes("Device restarted", "DIP 2 → On")
     expect(page.locator("h1")).to_have_text("survivor")  # kept on the device's flash
     # And changes are pushed live again, update triggers included.
     assert sim.control("set 7 0") == "ok"
     expect(dash.dip(8)).to_have_attribute("aria-checked", "true")
     assert sim.control("set 8 1") == "ok"
     expect(dash.level("8")).to_have_text("1 high")
+    dash.expect_changes("GPIO 8 → 1 high", "DIP 8 → On", "Device restarted", "DIP 2 → On")
+
+
+def log_records(sim, since=0):
+    with urllib.request.urlopen(sim.base_url + "/log?since=%d" % since, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def change(sim, io, level):
+    """Drive a simulated input; return once the device has logged it (its record)."""
+    held = log_records(sim)
+    newest = held[-1]["seq"] if held else 0
+    assert sim.control("set %d %d" % (io, level)) == "ok"
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        records = log_records(sim, newest)
+        if records:
+            break
+        time.sleep(0.02)
+    assert records and {k: records[0][k] for k in ("seq", "io", "v")} == \
+        {"seq": newest + 1, "io": "%x" % io, "v": str(level)}, records
+    return records[0]
+
+
+def routed():
+    """A ws_route that passes everything through and keeps the page's side in reach."""
+    link = {"page_side": None}
+
+    def ws_route(ws):
+        link["page_side"] = ws
+        ws.connect_to_server()
+
+    return link, ws_route
+
+
+def test_changes_before_the_page_opened_are_listed(start_sim, open_dashboard):
+    sim = start_sim(max_clients=1, debounce_ms=0)
+    for io, level in ((0, 0), (3, 0), (9, 1), (0, 1)):
+        change(sim, io, level)
+    d = open_dashboard(sim=sim)
+    d.expect_changes("DIP 1 → Off", "GPIO 9 → 1 high", "DIP 4 → On", "DIP 1 → On")
+    # Each entry shows the device's time of the change, and says its number and uptime.
+    newest = d.newest_change()
+    expect(newest.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
+    expect(newest).to_have_attribute("title", re.compile(r"^#4, uptime \d\d:\d\d:\d\d$"))
+    # Live changes continue the same list, each once: a GPIO input (no switch report
+    # tells of it, its update does), then a switch.
+    change(sim, 11, 1)
+    d.expect_changes("GPIO 11 → 1 high", "DIP 1 → Off", "GPIO 9 → 1 high", "DIP 4 → On",
+                     "DIP 1 → On")
+    assert sim.control("set 3 1") == "ok"
+    d.expect_changes("DIP 4 → Off", "GPIO 11 → 1 high", "DIP 1 → Off", "GPIO 9 → 1 high",
+                     "DIP 4 → On", "DIP 1 → On")
+
+
+def test_changes_missed_while_disconnected_are_listed_once(start_sim, open_dashboard):
+    link, ws_route = routed()
+    d = open_dashboard(ws_route=ws_route, sim=start_sim(max_clients=1, debounce_ms=0))
+    sim = d.sim
+    change(sim, 1, 0)
+    d.expect_changes("DIP 2 → On")
+    d.cut_off(link)
+    for io, level in ((1, 1), (9, 1), (5, 0), (9, 0)):
+        change(sim, io, level)
+    # Away: nothing new on the page yet.
+    d.expect_changes("DIP 2 → On")
+    d.reconnect()
+    d.expect_changes("GPIO 9 → 0 low", "DIP 6 → On", "GPIO 9 → 1 high", "DIP 2 → Off",
+                     "DIP 2 → On")
+    expect(d.dip(6)).to_have_attribute("aria-checked", "true")
+    # Live again: the next change is added once, after the missed ones.
+    assert sim.control("set 5 1") == "ok"
+    d.expect_changes("DIP 6 → Off", "GPIO 9 → 0 low", "DIP 6 → On", "GPIO 9 → 1 high",
+                     "DIP 2 → Off", "DIP 2 → On")
+
+
+def test_changes_lost_from_a_small_log_are_counted(start_sim, open_dashboard):
+    sim = start_sim(max_clients=1, debounce_ms=0, log_size=4)
+    # More changes than the log holds before the page opens: it shows what is held, and
+    # says nothing is missing (it never had the older ones to miss).
+    for level in (0, 1, 0, 1, 0, 1):
+        change(sim, 0, level)
+    link, ws_route = routed()
+    d = open_dashboard(ws_route=ws_route, sim=sim)
+    d.expect_changes("DIP 1 → Off", "DIP 1 → On", "DIP 1 → Off", "DIP 1 → On")
+    d.cut_off(link)
+    for level in (0, 1, 0, 1, 0, 1, 0):  # records 7..13; the log keeps 10..13
+        change(sim, 2, level)
+    d.reconnect()
+    d.expect_changes("DIP 3 → On", "DIP 3 → Off", "DIP 3 → On", "DIP 3 → Off",
+                     "3 changes not shown: the device's log overflowed",
+                     "DIP 1 → Off", "DIP 1 → On", "DIP 1 → Off", "DIP 1 → On")
+    expect(d.newest_change()).to_have_attribute("title", re.compile(r"^#13,"))
+
+
+def test_restart_noticed_by_uptime(start_sim, open_dashboard):
+    """Restarted, and already as many changes as before: the uptime tells."""
+    link, ws_route = routed()
+    d = open_dashboard(ws_route=ws_route, sim=start_sim(max_clients=1, debounce_ms=0))
+    sim = d.sim
+    change(sim, 0, 0)
+    d.expect_changes("DIP 1 → On")
+    # Up for a while (more than the page's allowance for rounding and latency), then
+    # restarted while the page cannot reach it.
+    expect(d.page.locator("#st")).to_have_text(re.compile(r"^00:00:(0[5-9]|[1-5]\d)$"),
+                                               timeout=10000)
+    d.cut_off(link)
+    sim.restart()
+    change(sim, 7, 0)  # record 1 of the new boot: the numbers alone do not tell
+    change(sim, 7, 1)
+    d.reconnect()
+    d.expect_changes("DIP 8 → Off", "DIP 8 → On", "Device restarted", "DIP 1 → On")
 
 
 def test_replaced_by_another_client_then_take_over(dash):

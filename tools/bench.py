@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
+import soak  # noqa: E402
 from sim import micropython_command  # noqa: E402
 from simproc import Sim, free_port  # noqa: E402
 
@@ -80,7 +81,7 @@ class Plan:
         self.step_seconds = 0.2 if quick else 1.0
         self.flat_out = 200 if quick else 4000
         self.alloc_updates = 20 if quick else 200
-        self.soak_transitions = 24 if quick else 400
+        self.soak_transitions = 100 if quick else 2000
         self.heap_low_kib, self.heap_high_kib = (64, 320)
         self.heap_step_kib = 64 if quick else 4
 
@@ -662,49 +663,6 @@ def firmware_figures(plan):
 
 
 # --- smallest heap ----------------------------------------------------------------------
-def soak_scenario(sim, clients, transitions):
-    """4 clients through switch changes, commands, the page, /board and /log; raises
-    AssertionError (or a connection error) when the device fails any of it."""
-    ctl = Control(sim.control_port)
-    conns = []
-    try:
-        for _ in range(clients):
-            ws = WsClient(sim.http_port)
-            ws.recv_text()
-            conns.append(ws)
-        levels = [1] * DIPS
-        for n in range(transitions):
-            io = n % DIPS
-            levels[io] ^= 1
-            seq = max(c.seq() for c in conns) + 1
-            assert ctl.ask("set %d %d" % (io, levels[io])) == "ok"
-            wait_for_reports(conns, seq)
-            if n % 8 == 0:
-                for c in conns:
-                    c.inbox.clear()
-                    c.send_text(("v", "s", "tuv8=3", "d")[n // 8 % 4])
-                    while True:
-                        text = c.recv_text()
-                        if not text.startswith(('{"dipSwitches"', '{"u"')):
-                            break
-                    assert not text.startswith('{"e"'), text
-            if n % 100 == 0:
-                for gzip_ok in (True, False):
-                    page = http_get(sim.http_port, "/", gzip_ok)[3]
-                    assert len(page) > 1000, "no page"
-                for path in ("/board", "/log?since=0", "/action.cgi?v"):
-                    json.loads(http_get(sim.http_port, path)[3])
-            if n % 200 == 199:  # a client leaves, another comes
-                conns.pop(0).close()
-                ws = WsClient(sim.http_port)
-                ws.recv_text()
-                conns.append(ws)
-    finally:
-        for c in conns:
-            c.close()
-        ctl.close()
-
-
 def soak_passes(heap_kib, transitions):
     """(passed, why) for the soak scenario in a heap of heap_kib KiB."""
     with tempfile.TemporaryDirectory() as state:
@@ -714,7 +672,7 @@ def soak_passes(heap_kib, transitions):
         except AssertionError as exc:
             return False, "did not start: " + str(exc)[-200:]
         try:
-            soak_scenario(sim, 4, transitions)
+            soak.soak(sim, clients=4, transitions=transitions, seed=0)
             time.sleep(0.1)
             output = "".join(sim.output)
             if not sim.alive():
@@ -1020,12 +978,13 @@ connection as microdot closes it after the answer (HTTP/1.0).
    number of `set` lines that change nothing (the control port's own parsing); `gc
    on` after. Done with 1 and with 4 clients; per client is the 4-client figure over
    4, and the cost of each added client is the difference over 3. Smallest heap: the
-   simulator with `-X heapsize=<n>K` and 4 client slots runs a soak scenario (4
-   clients, {soak} switch changes every client must see, a command from each client
-   every 8 changes, the page, `/board`, `/log` and `/action.cgi` every 100, one client
-   replaced every 200); a heap fails when the simulator dies, prints an error, or the
-   scenario fails. Bisected in 4 KiB steps between 64 and 320 KiB. The unix port is
-   64-bit: objects there take about twice their size on the 32-bit boards.
+   simulator with `-X heapsize=<n>K` and 4 client slots runs `tools/soak.py`'s
+   scenario, `soak(sim, clients=4, transitions={soak}, seed=0)`: 4 clients keeping a
+   view of the pins through switch and GPIO changes, commands, reconnects, the event
+   log read as it grows, and the heap at the end within a bound of the start. A heap
+   fails when the simulator dies, prints an error, or the soak fails. Bisected in
+   4 KiB steps between 64 and 320 KiB. The unix port is 64-bit: objects there take
+   about twice their size on the 32-bit boards.
 6. **Size.** `tools/build.py` totals for each board's deployed folder (firmware and
    microdot as `.mpy` for the chip, the gzipped page, `board.json`, `main.py`,
    `boot.py`), and the page gzipped as the build serves it (1 KiB deflate window).

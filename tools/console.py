@@ -9,23 +9,35 @@ out. Interactive: reads commands from standard input, one per line, and prints e
 message the device sends (replies, updates, switch reports) as one line of JSON, until
 end of input or Ctrl-C. The commands are in docs/PROTOCOL.md.
 
-Exit status: 0 done; 1 cannot connect, the device closed the connection, or a reply
-did not come within --timeout; 2 bad arguments.
+A device with a password (config.json) answers the WebSocket with 401 until you log
+in. The console then logs in with the password from --password-file (its first line),
+else from the environment variable PINSOCK_PASSWORD, else by asking on the terminal;
+never from the command line, where `ps` would show it. It logs out when it ends, so
+the device's few session slots are not used up by scripts.
+
+Exit status: 0 done; 1 cannot connect, wrong password, the device closed the
+connection, or a reply did not come within --timeout; 2 bad arguments.
 """
 
 import argparse
+import getpass
+import http.client
 import json
+import os
 import queue
 import sys
 import threading
 import time
+import urllib.parse
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.sync.client import connect
 
 # Top-level keys of messages the device sends without being asked (a report also
 # carries "seq"); anything else is the reply to the oldest command not yet answered.
 UNSOLICITED = ("u", "dipSwitches")
+SESSION_COOKIE = "pinsock_session"
+PASSWORD_ENV = "PINSOCK_PASSWORD"
 
 
 class ConsoleError(Exception):
@@ -40,16 +52,94 @@ def is_reply(text):
     return not (isinstance(message, dict) and any(key in message for key in UNSOLICITED))
 
 
-def open_connection(url, timeout):
+class LoginRequired(Exception):
+    pass
+
+
+def open_connection(url, timeout, cookie=None):
+    headers = {"Cookie": "%s=%s" % (SESSION_COOKIE, cookie)} if cookie else None
     try:
         # No compression: the device does not offer it, and one less round of
         # negotiation to go wrong. max_size bounds what a confused peer can send us.
         return connect(url, open_timeout=timeout, close_timeout=1, compression=None,
-                       max_size=2**16)
+                       max_size=2**16, additional_headers=headers)
+    except InvalidStatus as exc:
+        if exc.response.status_code == 401 and not cookie:
+            raise LoginRequired()
+        raise ConsoleError("cannot connect to %s: %s" % (url, describe(exc)))
     except InvalidURI as exc:
         raise ConsoleError("not a WebSocket URL: %s (%s)" % (url, exc))
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         raise ConsoleError("cannot connect to %s: %s" % (url, describe(exc)))
+
+
+def http_connection(url, timeout):
+    """An HTTP connection to the device behind a ws:// or wss:// URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "wss":
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+    return http.client.HTTPConnection(parts.netloc, timeout=timeout)
+
+
+def log_in(url, password, timeout):
+    """POST /login; returns the session token. The password goes only in the body."""
+    body = urllib.parse.urlencode({"password": password})
+    conn = http_connection(url, timeout)
+    try:
+        conn.request("POST", "/login", body,
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ConsoleError("cannot log in to %s: %s" % (url, describe(exc)))
+    finally:
+        conn.close()
+    if response.status == 401:
+        raise ConsoleError("wrong password")
+    if response.status == 403:
+        raise ConsoleError("the device refuses every login: its config.json could not be"
+                           " read; fix it over USB (make deploy)")
+    if response.status == 429:
+        raise ConsoleError("too many logins at once; try again in a few seconds")
+    for header in response.headers.get_all("Set-Cookie") or ():
+        name, _, rest = header.partition("=")
+        if name.strip() == SESSION_COOKIE:
+            return rest.split(";", 1)[0]
+    raise ConsoleError("login failed: HTTP %d without a session" % response.status)
+
+
+def log_out(url, cookie, timeout):
+    """POST /logout, best effort: the session would end by itself anyway."""
+    conn = http_connection(url, timeout)
+    try:
+        conn.request("POST", "/logout", "", {"Cookie": "%s=%s" % (SESSION_COOKIE, cookie)})
+        conn.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        pass
+    finally:
+        conn.close()
+
+
+def read_password(password_file):
+    """The password: from the file, the environment, or the terminal."""
+    if password_file:
+        try:
+            with open(password_file, encoding="utf-8") as f:
+                return f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise ConsoleError("cannot read the password file: %s" % exc)
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    try:
+        tty = open("/dev/tty")
+        tty.close()
+    except OSError:
+        raise ConsoleError("the device wants a password: give --password-file or set %s"
+                           % PASSWORD_ENV)
+    try:
+        return getpass.getpass("password for the device: ")
+    except EOFError:
+        raise ConsoleError("no password given")
 
 
 def describe(exc):
@@ -142,13 +232,21 @@ def main(argv=None, stdin=None, out=None):
     parser.add_argument("commands", nargs="*", help="commands to send, e.g. v3 d9=1 tuv9=3")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds to wait for the connection and for each reply")
+    parser.add_argument("--password-file", metavar="FILE",
+                        help="where the device's password is (first line), if it has one;"
+                             " else $%s, else asked for" % PASSWORD_ENV)
     args = parser.parse_args(argv)
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout
     if not args.url.startswith(("ws://", "wss://")):
         parser.error("the URL must start with ws://, e.g. ws://127.0.0.1:8080/ws")
+    cookie = None
     try:
-        ws = open_connection(args.url, args.timeout)
+        try:
+            ws = open_connection(args.url, args.timeout)
+        except LoginRequired:
+            cookie = log_in(args.url, read_password(args.password_file), args.timeout)
+            ws = open_connection(args.url, args.timeout, cookie)
         with ws:
             try:
                 if args.commands:
@@ -165,6 +263,9 @@ def main(argv=None, stdin=None, out=None):
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        if cookie:
+            log_out(args.url, cookie, args.timeout)
     return 0
 
 

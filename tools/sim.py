@@ -56,6 +56,8 @@ def main(argv=None):
     parser.add_argument("--state-dir", default=str(ROOT / ".state" / BOARD),
                         help="folder that plays the device's flash (default .state/UNIX_SIM)")
     parser.add_argument("--heapsize", help="MicroPython heap, e.g. 128K")
+    parser.add_argument("--build-dir", help="build into and run from this folder"
+                        " (default build/UNIX_SIM)")
     # Board-config overrides passed through to the firmware as they are.
     passthrough = ("--ping-interval-ms", "--idle-timeout-ms", "--stuck-timeout-ms",
                    "--max-commands-per-s", "--log-size")
@@ -63,7 +65,7 @@ def main(argv=None):
         parser.add_argument(flag, type=int)
     args = parser.parse_args(argv)
 
-    build_dir, _, _ = build.build(BOARD)
+    build_dir, _, _ = build.build(BOARD, args.build_dir)
     state_dir = Path(args.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     firmware_args = ["--http-port", str(args.http_port), "--control-port",

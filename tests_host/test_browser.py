@@ -37,7 +37,7 @@ RECONNECT_MS = 12000  # backoff reaches at most 10 s between attempts
 # tests that take the device away expect.
 NETWORK_ERRORS = (r"WebSocket connection to .* failed",
                   r"net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE)")
-BOARD_ABORTED = r"net::ERR_FAILED"  # what an aborted GET /board logs (Dashboard.cut_off)
+ABORTED = r"net::ERR_FAILED"  # what a request the test aborts logs
 
 console_errors = []  # every unexpected console error and page error, across tests
 
@@ -112,7 +112,7 @@ class Dashboard:
         The page's WebSocket (routed through the test) is closed from the device's side,
         and GET /board, which the page asks first on every attempt, fails meanwhile.
         """
-        self.allowed.append(BOARD_ABORTED)
+        self.allowed.append(ABORTED)
         self.page.route(re.compile(r"/board$"), lambda route: route.abort())
         ws_route_link["page_side"].close()
         self.expect_state("reconnecting")
@@ -359,6 +359,26 @@ def test_changes_lost_from_a_small_log_are_counted(start_sim, open_dashboard):
                      "3 changes not shown: the device's log overflowed",
                      "DIP 1 → Off", "DIP 1 → On", "DIP 1 → Off", "DIP 1 → On")
     expect(d.newest_change()).to_have_attribute("title", re.compile(r"^#13,"))
+
+
+def test_log_read_that_failed_is_retried(start_sim, open_dashboard):
+    d = open_dashboard("?ping=300", sim=start_sim(max_clients=1, debounce_ms=0))
+    change(d.sim, 3, 0)
+    d.expect_changes("DIP 4 → On")  # the page has read the log: nothing is in flight
+    d.allowed.append(ABORTED)
+    failed = []
+    d.page.route(re.compile(r"/log\?"), lambda route: (failed.append(route.request.url),
+                                                       route.abort()))
+    change(d.sim, 4, 0)
+    expect(d.dip(5)).to_have_attribute("aria-checked", "true")  # the report arrived
+    for _ in range(50):
+        if failed:
+            break
+        d.page.wait_for_timeout(100)
+    assert failed == [d.sim.base_url + "/log?since=1"]
+    d.page.unroute(re.compile(r"/log\?"))
+    d.expect_changes("DIP 5 → On", "DIP 4 → On")  # asked again at the next uptime ping
+    assert d.page.locator("#conn").get_attribute("data-s") == "live"
 
 
 def test_restart_noticed_by_uptime(start_sim, open_dashboard):

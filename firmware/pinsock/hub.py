@@ -28,6 +28,7 @@ class Client:
         self._report_at = -1  # ring index of the unsent switch report, or -1
         self._close_frame = None
         self.closing = False
+        self.hung_up = False  # the socket is closed: nothing more can be sent
         self.wake = asyncio.Event()
         self.peer_closed = asyncio.Event()
         self.triggers = None  # this connection's update triggers (commands.py)
@@ -99,6 +100,8 @@ class Client:
                 if self.closing:
                     break
                 await self.wake.wait()
+            if self.hung_up:
+                return
             await stream.awrite(self._close_frame)
             await asyncio.wait_for(self.peer_closed.wait(), self.close_wait_ms / 1000)
         except Exception:  # the peer went away or did not answer: nothing to save
@@ -107,8 +110,13 @@ class Client:
             self.hang_up()
 
     def hang_up(self):
-        # Close the socket now. A reader or writer blocked on it wakes with an error.
+        # Close the socket now. A reader or writer blocked on it wakes with an error;
+        # a writer waiting for frames is woken to end at once (it would otherwise hold
+        # the connection's memory until the transport's deadline: a reconnect storm
+        # of peers that reset would pile connections up for that long).
         self.closing = True
+        self.hung_up = True
+        self.wake.set()
         try:
             self.stream.close()
         except Exception:

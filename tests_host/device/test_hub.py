@@ -158,3 +158,22 @@ def test_writer_sends_queue_then_close_frame():
     client.close(1000)
     asyncio.run(client.run_writer())
     assert stream.written == [b"one", b"two", wsframe.encode_close(1000)]
+
+
+def test_hang_up_ends_a_writer_waiting_for_frames_at_once():
+    # A peer that resets: the reader hangs up; the writer, idle, must end now, not
+    # hold the connection until the transport's deadline (reconnect storms).
+    import asyncio
+
+    stream = NullStream()
+    client = Client(stream)
+
+    async def main():
+        writer = asyncio.create_task(client.run_writer())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the writer is waiting for frames
+        client.hang_up()
+        await asyncio.wait_for(writer, 0.5)
+
+    asyncio.run(main())
+    assert stream.written == []

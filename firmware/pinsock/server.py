@@ -199,6 +199,23 @@ _LOGIN_TAIL = (b'</p><form method="post" action="/login"><label>Password <input 
                b' name="password" autocomplete="current-password" autofocus required></label> '
                b'<button>Log in</button></form>\n')
 _LOGIN_REQUIRED = b'{"error":"login required: POST /login with password=..."}\n'
+_LOGIN_REQUIRED_HEADERS = {"Content-Type": "application/json",
+                           "WWW-Authenticate": 'Cookie realm="pinsock"'}
+# The same for a WebSocket handshake, in HTTP/1.1: clients parse no other answer to it.
+_LOGIN_REQUIRED_UPGRADE = (b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                           b'WWW-Authenticate: Cookie realm="pinsock"\r\nContent-Length: %d\r\n'
+                           b"Connection: close\r\n\r\n" % len(_LOGIN_REQUIRED)
+                           + _LOGIN_REQUIRED)
+
+
+class RawResponse(Response):
+    """An answer written exactly as given (microdot writes every answer as HTTP/1.0)."""
+
+    async def write(self, stream):
+        try:
+            await stream.awrite(self.body)
+        except OSError:  # the client has gone
+            pass
 
 
 def login_page(message, status, reason):
@@ -215,9 +232,9 @@ def login_required(request):
     """The answer to a request without a valid session."""
     if request.path == "/":  # a browser opening the page goes to the login page
         return see_other("/login")
-    return Response(_LOGIN_REQUIRED, 401, {"Content-Type": "application/json",
-                                           "WWW-Authenticate": 'Cookie realm="pinsock"'},
-                    reason="Unauthorized")
+    if is_upgrade(request):
+        return RawResponse(_LOGIN_REQUIRED_UPGRADE, 401)
+    return Response(_LOGIN_REQUIRED, 401, _LOGIN_REQUIRED_HEADERS, reason="Unauthorized")
 
 
 def session_cookie(request, value, extra=""):

@@ -1,14 +1,15 @@
 # Transport: HTTP routes on microdot, and the WebSocket connection loop.
 #
 # Thin on purpose. It turns bytes into text messages and back; what a message means
-# is the device's business (device.py). microdot parses HTTP and does the upgrade
-# handshake; frames are read here because the firmware must refuse bad ones with
-# the right close code, and microdot's reader cannot.
+# is the device's business (device.py). microdot parses HTTP; the upgrade handshake
+# and the frames are done here: the firmware must refuse bad frames with the right
+# close code, which microdot's reader cannot, and a session must not keep microdot's
+# request alive (see upgrade()).
 import asyncio
+import gc
 
 from microdot import Microdot, Request, Response
 from microdot.microdot import urldecode
-from microdot.websocket import websocket_upgrade
 
 from . import access, netconf, wsframe
 from .commands import E_BAD_CHAR, error_reply, is_error
@@ -36,14 +37,20 @@ class WebSocketService:
                 {"Upgrade": "websocket", "Connection": "Upgrade", "Content-Type": "text/plain"},
                 reason="Upgrade Required",
             )
-        await websocket_upgrade(request)
-        reader, writer = request.sock
-        client = Client(writer)
+        stream = await upgrade(request)
+        if stream is None:
+            return _bad_handshake()
+        asyncio.create_task(self.session(stream))
+        return Response.already_handled
+
+    async def session(self, stream):
+        """One WebSocket session, in a task of its own, until the connection ends."""
+        client = Client(stream)
         writer_task = asyncio.create_task(client.run_writer())
         device = self.device
         device.connected(client)
         try:
-            await self._read_messages(reader, client)
+            await self._read_messages(stream, client)
         except wsframe.FrameError as exc:
             client.close(exc.code, exc.reason)
         except Exception:  # EOF, reset, or the socket closed under us: the peer is gone
@@ -56,8 +63,11 @@ class WebSocketService:
         try:
             await asyncio.wait_for(writer_task, 2 * Client.close_wait_ms / 1000)
         except Exception:
-            client.hang_up()
-        return Response.already_handled
+            pass
+        client.hang_up()
+        # Collect now, while the heap holds no other connection's garbage: what this
+        # session leaves is freed in one piece instead of fragmenting it later.
+        gc.collect()
 
     async def _read_messages(self, reader, client):
         # One buffer per connection, sized to the frame limit, reused for every frame.
@@ -103,6 +113,57 @@ def is_upgrade(request):
     return "websocket" in request.headers.get("Upgrade", "").lower()
 
 
+_SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Accept: ")
+
+
+async def upgrade(request):
+    """Answer the WebSocket handshake and take the connection away from microdot.
+
+    Returns a stream of its own for the session (its close() closes the socket), or
+    None when the handshake lacks what RFC 6455 requires (the caller answers 400).
+    The route then returns at once: microdot's request, its headers and the
+    coroutines that served it are freed instead of living as long as the session,
+    and microdot's closing the stream it knows no longer closes the socket.
+    """
+    headers = request.headers
+    key = headers.get("Sec-WebSocket-Key")
+    if not key or "upgrade" not in headers.get("Connection", "").lower():
+        return None
+    stream = request.sock[1]
+    await stream.awrite(_SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
+    session = _SessionStream(stream.s, stream.e)
+    stream.s = _HANDED_OVER
+    return session
+
+
+# MicroPython's asyncio stream: reader and writer in one, over the socket `s`. (The
+# type checker's stubs describe CPython's StreamWriter, which is another thing.)
+_Stream = getattr(asyncio, "StreamWriter")  # noqa: B009 (hides it from the stubs)
+
+
+class _SessionStream(_Stream):
+    # The stream whose close() closes the socket now (asyncio's does nothing until
+    # aclose()): a reader or writer blocked on it wakes with an error.
+    def close(self):
+        self.s.close()
+
+
+class _HandedOver:
+    # Stands in for the socket in the stream microdot keeps, once a session owns it.
+    def close(self):
+        pass
+
+
+_HANDED_OVER = _HandedOver()
+
+
+def _bad_handshake():
+    return Response("Bad request: a WebSocket handshake needs Connection: Upgrade and"
+                    " Sec-WebSocket-Key\n", 400, {"Content-Type": "text/plain"},
+                    reason="Bad Request")
+
+
 def cross_site(request, allowed_origins):
     """True for a request a browser makes on behalf of another site's page.
 
@@ -124,17 +185,19 @@ def cross_site(request, allowed_origins):
 
 async def send_log(request, log, since):
     """GET /log upgraded: one message per record after `since`, then "end", then close."""
-    await websocket_upgrade(request)
-    reader, writer = request.sock
+    stream = await upgrade(request)
+    if stream is None:
+        return _bad_handshake()
     try:
         for text in log.messages(since):
-            await writer.awrite(wsframe.encode_text(text))
-        await writer.awrite(wsframe.encode_text("end"))
-        await writer.awrite(wsframe.encode_close(wsframe.CLOSE_NORMAL))
+            await stream.awrite(wsframe.encode_text(text))
+        await stream.awrite(wsframe.encode_text("end"))
+        await stream.awrite(wsframe.encode_close(wsframe.CLOSE_NORMAL))
         # Give the peer a moment to answer our close frame, then hang up.
-        await asyncio.wait_for(reader.read(64), Client.close_wait_ms / 1000)
+        await asyncio.wait_for(stream.read(64), Client.close_wait_ms / 1000)
     except Exception:
         pass
+    stream.close()
     return Response.already_handled
 
 

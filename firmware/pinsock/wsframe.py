@@ -1,5 +1,8 @@
 # WebSocket (RFC 6455) framing: pure helpers shared by the transport and the tests.
 # The transport reads bytes; these functions decide what the bytes mean.
+from binascii import b2a_base64
+from hashlib import sha1
+
 from .compat import const
 
 OP_CONT = const(0x0)
@@ -20,6 +23,10 @@ CLOSE_TRY_AGAIN = const(1013)
 CLOSE_REPLACED = const(4001)
 
 
+# RFC 6455 1.3: what a server appends to the client's key before hashing it.
+_ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
 class FrameError(Exception):
     """The peer broke the protocol; close the connection with `code`."""
 
@@ -27,6 +34,11 @@ class FrameError(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+def accept_key(key):
+    """The Sec-WebSocket-Accept value answering a client's Sec-WebSocket-Key (bytes)."""
+    return b2a_base64(sha1(key.encode() + _ACCEPT_GUID).digest())[:-1]
 
 
 def encode(opcode, payload):

@@ -71,3 +71,8 @@ def test_close_codes():
         assert wsframe.close_code_valid(code)
     for code in (0, 999, 1004, 1005, 1006, 1015, 2999, 5000):
         assert not wsframe.close_code_valid(code)
+
+
+def test_accept_key_is_rfc_6455s_example():
+    # RFC 6455 section 1.3: this key must be answered with this accept value.
+    assert wsframe.accept_key("dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="

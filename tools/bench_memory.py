@@ -1,0 +1,260 @@
+"""Memory: the smallest heap the firmware serves its clients in, and what a push costs.
+A benchmark, not a test: it prints figures (tests_host/test_memory.py holds the floor).
+
+    python tools/bench_memory.py floor [--clients 4] [--transitions 2000] [--low 96 --high 256]
+    python tools/bench_memory.py soak --heap 128 [--clients 4] [--transitions 2000]
+    python tools/bench_memory.py push [--clients 0 1 4] [--updates 200]
+
+floor   bisects `-X heapsize` (KiB) for the smallest heap in which `soak` passes.
+soak    one run of the soak scenario (soak() below) in a heap of --heap KiB.
+push    heap allocated per switch transition with automatic collection off
+        (gc.mem_alloc() deltas through the control port's `alloc`), for each client
+        count, and from those the cost per pushed update per client.
+
+Everything runs the compiled build (build/UNIX_SIM, .mpy) on the unix port, which is
+64-bit: objects there are about twice their size on the 32-bit boards.
+"""
+
+import argparse
+import contextlib
+import gzip
+import json
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build  # noqa: E402
+from simproc import Sim  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+# The benchmark builds into a folder of its own: tests running at the same time
+# rebuild build/UNIX_SIM, and a simulator must not run a folder that changes under it.
+BUILD_DIR = build.ROOT / "build" / "UNIX_SIM_bench"
+# Commands the soak scenario's clients send, in turn (one per COMMAND_EVERY transitions).
+SOAK_COMMANDS = ("v", "s", "tuv8=3", "v0", "d", "p", "sm", "tuv", "v8", "sn")
+COMMAND_EVERY = 8
+PAGE_EVERY = 250  # transitions between page (and /board, /log, /action.cgi) requests
+RECONNECT_EVERY = 500  # transitions between one client leaving and a new one arriving
+
+
+class Control:
+    """One persistent control-port connection (Sim.control opens one per line)."""
+
+    def __init__(self, sim):
+        self.sock = socket.create_connection(("127.0.0.1", sim.control_port), timeout=10)
+        self.file = self.sock.makefile("rb")
+
+    def __call__(self, line):
+        self.sock.sendall(line.encode() + b"\n")
+        return self.file.readline().decode().strip()
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+def next_message(ws, key):
+    while True:
+        msg = json.loads(ws.recv(timeout=10))
+        if key in msg:
+            return msg
+
+
+def get(sim, path, gzip_ok=True):
+    headers = {"Accept-Encoding": "gzip"} if gzip_ok else {}
+    request = urllib.request.Request(sim.base_url + path, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as r:
+        body = r.read()
+        if r.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return body
+
+
+def built_page():
+    return gzip.decompress((BUILD_DIR / "www" / "index.html.gz").read_bytes())
+
+
+def start_sim(state, heap_kib, clients):
+    return Sim(state, heapsize="%dK" % heap_kib, max_clients=max(clients, 1), debounce_ms=0,
+               build_dir=BUILD_DIR).start()
+
+
+def soak(sim, clients, transitions):
+    """Several clients, many switch transitions, commands, the page. Raises on failure.
+
+    Every client is told every transition; every COMMAND_EVERY transitions each client
+    sends a command and reads its reply; every PAGE_EVERY transitions the page (gzip and
+    inflated on the device), /board, /log and /action.cgi are fetched while the clients
+    stay connected; every RECONNECT_EVERY transitions the oldest client leaves and a new
+    one connects.
+    """
+    page = built_page()
+    ctl = Control(sim)
+    socks = []
+    with contextlib.ExitStack() as stack:
+        stack.callback(ctl.close)
+        for _ in range(clients):
+            ws = stack.enter_context(connect(sim.ws_url(), open_timeout=10))
+            socks.append(ws)
+            next_message(ws, "dipSwitches")
+        levels = [1] * 8
+        for n in range(transitions):
+            io = n % 8
+            levels[io] ^= 1
+            if ctl("set %d %d" % (io, levels[io])) != "ok":
+                raise AssertionError("control port refused set")
+            want = "Off" if levels[io] else "On"
+            for ws in socks:
+                report = next_message(ws, "dipSwitches")["dipSwitches"]
+                if report["dip%d" % (io + 1)] != want:
+                    raise AssertionError("client missed transition %d" % n)
+            if n % COMMAND_EVERY == 0:
+                command = SOAK_COMMANDS[(n // COMMAND_EVERY) % len(SOAK_COMMANDS)]
+                for ws in socks:
+                    ws.send(command)
+                    while True:
+                        msg = json.loads(ws.recv(timeout=10))
+                        if "dipSwitches" not in msg and "u" not in msg:
+                            break
+                    if "e" in msg:
+                        raise AssertionError("command %r: %r" % (command, msg))
+            if n % PAGE_EVERY == 0:
+                for gzip_ok in (True, False):
+                    got = get(sim, "/", gzip_ok)
+                    if got != page:
+                        raise AssertionError("page (gzip %s): %d bytes, %d expected"
+                                             % (gzip_ok, len(got), len(page)))
+                json.loads(get(sim, "/board"))
+                json.loads(get(sim, "/log?since=0"))
+                json.loads(get(sim, "/action.cgi?v"))
+            if n % RECONNECT_EVERY == RECONNECT_EVERY - 1 and socks:
+                socks.pop(0).close()
+                ws = stack.enter_context(connect(sim.ws_url(), open_timeout=10))
+                socks.append(ws)
+                next_message(ws, "dipSwitches")
+    # Memory comes back: a new client is served after all of that.
+    with connect(sim.ws_url(), open_timeout=10) as ws:
+        next_message(ws, "dipSwitches")
+
+
+def run_soak(heap_kib, clients, transitions):
+    """(passed, what went wrong) for one soak run in a heap of heap_kib KiB."""
+    with tempfile.TemporaryDirectory() as state:
+        try:
+            sim = start_sim(state, heap_kib, clients)
+        except AssertionError as exc:
+            return False, "did not start: " + str(exc)[-300:]
+        try:
+            soak(sim, clients, transitions)
+            time.sleep(0.2)
+            output = "".join(sim.output)
+            if not sim.alive():
+                return False, "died: " + output[-300:]
+            if "Error" in output or "Traceback" in output:
+                return False, "errors printed: " + output[-300:]
+            return True, ""
+        except Exception as exc:  # any failure of the scenario counts as not fitting
+            return False, "%s: %s\n%s" % (type(exc).__name__, exc, "".join(sim.output)[-1500:])
+        finally:
+            sim.stop()
+
+
+def floor(clients, transitions, low, high, step=2):
+    """Smallest heap (KiB, multiple of step) in [low, high] where the soak passes."""
+    ok, why = run_soak(high, clients, transitions)
+    print("%4d KiB: %s %s" % (high, "pass" if ok else "FAIL", why), flush=True)
+    if not ok:
+        return None
+    while high - low > step:
+        mid = (low + high) // 2 // step * step
+        ok, why = run_soak(mid, clients, transitions)
+        print("%4d KiB: %s %s" % (mid, "pass" if ok else "FAIL", why), flush=True)
+        if ok:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def push_cost(clients, updates):
+    """Bytes allocated per switch transition with gc off, at `clients` clients."""
+    with tempfile.TemporaryDirectory() as state:
+        sim = start_sim(state, 4096, clients)
+        ctl = Control(sim)
+        socks = []
+        with contextlib.ExitStack() as stack:
+            stack.callback(sim.stop)
+            stack.callback(ctl.close)
+            for _ in range(clients):
+                ws = stack.enter_context(connect(sim.ws_url(), open_timeout=10))
+                socks.append(ws)
+                next_message(ws, "dipSwitches")
+            levels = [1] * 8
+
+            def flip(n):
+                io = n % 8
+                levels[io] ^= 1
+                assert ctl("set %d %d" % (io, levels[io])) == "ok"
+                for ws in socks:
+                    next_message(ws, "dipSwitches")
+
+            for n in range(16):  # warm up: first-time allocations do not count
+                flip(n)
+            time.sleep(0.1)
+            ctl("heap")
+            assert ctl("gc off") == "ok"
+            before = int(ctl("alloc"))
+            for n in range(updates):
+                flip(n)
+            time.sleep(0.1)  # let writer tasks finish their last write
+            after = int(ctl("alloc"))
+            ctl("gc on")
+            # What the control port's own `alloc` costs, to take it out.
+            a = int(ctl("alloc"))
+            b = int(ctl("alloc"))
+            return (after - before - (b - a)) / updates
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("floor")
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--transitions", type=int, default=2000)
+    p.add_argument("--low", type=int, default=64)
+    p.add_argument("--high", type=int, default=256)
+    p = sub.add_parser("soak")
+    p.add_argument("--heap", type=int, required=True)
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--transitions", type=int, default=2000)
+    p = sub.add_parser("push")
+    p.add_argument("--clients", type=int, nargs="+", default=[0, 1, 4])
+    p.add_argument("--updates", type=int, default=200)
+    args = parser.parse_args(argv)
+    build.build("UNIX_SIM", BUILD_DIR)
+    if args.what == "floor":
+        found = floor(args.clients, args.transitions, args.low, args.high)
+        print("smallest heap for %d clients, %d transitions: %s KiB"
+              % (args.clients, args.transitions, found))
+    elif args.what == "soak":
+        ok, why = run_soak(args.heap, args.clients, args.transitions)
+        print("pass" if ok else "FAIL " + why)
+        return 0 if ok else 1
+    else:
+        costs = {n: push_cost(n, args.updates) for n in args.clients}
+        for n, cost in costs.items():
+            print("%d clients: %.0f bytes allocated per transition" % (n, cost))
+        if 0 in costs:
+            for n, cost in costs.items():
+                if n:
+                    print("%d clients: %.0f bytes per pushed update per client"
+                          % (n, (cost - costs[0]) / n))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

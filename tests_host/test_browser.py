@@ -381,6 +381,44 @@ def test_log_read_that_failed_is_retried(start_sim, open_dashboard):
     assert d.page.locator("#conn").get_attribute("data-s") == "live"
 
 
+def test_login_required_reloads_the_page_once(open_dashboard):
+    """A 401 (the session is gone) reloads the page so the device's login shows; a 401
+    that a reload does not cure does not reload it again and again."""
+    dash = open_dashboard("?ping=300")  # a failed log read is retried at each ping
+    page = dash.page
+    dash.allowed.append(r"status of 401")
+    loads, refused = [], []
+    page.on("load", lambda _: loads.append(page.url))
+
+    def unauthorized(route):
+        refused.append(route.request.url)
+        route.fulfill(status=401, content_type="application/json",
+                      body='{"error":"login required"}')
+
+    page.route(re.compile(r"/log\?"), unauthorized)
+    assert dash.sim.control("set 0 0") == "ok"  # the page asks /log: 401
+    for _ in range(100):  # reloaded, live again, asked again: 401 again
+        if len(refused) >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert len(refused) >= 2 and len(loads) == 1, (refused, loads)
+    dash.expect_state("live")
+    expect(dash.dip(1)).to_have_attribute("aria-checked", "true")
+    # More 401s, each answered before a later switch report: no reload follows them.
+    page.evaluate("window.sameDocument = true")
+    for level in (0, 1):
+        asked = len(refused)
+        assert dash.sim.control("set 1 %d" % level) == "ok"
+        expect(dash.dip(2)).to_have_attribute("aria-checked", str(level == 0).lower())
+        for _ in range(50):
+            if len(refused) > asked:
+                break
+            page.wait_for_timeout(100)
+        assert len(refused) > asked
+    expect(dash.dip(2)).to_have_attribute("aria-checked", "false")
+    assert page.evaluate("window.sameDocument") is True and len(loads) == 1
+
+
 def test_restart_noticed_by_uptime(start_sim, open_dashboard):
     """Restarted, and already as many changes as before: the uptime tells."""
     link, ws_route = routed()

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 
+import bench
 from conftest import ROOT
 
 FIGURES = ("1. Command round trip", "2. Push latency, 1 client", "2. Push latency, 4 clients",
@@ -70,6 +71,12 @@ def test_quick_bench_produces_every_figure(sim_build, tmp_path):
         assert any(f.startswith(name) for f in figures), (name, figures)
     assert len(r["budgets"]) == 6  # heap per update: at 1 and at 4 clients
     assert all(isinstance(b["met"], bool) for b in r["budgets"])
+
+    # The README's headline figures (a full run writes them between its markers).
+    lines = bench.readme_lines(r)
+    assert lines.count("\n- ") == 4 and "nan" not in lines, lines
+    readme = (ROOT / "README.md").read_text()
+    assert bench.README_START in readme and bench.README_END in readme
 
     # The report: terminal and file carry the same table, the file the methods too.
     md = out_md.read_text()

@@ -1042,6 +1042,46 @@ def render_file(r):
         soak=Plan(False).soak_transitions)
 
 
+README = ROOT / "README.md"
+README_START = "<!-- make bench writes the lines from here -->"
+README_END = "<!-- to here -->"
+
+
+def readme_lines(r):
+    """The README's headline figures, from a full run."""
+    fw, poll, heap = r["firmware"], r["polling"], r["heap"]
+    cmd, p1, p4 = fw["command"], fw["push_1"], fw["push_4"]
+    a1, a4 = fw["alloc_1"]["per_update"], fw["alloc_4"]["per_update"]
+    return "\n".join([
+        "- A command (`v0`) round trip: p50 %.2f ms, **%.2f×** a bare microdot WebSocket "
+        "echo." % (cmd["p50"], cmd["p50"] / cmd["echo"]["p50"]),
+        "- A switch change, from the edge inside the device to the client: p50 %.2f ms,\n"
+        "  p99 %.2f ms with 1 client (%.1f× the echo); the last of 4 clients, p50 %.2f ms." % (
+            p1["from_edge"]["p50"], p1["from_edge"]["p99"],
+            p1["from_edge"]["p99"] / p1["echo"]["p99"], p4["from_edge"]["p50"]),
+        "- **{:,} transitions/s** with 4 clients, none missing from the event log.".format(
+            round(fw["throughput"]["sustained"], -2)),
+        "- An idle hour (a change a minute): %s with push against %s polling every\n"
+        "  second, stale for %.2f ms on average instead of %.1f s." % (
+            fmt_bytes(poll["push_bytes"]), fmt_bytes(poll["poll_bytes"]),
+            poll["push_staleness_ms"], poll["poll_staleness_ms"] / 1000),
+        "- Each pushed update allocates %d B of heap (1 client), %d B more per added\n"
+        "  client; 4 clients need a %s unix-port heap through the soak." % (
+            round(a1), round((a4 - a1) / 3),
+            "%d KiB" % heap["kib"] if heap["kib"] else "(not found) ")])
+
+
+def update_readme(r):
+    """Replace the README's headline figures; False when its markers are missing."""
+    text = README.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    start += len(README_START)
+    README.write_text(text[:start] + "\n" + readme_lines(r) + "\n" + text[end:])
+    return True
+
+
 def run(plan, log=print):
     results = {"quick": plan.quick, "machine": machine()}
     results["firmware"] = firmware_figures(plan, log)
@@ -1072,6 +1112,11 @@ def main(argv=None):
     if out:
         Path(out).write_text(render_file(results))
         print("\nwrote %s" % os.path.relpath(out))
+    if not quick and not args.out:
+        if update_readme(results):
+            print("updated the figures in README.md")
+        else:
+            print("README.md: no %r marker, figures not updated" % README_START)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     return 0

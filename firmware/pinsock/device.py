@@ -22,7 +22,7 @@ class Device:
         self.log = log
         self.status = status
         # The newest switch report, encoded once; a newcomer gets it on connect.
-        self.report_frame = wsframe.encode_text(report.text(log.seq))
+        self.report_frame = report.frame(log.seq)
         bank.listeners.append(self._level_changed)
 
     def _level_changed(self, io, level, now):
@@ -30,7 +30,7 @@ class Device:
         if bank.direction[io] == DIR_IN:
             self.log.append(io, level, self.status.ms_at(now))
         if bank.is_dip(io):
-            frame = wsframe.encode_text(self.report.text(self.log.seq))
+            frame = self.report.frame(self.log.seq)
             self.report_frame = frame
             self.hub.broadcast(frame, True)
         self.engine.level_changed(self.hub.clients, io, level)

@@ -4,6 +4,9 @@
 # Each client has a bounded outbox of ready-made frames and one writer task that
 # empties it, so a client that reads slowly only ever delays itself. A message for
 # everyone is encoded once and the same bytes object is queued to every client.
+# When the outbox is empty and the socket takes a frame whole, push() writes it at
+# once and nothing is queued or allocated (stream.write_now, from the transport): the
+# writer task only works for a client whose socket is full.
 import asyncio
 
 from . import wsframe
@@ -21,7 +24,11 @@ class Client:
     close_wait_ms = 1000
 
     def __init__(self, stream, now=None):
-        self.stream = stream  # has awrite() and close()
+        self.stream = stream  # has awrite() and close(); maybe write_now() and drain()
+        # write_now(frame): write without waiting; True when the socket took all of it,
+        # False when the rest waits in the stream for the writer to drain().
+        self._write_now = getattr(stream, "write_now", None)
+        self._writing = False  # the writer task is busy: push() must queue
         self._frames = [None] * self.outbox_len
         self._head = 0
         self._count = 0
@@ -42,8 +49,14 @@ class Client:
         self.credit_at = now
 
     def push(self, frame, is_report=False):
-        """Queue one encoded frame. Returns False when it had to drop one."""
+        """Send or queue one encoded frame. Returns False when it had to drop one."""
         if self.closing:
+            return True
+        if not self._count and not self._writing and self._write_now is not None:
+            # Nothing waits before it: straight into the socket, no allocation.
+            if not self._write_now(frame):
+                self._writing = True  # part of it waits in the stream: the writer flushes
+                self.wake.set()
             return True
         n = self.outbox_len
         frames = self._frames
@@ -86,6 +99,9 @@ class Client:
         try:
             while True:
                 self.wake.clear()
+                self._writing = True
+                if self._write_now is not None:
+                    await stream.drain()  # what write_now left in the stream
                 while self._count:
                     i = self._head
                     frame = frames[i]
@@ -97,6 +113,7 @@ class Client:
                     if frame is not None:
                         await stream.awrite(frame)
                     self.stuck_since = -1
+                self._writing = False
                 if self.closing:
                     break
                 await self.wake.wait()

@@ -148,6 +148,13 @@ class _SessionStream(_Stream):
     def close(self):
         self.s.close()
 
+    def write_now(self, frame):
+        # For hub.Client: asyncio's write() hands the socket what it takes and keeps
+        # the rest in out_buf for drain(). True when nothing was left (nothing was
+        # allocated either). The client calls it only while no drain() is running.
+        self.write(frame)
+        return not self.out_buf
+
 
 class _HandedOver:
     # Stands in for the socket in the stream microdot keeps, once a session owns it.
@@ -480,6 +487,8 @@ class RequestHeadReader:
     # waiting at most skip_wait_ms for each line.
     max_skipped_bytes = 16384
     skip_wait_ms = 300
+    # Bytes read in one go while reading a line (a browser's lines are mostly shorter).
+    line_piece = 128
 
     def __init__(self, reader):
         self._sock = reader.s  # asyncio's Stream wraps the socket as `s`
@@ -511,7 +520,9 @@ class RequestHeadReader:
             if wait_ms <= 0:
                 raise ValueError("request head too slow")
             await asyncio.wait_for(self.read(0), wait_ms / 1000)  # until there is input
-            part = self._sock.readline(limit - len(line))
+            # readline(n) allocates n bytes before it reads: ask for a small piece at a
+            # time, not for `limit` (2 KiB that a fragmented heap may not have whole).
+            part = self._sock.readline(min(limit - len(line), self.line_piece))
             if part is None:  # nothing after all
                 continue
             line += part

@@ -41,16 +41,18 @@ def accept_key(key):
     return b2a_base64(sha1(key.encode() + _ACCEPT_GUID).digest())[:-1]
 
 
+def header(opcode, n):
+    """The header of an unmasked server frame (FIN set) with an n-byte payload."""
+    if n < 126:
+        return bytes((0x80 | opcode, n))
+    if n < 0x10000:
+        return bytes((0x80 | opcode, 126, n >> 8, n & 0xFF))
+    return bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
+
+
 def encode(opcode, payload):
     """One complete, unmasked server frame (FIN set) as bytes."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x80 | opcode, n))
-    elif n < 0x10000:
-        header = bytes((0x80 | opcode, 126, n >> 8, n & 0xFF))
-    else:
-        header = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
-    return header + payload
+    return header(opcode, len(payload)) + payload
 
 
 def encode_text(text):

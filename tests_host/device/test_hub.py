@@ -177,3 +177,54 @@ def test_hang_up_ends_a_writer_waiting_for_frames_at_once():
 
     asyncio.run(main())
     assert stream.written == []
+
+
+class SocketStream(NullStream):
+    """A stream like the transport's: write_now() hands the socket what it takes (up
+    to `room` bytes) and keeps the rest for drain()."""
+
+    def __init__(self, room):
+        super().__init__()
+        self.room = room
+        self.pending = b""
+        self.sent = b""
+
+    def write_now(self, data):
+        if self.pending:
+            raise AssertionError("write_now while a drain is owed")
+        took = min(len(data), self.room)
+        self.sent += data[:took]
+        self.room -= took
+        self.pending = data[took:]
+        return not self.pending
+
+    async def drain(self):
+        self.sent += self.pending
+        self.pending = b""
+
+    async def awrite(self, data):
+        await self.drain()
+        self.sent += data
+
+
+def test_idle_client_with_room_in_its_socket_gets_frames_written_at_once():
+    stream = SocketStream(room=100)
+    client = Client(stream)
+    assert client.push(b"report", True) and client.push(b"reply")
+    assert stream.sent == b"reportreply"
+    assert queued(client) == []  # nothing queued: the writer task has nothing to do
+
+
+def test_frames_after_a_full_socket_wait_in_order_for_the_writer():
+    import asyncio
+
+    stream = SocketStream(room=4)
+    client = Client(stream)
+    client.close_wait_ms = 10
+    client.push(b"first")  # "firs" goes out, "t" waits in the stream
+    client.push(b"second")  # the writer owes a drain: queued behind it
+    client.push(b"third")
+    assert stream.sent == b"firs" and queued(client) == [b"second", b"third"]
+    client.close(1000)
+    asyncio.run(client.run_writer())
+    assert stream.sent == b"firstsecondthird" + wsframe.encode_close(1000)

@@ -822,7 +822,7 @@ def make_rows(r):
          "≤ %d B/client" % BUDGET_ALLOC_PER_CLIENT,
          met(per_client_1 <= BUDGET_ALLOC_PER_CLIENT)),
         ("5. Heap allocated per update per client, 4 clients",
-         "%.0f B (%.0f B each added client)" % (per_client_4, marginal), "", "",
+         "%d B (%d B each added client)" % (round(per_client_4), round(marginal)), "", "",
          "≤ %d B/client" % BUDGET_ALLOC_PER_CLIENT,
          met(per_client_4 <= BUDGET_ALLOC_PER_CLIENT)),
         ("5. Smallest heap, 4 clients, soak",

@@ -1,7 +1,7 @@
 """Run the simulated board UNIX_SIM: the real firmware on the MicroPython unix port.
 
-    python tools/sim.py [--http-port 8080] [--control-port 8081] [--max-clients N]
-                        [--debounce-ms N] [--state-dir DIR]
+    python tools/sim.py [--http-port 8080] [--control-port 8081] [--https-port 8443]
+                        [--max-clients N] [--debounce-ms N] [--state-dir DIR]
 
 Builds build/UNIX_SIM/ (only what changed), then runs its main.py with the unix port.
 When ready the firmware prints `serving on http://127.0.0.1:<port>`.
@@ -51,6 +51,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--control-port", type=int, default=8081)
+    parser.add_argument("--https-port", type=int, default=8443,
+                        help="HTTPS and WSS, when the state folder holds cert.der and key.der")
     parser.add_argument("--max-clients", type=int)
     parser.add_argument("--debounce-ms", type=int)
     parser.add_argument("--state-dir", default=str(ROOT / ".state" / BOARD),
@@ -68,8 +70,8 @@ def main(argv=None):
     build_dir, _, _ = build.build(BOARD, args.build_dir)
     state_dir = Path(args.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
-    firmware_args = ["--http-port", str(args.http_port), "--control-port",
-                     str(args.control_port), "--state-dir", str(state_dir)]
+    firmware_args = ["--http-port", str(args.http_port), "--https-port", str(args.https_port),
+                     "--control-port", str(args.control_port), "--state-dir", str(state_dir)]
     if args.max_clients is not None:
         firmware_args += ["--max-clients", str(args.max_clients)]
     if args.debounce_ms is not None:

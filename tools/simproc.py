@@ -32,6 +32,7 @@ class Sim:
         self.options = options
         self.http_port = free_port()
         self.control_port = free_port()
+        self.https_port = free_port()  # served when state_dir holds cert.der and key.der
         self.proc = None
         self.lines = queue.Queue()
         self.output = []
@@ -40,6 +41,7 @@ class Sim:
     def start(self):
         cmd = [sys.executable, str(ROOT / "tools" / "sim.py"),
                "--http-port", str(self.http_port), "--control-port", str(self.control_port),
+               "--https-port", str(self.https_port),
                "--state-dir", str(self.state_dir)]
         for key, value in self.options.items():
             cmd += ["--" + key.replace("_", "-"), str(value)]
@@ -87,6 +89,13 @@ class Sim:
 
     def ws_url(self, path="/ws"):
         return "ws://127.0.0.1:%d%s" % (self.http_port, path)
+
+    @property
+    def https_url(self):
+        return "https://127.0.0.1:%d" % self.https_port
+
+    def wss_url(self, path="/ws"):
+        return "wss://127.0.0.1:%d%s" % (self.https_port, path)
 
     def control(self, line):
         """Send one control-port line; return the answer line."""

@@ -2,7 +2,7 @@
 # The only module that knows all the others; each of them knows only what it is given.
 import asyncio
 
-from . import VERSION, config, netconf, server
+from . import VERSION, config, netconf, server, tlskeys
 from .commands import CommandEngine
 from .compat import print_exception, ticks_ms
 from .device import Device, Status
@@ -88,9 +88,32 @@ async def run(board, hardware, conf):
     if board["poll_ms"]:
         asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
     await hardware.start(conf)
-    srv = await server.start(app, board["host"], board["http_port"])
-    print("serving on http://%s:%d" % (board["host"], board["http_port"]))
+    srv = await serve(app, board)
     await srv.wait_closed()
+
+
+async def serve(app, board):
+    """Serve HTTP, or HTTPS with plain HTTP redirecting to it when the state folder
+    holds a usable certificate and key (tlskeys.py). Any TLS trouble, a bad file or a
+    port that cannot be opened, is logged and leaves plain HTTP serving: the owner is
+    never locked out. Returns the server whose end ends the firmware."""
+    host = board["host"]
+    context = tlskeys.context(board["state_dir"])
+    if context is not None:
+        try:
+            srv = await server.start(app, host, board["https_port"], context)
+        except Exception as exc:  # OSError: the port is taken
+            print("tls: error: cannot serve HTTPS on port %d: %r; serving plain HTTP only"
+                  % (board["https_port"], exc))
+        else:
+            print("serving on https://%s:%d" % (host, board["https_port"]))
+            redirect = server.HttpsRedirect(board["https_port"])
+            await server.serve(redirect.handle_request, host, board["http_port"])
+            print("serving on http://%s:%d, redirecting to https" % (host, board["http_port"]))
+            return srv
+    srv = await server.start(app, host, board["http_port"])
+    print("serving on http://%s:%d" % (host, board["http_port"]))
+    return srv
 
 
 def main(argv=()):

@@ -6,6 +6,7 @@ import json
 DEFAULTS = {
     "host": "0.0.0.0",  # address the HTTP server listens on
     "http_port": 80,
+    "https_port": 443,  # HTTPS and WSS, when cert.der and key.der are there (tlskeys.py)
     "max_clients": 1,  # WebSocket sessions; a newcomer replaces the oldest
     "debounce_ms": 30,  # an input level must hold this long to count
     "poll_ms": 50,  # inputs are also re-read this often, in case an IRQ was missed
@@ -21,6 +22,7 @@ DEFAULTS = {
 # Command-line overrides: flag -> (config key, parser).
 _FLAGS = {
     "--http-port": ("http_port", int),
+    "--https-port": ("https_port", int),
     "--control-port": ("control_port", int),
     "--max-clients": ("max_clients", int),
     "--debounce-ms": ("debounce_ms", int),
@@ -102,8 +104,8 @@ def check_board(board):
             dips.append(dip)
     if sorted(dips) != list(range(1, len(dips) + 1)):
         raise ConfigError("DIP switches must be numbered 1..N, each once")
-    for key in ("max_clients", "http_port", "max_frame_len", "log_size", "ping_interval_ms",
-                "idle_timeout_ms", "stuck_timeout_ms", "max_commands_per_s"):
+    for key in ("max_clients", "http_port", "https_port", "max_frame_len", "log_size",
+                "ping_interval_ms", "idle_timeout_ms", "stuck_timeout_ms", "max_commands_per_s"):
         value = board.get(key, DEFAULTS[key])
         if not isinstance(value, int) or value < 1:
             raise ConfigError("%r must be a positive integer" % key)

@@ -11,7 +11,7 @@ import gc
 from microdot import Microdot, Request, Response
 from microdot.microdot import urldecode
 
-from . import access, netconf, wsframe
+from . import wsframe
 from .commands import E_BAD_CHAR, error_reply, is_error
 from .compat import print_exception, ticks_add, ticks_diff, ticks_ms
 from .hub import Client
@@ -19,6 +19,7 @@ from .hub import Client
 PAGE_FILE = "www/index.html.gz"
 PAGE_WINDOW_BITS = 10
 _JSON = {"Content-Type": "application/json"}
+_LOGIN_PATHS = ("/login", "/logout")  # login.py; cross-site POSTs to them are refused too
 
 
 class WebSocketService:
@@ -88,6 +89,8 @@ class WebSocketService:
             got = 0
             while got < n:
                 k = await reader.readinto(view[got:n])
+                if k is None:  # TLS: the rest of the record has not arrived yet
+                    continue
                 if not k:
                     raise EOFError
                 got += k
@@ -257,127 +260,18 @@ def board_description(board):
             "dip_active_low": board["dip"]["active_low"], "ios": ios}
 
 
-# --- login (access.py; only when config.json sets a password) ------------------------
-SESSION_COOKIE = "pinsock_session"
-LOGIN_PATHS = ("/login", "/logout")  # the only routes open without a session
-LOCKED_MESSAGE = "config.json could not be read; fix it over USB with make deploy."
-_LOGIN_HEAD = (b'<!doctype html><meta charset="utf-8"><meta name="viewport" content='
-               b'"width=device-width"><title>pinsock: log in</title><style>body{font:16px '
-               b'sans-serif;max-width:22em;margin:3em auto;padding:0 1em}input,button{font:'
-               b'inherit}</style><h1>pinsock</h1><p role="alert">')
-_LOGIN_TAIL = (b'</p><form method="post" action="/login"><label>Password <input type="password"'
-               b' name="password" autocomplete="current-password" autofocus required></label> '
-               b'<button>Log in</button></form>\n')
-_LOGIN_REQUIRED = b'{"error":"login required: POST /login with password=..."}\n'
-_LOGIN_REQUIRED_HEADERS = {"Content-Type": "application/json",
-                           "WWW-Authenticate": 'Cookie realm="pinsock"'}
-# The same for a WebSocket handshake, in HTTP/1.1: clients parse no other answer to it.
-_LOGIN_REQUIRED_UPGRADE = (b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-                           b'WWW-Authenticate: Cookie realm="pinsock"\r\nContent-Length: %d\r\n'
-                           b"Connection: close\r\n\r\n" % len(_LOGIN_REQUIRED)
-                           + _LOGIN_REQUIRED)
-
-
-class RawResponse(Response):
-    """An answer written exactly as given (microdot writes every answer as HTTP/1.0)."""
-
-    async def write(self, stream):
-        try:
-            await stream.awrite(self.body)
-        except OSError:  # the client has gone
-            pass
-
-
-def login_page(message, status, reason):
-    return Response(_LOGIN_HEAD + message.encode() + _LOGIN_TAIL, status,
-                    {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
-                    reason=reason)
-
-
-def see_other(location):
-    return Response(b"", 303, {"Location": location}, reason="See Other")
-
-
-def login_required(request):
-    """The answer to a request without a valid session."""
-    if request.path == "/":  # a browser opening the page goes to the login page
-        return see_other("/login")
-    if is_upgrade(request):
-        return RawResponse(_LOGIN_REQUIRED_UPGRADE, 401)
-    return Response(_LOGIN_REQUIRED, 401, _LOGIN_REQUIRED_HEADERS, reason="Unauthorized")
-
-
-def session_cookie(request, value, extra=""):
-    # HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it;
-    # Secure over TLS. No Max-Age: it ends with the browser session (or idle_s).
-    secure = "; Secure" if request.scheme == "https" else ""
-    return "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s" % (SESSION_COOKIE, value, extra,
-                                                              secure)
-
-
-def form_password(request):
-    """The password field of a form-urlencoded body, as bytes; None when there is none."""
-    try:
-        form = request.form
-        value = form.get("password") if form is not None else None
-    except Exception:  # a bad %-escape or not UTF-8; its message holds body bytes: not logged
-        return None
-    return None if value is None else value.encode()
-
-
-def add_login_routes(app, sessions, password):
-    """GET /login (the form), POST /login, POST /logout. Without a password (`sessions`
-    None) each just sends the browser to the page."""
-    throttle = access.LoginThrottle(password) if sessions is not None else None
-
-    @app.get("/login")
-    async def login_form(request):
-        if sessions is None or sessions.valid(request.cookies.get(SESSION_COOKIE),
-                                              access.now_s()):
-            return see_other("/")
-        return login_page(LOCKED_MESSAGE if password is netconf.LOCKED else "", 200, "OK")
-
-    @app.post("/login")
-    async def log_in(request):
-        if sessions is None or throttle is None:
-            return see_other("/")
-        if password is netconf.LOCKED:
-            return login_page(LOCKED_MESSAGE, 403, "Forbidden")
-        guess = form_password(request)
-        if guess is None:
-            return login_page("Send the password as the form field password"
-                              " (application/x-www-form-urlencoded).", 400, "Bad Request")
-        answer = await throttle.attempt(guess)
-        if answer == access.RIGHT:
-            response = see_other("/")
-            response.headers["Set-Cookie"] = session_cookie(request,
-                                                            sessions.open(access.now_s()))
-            print("login: session opened")
-            return response
-        if answer == access.BUSY:
-            response = login_page("Too many logins at once; try again in a few seconds.",
-                                  429, "Too Many Requests")
-            response.headers["Retry-After"] = str(throttle.max_delay_ms // 1000)
-            return response
-        print("login: wrong password, %d in a row" % throttle.failures)
-        return login_page("Wrong password.", 401, "Unauthorized")
-
-    @app.post("/logout")
-    async def log_out(request):
-        if sessions is not None:
-            sessions.close(request.cookies.get(SESSION_COOKIE))
-        response = see_other("/login")
-        response.headers["Set-Cookie"] = session_cookie(request, "", "; Max-Age=0")
-        return response
-
-
 def make_app(service, board, conf):
     """The routes; `board` is board.json (config.py), `conf` config.json (netconf.py)."""
     app = Microdot()
     description = board_description(board)
     allowed_origins = conf["allowed_origins"]
-    # With a password (config.json), every route but the login needs a session.
-    sessions = access.Sessions() if conf["password"] != "" else None
+    # With a password (config.json), every route but the login needs a session. The
+    # login is imported only then: without a password it takes no RAM.
+    gate = None
+    if conf["password"] != "":
+        from . import login
+
+        gate = login.add_routes(app, conf["password"])
 
     @app.before_request
     async def check_request(request):
@@ -387,15 +281,12 @@ def make_app(service, board, conf):
                             {"Content-Type": "text/plain"}, reason="Bad Request")
         path = request.path
         if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
-                path == "/action.cgi" or (path in LOGIN_PATHS and request.method == "POST"):
+                path == "/action.cgi" or (path in _LOGIN_PATHS and request.method == "POST"):
             if cross_site(request, allowed_origins):
                 return Response("Forbidden: cross-site request\n", 403,
                                 {"Content-Type": "text/plain"}, reason="Forbidden")
-        if sessions is not None and path not in LOGIN_PATHS and \
-                not sessions.valid(request.cookies.get(SESSION_COOKIE), access.now_s()):
-            return login_required(request)
-
-    add_login_routes(app, sessions, conf["password"])
+        if gate is not None:
+            return gate(request)  # None when the request has a session, or needs none
 
     @app.get("/")
     async def index(request):
@@ -542,12 +433,26 @@ class RequestHeadReader:
             budget -= len(line)
 
 
-async def start(app, host, port):
-    """Listen on host:port; returns the asyncio server once it accepts."""
+async def start(app, host, port, ssl=None):
+    """Listen on host:port; returns the asyncio server once it accepts.
+
+    With `ssl` (an SSLContext, tlskeys.py) the connections are TLS: HTTPS and WSS. The
+    handshake happens at the first read, inside RequestHeadReader's deadline.
+    """
+    if ssl is not None:
+        # microdot 2.7's handle_request leaves Request.scheme at "http"; this app is
+        # served over TLS only, so every request of it is "https" (Secure cookies).
+        app.before_request_handlers.insert(0, _over_tls)
+    return await serve(app.handle_request, host, port, ssl)
+
+
+async def serve(handle_request, host, port, ssl=None):
+    """Listen on host:port and give every connection to handle_request(reader, writer)
+    with its request head bounded (RequestHeadReader)."""
 
     async def handle(reader, writer):
         try:
-            await app.handle_request(RequestHeadReader(reader), writer)
+            await handle_request(RequestHeadReader(reader), writer)
         except Exception as exc:  # one bad connection never stops the server
             print_exception(exc)
             try:
@@ -555,4 +460,84 @@ async def start(app, host, port):
             except Exception:
                 pass
 
-    return await asyncio.start_server(handle, host, port)
+    if ssl is None:
+        return await asyncio.start_server(handle, host, port)
+    return await asyncio.start_server(handle, host, port, ssl=ssl)
+
+
+def _over_tls(request):
+    request.scheme = "https"
+
+
+class HttpsRedirect:
+    """The plain-HTTP port while HTTPS is served: every request, whatever its method
+    and path, is answered with a redirect to the same path over HTTPS, so a password,
+    a session cookie or a command never crosses the network in clear because someone
+    typed http://. 307, not 301/308: browsers cache a permanent redirect for good,
+    and the owner who removes the certificate must get the plain page back.
+    """
+
+    def __init__(self, https_port):
+        self.port_suffix = "" if https_port == 443 else ":%d" % https_port
+
+    async def handle_request(self, reader, writer):
+        try:
+            answer = await self._answer(reader)
+        except Exception:  # a head too long, too slow, or not HTTP
+            answer = _REDIRECT_BAD_REQUEST
+        await writer.awrite(answer)
+        await writer.aclose()
+
+    async def _answer(self, reader):
+        request_line = (await reader.readline()).split()
+        host = None
+        body = 0
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode().partition(":")
+            name = name.strip().lower()
+            if name == "host":
+                host = value.strip()
+            elif name == "content-length":
+                body = int(value)
+        if 0 < body <= RequestHeadReader.max_skipped_bytes:
+            # Read a body we will not use, so closing does not reset the connection
+            # before the client has read the redirect.
+            await asyncio.wait_for(reader.readexactly(body), RequestHeadReader.skip_wait_ms
+                                   / 1000)
+        # Checked only now: the whole head is read, so the 400 is not lost to a reset.
+        location = self.location(host, request_line[1].decode()) \
+            if len(request_line) == 3 else None
+        if location is None:
+            return _REDIRECT_BAD_REQUEST
+        return ("HTTP/1.1 307 Temporary Redirect\r\nLocation: %s\r\nContent-Length: 0\r\n"
+                "Cache-Control: no-store\r\nConnection: close\r\n\r\n" % location).encode()
+
+    def location(self, host, target):
+        """https://<host>[:port]<target>; None when Host is missing or not a host name
+        or address. A target that is not a plain path becomes "/"."""
+        if not host:
+            return None
+        if host[0] == "[":  # an IPv6 address, maybe with a port
+            host = host[:host.find("]") + 1]
+        else:
+            host = host.split(":")[0]
+        for ch in host:
+            if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch in ".-[]:"):
+                return None
+        if not host or host == "[]":
+            return None
+        if target[:1] != "/" or target[:2] == "//":
+            target = "/"
+        for ch in target:
+            if not "!" <= ch <= "~":
+                target = "/"
+                break
+        return "https://" + host + self.port_suffix + target
+
+
+_REDIRECT_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                         b"Connection: close\r\n\r\nBad request: this port redirects to"
+                         b" HTTPS and needs a Host header\n")

@@ -22,7 +22,7 @@ $(ENV_STAMP): requirements.txt
 	$(PY) tools/typecheck.py --install
 	touch $@
 
-# Debian packages for the browser and deploy tests (chromium, socat), where we can.
+# Debian packages for the browser, deploy and TLS tests (chromium, socat, openssl), where we can.
 $(SYS_STAMP): tools/setup_system.sh $(ENV_STAMP)
 	bash tools/setup_system.sh
 	touch $@

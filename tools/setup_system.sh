@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests use: chromium (browser tests) and socat
-# (virtual board on a pseudo-terminal). Pinned to the versions tested; if the
-# mirror no longer carries a pinned version, the current one is installed instead
-# and a warning says so. Without root or apt, it explains and changes nothing: the
-# tests that need these packages then skip with that reason (on CI they fail).
+# Installs the Debian packages the tests use: chromium (browser tests), socat
+# (virtual board on a pseudo-terminal) and openssl (the TLS tests make certificates).
+# Pinned to the versions tested; if the mirror no longer carries a pinned version,
+# the current one is installed instead and a warning says so. Without root or apt, it
+# explains and changes nothing: the tests that need these packages then skip with that
+# reason (on CI they fail).
 set -u
 PACKAGES=(
   "chromium=156.0.8078.79-1~deb12u1"
   "socat=1.7.4.4-2"
+  "openssl=3.0.22-1~deb12u2"
 )
 need=()
 for spec in "${PACKAGES[@]}"; do

@@ -1,0 +1,130 @@
+# The login on HTTP, when config.json sets a password: the login page, POST /login and
+# POST /logout, the session cookie, and the answer to a request without a session.
+# Sessions and the throttle are access.py. server.make_app imports this module only
+# when there is a password, so a device without one spends no RAM on it.
+#
+# The password is only ever read from the POST body, and never printed.
+from microdot import Response
+
+from . import access, netconf
+
+SESSION_COOKIE = "pinsock_session"
+OPEN_PATHS = ("/login", "/logout")  # the only routes open without a session
+LOCKED_MESSAGE = "config.json could not be read; fix it over USB with make deploy."
+_HEAD = (b'<!doctype html><meta charset="utf-8"><meta name="viewport" content='
+         b'"width=device-width"><title>pinsock: log in</title><style>body{font:16px '
+         b'sans-serif;max-width:22em;margin:3em auto;padding:0 1em}input,button{font:'
+         b'inherit}</style><h1>pinsock</h1><p role="alert">')
+_TAIL = (b'</p><form method="post" action="/login"><label>Password <input type="password"'
+         b' name="password" autocomplete="current-password" autofocus required></label> '
+         b'<button>Log in</button></form>\n')
+_REQUIRED = b'{"error":"login required: POST /login with password=..."}\n'
+_REQUIRED_HEADERS = {"Content-Type": "application/json",
+                     "WWW-Authenticate": 'Cookie realm="pinsock"'}
+# The same for a WebSocket handshake, in HTTP/1.1: clients parse no other answer to it.
+_REQUIRED_UPGRADE = (b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                     b'WWW-Authenticate: Cookie realm="pinsock"\r\nContent-Length: %d\r\n'
+                     b"Connection: close\r\n\r\n" % len(_REQUIRED) + _REQUIRED)
+
+
+class RawResponse(Response):
+    """An answer written exactly as given (microdot writes every answer as HTTP/1.0)."""
+
+    async def write(self, stream):
+        try:
+            await stream.awrite(self.body)
+        except OSError:  # the client has gone
+            pass
+
+
+def page(message, status, reason):
+    return Response(_HEAD + message.encode() + _TAIL, status,
+                    {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+                    reason=reason)
+
+
+def see_other(location):
+    return Response(b"", 303, {"Location": location}, reason="See Other")
+
+
+def login_required(request):
+    """The answer to a request without a valid session."""
+    if request.path == "/":  # a browser opening the page goes to the login page
+        return see_other("/login")
+    if "websocket" in request.headers.get("Upgrade", "").lower():
+        return RawResponse(_REQUIRED_UPGRADE, 401)
+    return Response(_REQUIRED, 401, _REQUIRED_HEADERS, reason="Unauthorized")
+
+
+def session_cookie(request, value, extra=""):
+    # HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it;
+    # Secure over TLS. No Max-Age: it ends with the browser session (or idle_s).
+    secure = "; Secure" if request.scheme == "https" else ""
+    return "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s" % (SESSION_COOKIE, value, extra,
+                                                              secure)
+
+
+def form_password(request):
+    """The password field of a form-urlencoded body, as bytes; None when there is none."""
+    try:
+        form = request.form
+        value = form.get("password") if form is not None else None
+    except Exception:  # a bad %-escape or not UTF-8; its message holds body bytes: not logged
+        return None
+    return None if value is None else value.encode()
+
+
+def add_routes(app, password):
+    """Add GET /login, POST /login and POST /logout to `app`.
+
+    `password` is config.json's (netconf.LOCKED when it was unreadable). Returns the
+    gate for before_request: gate(request) is None when the request may go on, else
+    the answer to send instead."""
+    sessions = access.Sessions()
+    throttle = access.LoginThrottle(password)
+
+    def has_session(request):
+        return sessions.valid(request.cookies.get(SESSION_COOKIE), access.now_s())
+
+    def gate(request):
+        if request.path in OPEN_PATHS or has_session(request):
+            return None
+        return login_required(request)
+
+    @app.get("/login")
+    async def login_form(request):
+        if has_session(request):
+            return see_other("/")
+        return page(LOCKED_MESSAGE if password is netconf.LOCKED else "", 200, "OK")
+
+    @app.post("/login")
+    async def log_in(request):
+        if password is netconf.LOCKED:
+            return page(LOCKED_MESSAGE, 403, "Forbidden")
+        guess = form_password(request)
+        if guess is None:
+            return page("Send the password as the form field password"
+                        " (application/x-www-form-urlencoded).", 400, "Bad Request")
+        answer = await throttle.attempt(guess)
+        if answer == access.RIGHT:
+            response = see_other("/")
+            response.headers["Set-Cookie"] = session_cookie(request,
+                                                            sessions.open(access.now_s()))
+            print("login: session opened")
+            return response
+        if answer == access.BUSY:
+            response = page("Too many logins at once; try again in a few seconds.", 429,
+                            "Too Many Requests")
+            response.headers["Retry-After"] = str(throttle.max_delay_ms // 1000)
+            return response
+        print("login: wrong password, %d in a row" % throttle.failures)
+        return page("Wrong password.", 401, "Unauthorized")
+
+    @app.post("/logout")
+    async def log_out(request):
+        sessions.close(request.cookies.get(SESSION_COOKIE))
+        response = see_other("/login")
+        response.headers["Set-Cookie"] = session_cookie(request, "", "; Max-Age=0")
+        return response
+
+    return gate

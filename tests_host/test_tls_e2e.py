@@ -233,6 +233,30 @@ def test_a_missing_or_broken_file_is_logged_and_plain_http_goes_on(start_sim, tm
         socket.create_connection(("127.0.0.1", sim.https_port), timeout=5).close()
 
 
+def test_two_wss_clients_and_the_page_fit_in_192k_of_heap(start_sim, tmp_path, pair):
+    # The heap test_memory.py holds plain HTTP to. Smallest heaps measured (November
+    # 2026, unix port, .mpy build, noisy to about 4 KiB): 1 / 2 / 4 TLS clients with
+    # the page 172 / 178 / 187 KiB, plain 162 / 172 / 172 KiB. mbedtls's own buffers
+    # come from malloc on the unix port, not from this heap (SECURITY.md: on the Pico W
+    # they come from the MicroPython heap).
+    cert, key = pair
+    sim = start_tls(start_sim, tmp_path, cert.read_bytes(), key.read_bytes(),
+                    heapsize="192K", max_clients=2, debounce_ms=0)
+    context = client_context(cert)
+    with connect(sim.wss_url(), ssl=context, open_timeout=30) as one, \
+            connect(sim.wss_url(), ssl=context, open_timeout=30) as two:
+        for ws in (one, two):
+            assert "dipSwitches" in json.loads(ws.recv(timeout=10))
+        for level in (0, 1, 0, 1):
+            assert sim.control("set 0 %d" % level) == "ok"
+            for ws in (one, two):
+                report = json.loads(ws.recv(timeout=10))
+                assert report["dipSwitches"]["dip1"] == ("Off" if level else "On")
+        status, headers, body = https_get(sim, cert, "/", {"Accept-Encoding": "gzip"})
+        assert status == 200 and headers["Content-Encoding"] == "gzip" and len(body) > 1000
+    assert sim.alive()
+
+
 # --- helpers ---------------------------------------------------------------------------
 def upgrade_request(port, path="/ws"):
     return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: "

@@ -12,6 +12,8 @@
 # port's build), and it is smaller. The check here is pure code (CPython and the unix
 # port run its tests); only context() imports `tls`.
 
+import os
+
 CERT_FILE = "cert.der"
 KEY_FILE = "key.der"
 # Larger files are refused unread: a P-256 pair is under 1 KiB, an RSA-2048 one 2 KiB.
@@ -29,12 +31,16 @@ def path_in(state_dir, name):
 
 
 def read(path):
-    """The file's bytes; None when there is no such file."""
+    """The file's bytes; None when there is no such file. ValueError, the file unread,
+    when it is larger than MAX_FILE_BYTES."""
     try:
-        with open(path, "rb") as f:
-            return f.read(MAX_FILE_BYTES + 1)
+        size = os.stat(path)[6]
     except OSError:
         return None
+    if size > MAX_FILE_BYTES:
+        raise ValueError("%s is larger than %d bytes" % (path, MAX_FILE_BYTES))
+    with open(path, "rb") as f:
+        return f.read(size)
 
 
 def _element(data, pos):
@@ -124,24 +130,30 @@ def context(state_dir, log=print):
     no certificate and key, or they cannot be used: the log says which and why."""
     cert_path = path_in(state_dir, CERT_FILE)
     key_path = path_in(state_dir, KEY_FILE)
-    cert = read(cert_path)
-    key = read(key_path)
-    if cert is None and key is None:
-        return None
-    if cert is None or key is None:
-        log("tls: error: %s without %s; serving plain HTTP only" % (
-            key_path if cert is None else cert_path, cert_path if cert is None else key_path))
-        return None
-    problem = pair_error(cert, key)
-    if problem is None:
-        import tls  # MicroPython's mbedtls binding (the ESP32 and rp2 ports have it)
+    try:
+        cert = read(cert_path)
+        key = read(key_path)
+        if cert is None and key is None:
+            return None
+        if cert is None or key is None:
+            log("tls: error: %s without %s; serving plain HTTP only" % (
+                key_path if cert is None else cert_path,
+                cert_path if cert is None else key_path))
+            return None
+        problem = pair_error(cert, key)
+        if problem is None:
+            import tls  # MicroPython's mbedtls binding (the ESP32 and rp2 ports have it)
 
-        ctx = tls.SSLContext(tls.PROTOCOL_TLS_SERVER)
-        try:
-            ctx.load_cert_chain(cert, key)
-            return ctx
-        except Exception as exc:  # ValueError('invalid cert'), MemoryError, ...
-            problem = "mbedtls refused them: %s" % (exc.args[0] if exc.args else repr(exc))
+            ctx = tls.SSLContext(tls.PROTOCOL_TLS_SERVER)
+            try:
+                ctx.load_cert_chain(cert, key)
+                return ctx
+            except ValueError as exc:  # "invalid cert", "invalid key"
+                problem = "mbedtls refused them: %s" % (exc.args[0] if exc.args else exc)
+    except ValueError as exc:  # a file too large
+        problem = exc.args[0]
+    except Exception as exc:  # OSError, MemoryError, no `tls` in this MicroPython
+        problem = repr(exc)
     log("tls: error: cannot use %s and %s: %s; serving plain HTTP only" % (
         cert_path, key_path, problem))
     return None

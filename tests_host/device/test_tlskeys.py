@@ -106,3 +106,13 @@ def test_a_bad_pair_is_logged_and_plain_http():
 def test_files_are_found_in_the_state_folder_or_the_root():
     assert tlskeys.path_in("", tlskeys.CERT_FILE) == "cert.der"
     assert tlskeys.path_in("/flash/", tlskeys.KEY_FILE) == "/flash/key.der"
+
+
+def test_an_oversized_file_is_logged_unread_and_plain_http():
+    folder = flash("tls_big", {"cert.der": b"\x30" * (tlskeys.MAX_FILE_BYTES + 1),
+                               "key.der": sample("ec_key_sec1.der")})
+    log = []
+    assert tlskeys.context(folder, log.append) is None
+    assert log == ["tls: error: cannot use %s/cert.der and %s/key.der: %s/cert.der is larger"
+                   " than %d bytes; serving plain HTTP only"
+                   % (folder, folder, folder, tlskeys.MAX_FILE_BYTES)]

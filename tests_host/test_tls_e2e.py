@@ -14,12 +14,15 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 from websockets.sync.client import connect
+
+from conftest import ROOT
 
 
 def raw_http(port, head, body=b""):
@@ -255,6 +258,23 @@ def test_two_wss_clients_and_the_page_fit_in_192k_of_heap(start_sim, tmp_path, p
         status, headers, body = https_get(sim, cert, "/", {"Accept-Encoding": "gzip"})
         assert status == 200 and headers["Content-Encoding"] == "gzip" and len(body) > 1000
     assert sim.alive()
+
+
+def test_console_talks_wss_trusting_the_device_certificate(tls_sim, pair, tmp_path):
+    cert, _ = pair
+    console = [sys.executable, str(ROOT / "tools" / "console.py")]
+    url = tls_sim.wss_url("/ws")
+    done = subprocess.run(console + ["--cafile", str(cert), url, "v3", "v9"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"v": {"3": "1"}}, {"v": {"9": "0"}}]
+    # Without --cafile the self-signed certificate is refused; --insecure takes it.
+    done = subprocess.run(console + [url, "v3"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in done.stderr, done.stderr
+    done = subprocess.run(console + ["--insecure", url, "v3"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and json.loads(done.stdout) == {"v": {"3": "1"}}, done.stderr
 
 
 # --- helpers ---------------------------------------------------------------------------

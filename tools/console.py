@@ -15,6 +15,10 @@ else from the environment variable PINSOCK_PASSWORD, else by asking on the termi
 never from the command line, where `ps` would show it. It logs out when it ends, so
 the device's few session slots are not used up by scripts.
 
+A wss:// device with a self-signed certificate (docs/SECURITY.md): --cafile
+cert.der (or .pem) trusts that certificate alone, checking the host name is in it;
+--insecure checks nothing (anyone in the middle could read along).
+
 Exit status: 0 done; 1 cannot connect, wrong password, the device closed the
 connection, or a reply did not come within --timeout; 2 bad arguments.
 """
@@ -25,6 +29,7 @@ import http.client
 import json
 import os
 import queue
+import ssl
 import sys
 import threading
 import time
@@ -56,13 +61,14 @@ class LoginRequired(Exception):
     pass
 
 
-def open_connection(url, timeout, cookie=None):
+def open_connection(url, timeout, cookie=None, context=None):
     headers = {"Cookie": "%s=%s" % (SESSION_COOKIE, cookie)} if cookie else None
+    tls = {"ssl": context} if context else {}  # websockets refuses ssl= for ws://
     try:
         # No compression: the device does not offer it, and one less round of
         # negotiation to go wrong. max_size bounds what a confused peer can send us.
         return connect(url, open_timeout=timeout, close_timeout=1, compression=None,
-                       max_size=2**16, additional_headers=headers)
+                       max_size=2**16, additional_headers=headers, **tls)
     except InvalidStatus as exc:
         if exc.response.status_code == 401 and not cookie:
             raise LoginRequired()
@@ -73,18 +79,18 @@ def open_connection(url, timeout, cookie=None):
         raise ConsoleError("cannot connect to %s: %s" % (url, describe(exc)))
 
 
-def http_connection(url, timeout):
+def http_connection(url, timeout, context=None):
     """An HTTP connection to the device behind a ws:// or wss:// URL."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "wss":
-        return http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout, context=context)
     return http.client.HTTPConnection(parts.netloc, timeout=timeout)
 
 
-def log_in(url, password, timeout):
+def log_in(url, password, timeout, context=None):
     """POST /login; returns the session token. The password goes only in the body."""
     body = urllib.parse.urlencode({"password": password})
-    conn = http_connection(url, timeout)
+    conn = http_connection(url, timeout, context)
     try:
         conn.request("POST", "/login", body,
                      {"Content-Type": "application/x-www-form-urlencoded"})
@@ -108,9 +114,9 @@ def log_in(url, password, timeout):
     raise ConsoleError("login failed: HTTP %d without a session" % response.status)
 
 
-def log_out(url, cookie, timeout):
+def log_out(url, cookie, timeout, context=None):
     """POST /logout, best effort: the session would end by itself anyway."""
-    conn = http_connection(url, timeout)
+    conn = http_connection(url, timeout, context)
     try:
         conn.request("POST", "/logout", "", {"Cookie": "%s=%s" % (SESSION_COOKIE, cookie)})
         conn.getresponse().read()
@@ -118,6 +124,23 @@ def log_out(url, cookie, timeout):
         pass
     finally:
         conn.close()
+
+
+def tls_context(cafile, insecure):
+    """The TLS settings for wss://: trust `cafile` (DER or PEM), or check nothing."""
+    context = ssl.create_default_context()
+    if cafile:
+        try:
+            with open(cafile, "rb") as f:
+                data = f.read()
+            context.load_verify_locations(cadata=data.decode() if b"-----BEGIN" in data
+                                          else data)
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            raise ConsoleError("cannot use --cafile %s: %s" % (cafile, exc))
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def read_password(password_file):
@@ -235,18 +258,26 @@ def main(argv=None, stdin=None, out=None):
     parser.add_argument("--password-file", metavar="FILE",
                         help="where the device's password is (first line), if it has one;"
                              " else $%s, else asked for" % PASSWORD_ENV)
+    parser.add_argument("--cafile", metavar="FILE",
+                        help="wss://: trust this certificate (the device's own, DER or PEM)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="wss://: do not check the device's certificate at all")
     args = parser.parse_args(argv)
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout
     if not args.url.startswith(("ws://", "wss://")):
         parser.error("the URL must start with ws://, e.g. ws://127.0.0.1:8080/ws")
     cookie = None
+    context = None
     try:
+        if args.url.startswith("wss://"):
+            context = tls_context(args.cafile, args.insecure)
         try:
-            ws = open_connection(args.url, args.timeout)
+            ws = open_connection(args.url, args.timeout, context=context)
         except LoginRequired:
-            cookie = log_in(args.url, read_password(args.password_file), args.timeout)
-            ws = open_connection(args.url, args.timeout, cookie)
+            cookie = log_in(args.url, read_password(args.password_file), args.timeout,
+                            context)
+            ws = open_connection(args.url, args.timeout, cookie, context)
         with ws:
             try:
                 if args.commands:
@@ -265,7 +296,7 @@ def main(argv=None, stdin=None, out=None):
         return 130
     finally:
         if cookie:
-            log_out(args.url, cookie, args.timeout)
+            log_out(args.url, cookie, args.timeout, context)
     return 0
 
 

@@ -277,6 +277,21 @@ def test_console_talks_wss_trusting_the_device_certificate(tls_sim, pair, tmp_pa
     assert done.returncode == 0 and json.loads(done.stdout) == {"v": {"3": "1"}}, done.stderr
 
 
+def test_deploy_copies_cert_and_key_together_or_not_at_all(tmp_path, capsys):
+    import deploy
+
+    assert deploy.tls_files_to_copy(tmp_path) == ()
+    (tmp_path / "cert.der").write_bytes(b"c")
+    assert deploy.tls_files_to_copy(tmp_path) == ()
+    assert "cert.der without key.der: copying neither" in capsys.readouterr().out
+    (tmp_path / "key.der").write_bytes(b"k")
+    files = deploy.tls_files_to_copy(tmp_path)
+    assert files == (tmp_path / "cert.der", tmp_path / "key.der")
+    cmd, _ = deploy.deploy_commands(tmp_path, "/dev/ttyACM0", tls_files=files)
+    text = " ".join(cmd)
+    assert "+ fs cp %s :cert.der + fs cp %s :key.der" % files in text
+
+
 # --- helpers ---------------------------------------------------------------------------
 def upgrade_request(port, path="/ws"):
     return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: "

@@ -11,7 +11,8 @@ in one mpremote session:
      (pinsock/, lib/microdot/, www/), so a stale module cannot shadow a new one;
   3. copies the build folder to the board's root; mpremote compares SHA-256 hashes
      and skips a file that is already there unchanged;
-  4. copies config.json (Wi-Fi and the like), when there is one, on real boards;
+  4. copies config.json (Wi-Fi and the like), when there is one, on real boards, and
+     cert.der and key.der (HTTPS, docs/SECURITY.md) when both are there;
   5. resets the board, which then boots the new firmware. A virtual board (the
      simulator's unix port) has no reset: start its main.py yourself.
 Files the firmware writes on the board (settings.json) are left alone.
@@ -39,6 +40,8 @@ OWNED_DIRS = ("pinsock", "lib/microdot", "www")
 # What a frozen image carries in its flash instead of the file system.
 FROZEN_DIRS = ("pinsock", "lib")
 DEVICE_CONFIG = "config.json"
+# The TLS certificate and key (firmware/pinsock/tlskeys.py): copied together or not at all.
+TLS_FILES = ("cert.der", "key.der")
 
 # Run on the board right after Ctrl-C. The stopped firmware's watchdog would restart
 # the board in the middle of the copy; keep feeding it until the reset.
@@ -75,7 +78,7 @@ def mpremote_command():
     return [sys.executable, "-m", "mpremote"]
 
 
-def deploy_commands(build_dir, port, config=None, reset=True, frozen=False):
+def deploy_commands(build_dir, port, config=None, reset=True, frozen=False, tls_files=()):
     """(mpremote argv that deploys build_dir to the board on port, files it copies)."""
     skip = FROZEN_DIRS if frozen else ()
     wanted = sorted(p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*")
@@ -90,9 +93,21 @@ def deploy_commands(build_dir, port, config=None, reset=True, frozen=False):
                                 "+", "fs", "cp", "-r"] + entries + [":./"]
     if config is not None:
         cmd += ["+", "fs", "cp", str(config), ":" + DEVICE_CONFIG]
+    for path in tls_files:
+        cmd += ["+", "fs", "cp", str(path), ":" + Path(path).name]
     if reset:
         cmd += ["+", "reset"]
     return cmd, wanted
+
+
+def tls_files_to_copy(folder):
+    """cert.der and key.der in `folder` when both are there; else none, and why."""
+    present = [folder / name for name in TLS_FILES if (folder / name).exists()]
+    if len(present) == 1:
+        print("deploy: %s without %s: copying neither; the board keeps what it has"
+              % (present[0].name, [n for n in TLS_FILES if n != present[0].name][0]))
+        return ()
+    return tuple(present)
 
 
 def main(argv=None):
@@ -125,9 +140,10 @@ def main(argv=None):
             print("deploy: no %s: the board keeps the one it has, or opens its access "
                   "point; make one with `python tools/configure.py`" % DEVICE_CONFIG)
             config = None
+    tls_files = tls_files_to_copy(ROOT) if real else ()
     reset = real and not args.no_reset
 
-    cmd, wanted = deploy_commands(build_dir, args.port, config, reset, args.frozen)
+    cmd, wanted = deploy_commands(build_dir, args.port, config, reset, args.frozen, tls_files)
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = proc.stdout
     sys.stdout.write(output)

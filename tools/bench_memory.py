@@ -39,6 +39,7 @@ SOAK_COMMANDS = ("v", "s", "tuv8=3", "v0", "d", "p", "sm", "tuv", "v8", "sn")
 COMMAND_EVERY = 8
 PAGE_EVERY = 250  # transitions between page (and /board, /log, /action.cgi) requests
 RECONNECT_EVERY = 500  # transitions between one client leaving and a new one arriving
+SOAK_PARTS = ("commands", "page", "reconnect")  # what the soak does besides transitions
 
 
 class Control:
@@ -83,7 +84,7 @@ def start_sim(state, heap_kib, clients):
                build_dir=BUILD_DIR).start()
 
 
-def soak(sim, clients, transitions):
+def soak(sim, clients, transitions, parts=("commands", "page", "reconnect")):
     """Several clients, many switch transitions, commands, the page. Raises on failure.
 
     Every client is told every transition; every COMMAND_EVERY transitions each client
@@ -112,7 +113,7 @@ def soak(sim, clients, transitions):
                 report = next_message(ws, "dipSwitches")["dipSwitches"]
                 if report["dip%d" % (io + 1)] != want:
                     raise AssertionError("client missed transition %d" % n)
-            if n % COMMAND_EVERY == 0:
+            if n % COMMAND_EVERY == 0 and "commands" in parts:
                 command = SOAK_COMMANDS[(n // COMMAND_EVERY) % len(SOAK_COMMANDS)]
                 for ws in socks:
                     ws.send(command)
@@ -122,7 +123,7 @@ def soak(sim, clients, transitions):
                             break
                     if "e" in msg:
                         raise AssertionError("command %r: %r" % (command, msg))
-            if n % PAGE_EVERY == 0:
+            if n % PAGE_EVERY == 0 and "page" in parts:
                 for gzip_ok in (True, False):
                     got = get(sim, "/", gzip_ok)
                     if got != page:
@@ -131,7 +132,7 @@ def soak(sim, clients, transitions):
                 json.loads(get(sim, "/board"))
                 json.loads(get(sim, "/log?since=0"))
                 json.loads(get(sim, "/action.cgi?v"))
-            if n % RECONNECT_EVERY == RECONNECT_EVERY - 1 and socks:
+            if n % RECONNECT_EVERY == RECONNECT_EVERY - 1 and "reconnect" in parts:
                 socks.pop(0).close()
                 ws = stack.enter_context(connect(sim.ws_url(), open_timeout=10))
                 socks.append(ws)
@@ -141,7 +142,7 @@ def soak(sim, clients, transitions):
         next_message(ws, "dipSwitches")
 
 
-def run_soak(heap_kib, clients, transitions):
+def run_soak(heap_kib, clients, transitions, parts=SOAK_PARTS):
     """(passed, what went wrong) for one soak run in a heap of heap_kib KiB."""
     with tempfile.TemporaryDirectory() as state:
         try:
@@ -149,7 +150,7 @@ def run_soak(heap_kib, clients, transitions):
         except AssertionError as exc:
             return False, "did not start: " + str(exc)[-300:]
         try:
-            soak(sim, clients, transitions)
+            soak(sim, clients, transitions, parts)
             time.sleep(0.2)
             output = "".join(sim.output)
             if not sim.alive():
@@ -163,15 +164,15 @@ def run_soak(heap_kib, clients, transitions):
             sim.stop()
 
 
-def floor(clients, transitions, low, high, step=2):
+def floor(clients, transitions, low, high, step=2, parts=SOAK_PARTS):
     """Smallest heap (KiB, multiple of step) in [low, high] where the soak passes."""
-    ok, why = run_soak(high, clients, transitions)
+    ok, why = run_soak(high, clients, transitions, parts)
     print("%4d KiB: %s %s" % (high, "pass" if ok else "FAIL", why), flush=True)
     if not ok:
         return None
     while high - low > step:
         mid = (low + high) // 2 // step * step
-        ok, why = run_soak(mid, clients, transitions)
+        ok, why = run_soak(mid, clients, transitions, parts)
         print("%4d KiB: %s %s" % (mid, "pass" if ok else "FAIL", why), flush=True)
         if ok:
             high = mid
@@ -215,7 +216,7 @@ def push_cost(clients, updates):
             after = int(ctl("alloc"))
             # What the control port's own lines cost, to take them out: a `get` is
             # read and answered like a `set`, without the transition.
-            for n in range(updates):
+            for _ in range(updates):
                 ctl("get 0")
             control = int(ctl("alloc"))
             ctl("gc on")
@@ -230,6 +231,7 @@ def main(argv=None):
     p.add_argument("--transitions", type=int, default=2000)
     p.add_argument("--low", type=int, default=64)
     p.add_argument("--high", type=int, default=256)
+    p.add_argument("--parts", nargs="*", default=SOAK_PARTS, choices=SOAK_PARTS)
     p = sub.add_parser("soak")
     p.add_argument("--heap", type=int, required=True)
     p.add_argument("--clients", type=int, default=4)
@@ -240,9 +242,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     build.build("UNIX_SIM", BUILD_DIR)
     if args.what == "floor":
-        found = floor(args.clients, args.transitions, args.low, args.high)
-        print("smallest heap for %d clients, %d transitions: %s KiB"
-              % (args.clients, args.transitions, found))
+        found = floor(args.clients, args.transitions, args.low, args.high, parts=args.parts)
+        print("smallest heap for %d clients, %d transitions, %s: %s KiB"
+              % (args.clients, args.transitions, " ".join(args.parts) or "nothing else",
+                 found))
     elif args.what == "soak":
         ok, why = run_soak(args.heap, args.clients, args.transitions)
         print("pass" if ok else "FAIL " + why)

@@ -1,6 +1,7 @@
 # Composition root: board config -> hardware layer -> device logic -> transport.
 # The only module that knows all the others; each of them knows only what it is given.
 import asyncio
+import gc
 
 from . import VERSION, config, netconf, server, tlskeys
 from .commands import CommandEngine
@@ -13,6 +14,11 @@ from .report import SwitchReport
 from .settings import Settings
 
 BOARD_FILE = "board.json"
+# Garbage is collected each time this many bytes have been allocated, not only when
+# the heap is full: it is then freed before it spreads over the heap, and what lives
+# long (a new client's objects) is packed low, leaving the rest of the heap in one
+# piece. Measured (tools/bench_memory.py, 4 clients): 146 KiB of heap instead of 158.
+GC_EVERY_BYTES = 8192
 
 
 def load_hardware(board):
@@ -83,6 +89,8 @@ async def keep_house(hub):
 
 async def run(board, hardware, conf):
     device, bank, status, app = build(board, hardware, conf)
+    gc.collect()
+    gc.threshold(GC_EVERY_BYTES)
     asyncio.create_task(keep_house(device.hub))
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if board["poll_ms"]:

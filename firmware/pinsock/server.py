@@ -7,6 +7,7 @@
 # request alive (see upgrade()).
 import asyncio
 import gc
+import json
 
 from microdot import Microdot, Request, Response
 from microdot.microdot import urldecode
@@ -18,7 +19,11 @@ from .hub import Client
 
 PAGE_FILE = "www/index.html.gz"
 PAGE_WINDOW_BITS = 10
+# microdot reads a file it sends in pieces this big, each a new allocation: a small
+# piece fits a hole of a fragmented heap where 1 KiB (microdot's default) may not.
+Response.send_file_buffer_size = 512
 _JSON = {"Content-Type": "application/json"}
+_BOARD_JSON = {"Content-Type": "application/json; charset=UTF-8"}  # as microdot's for a dict
 _LOGIN_PATHS = ("/login", "/logout")  # login.py; cross-site POSTs to them are refused too
 
 
@@ -46,6 +51,10 @@ class WebSocketService:
 
     async def session(self, stream):
         """One WebSocket session, in a task of its own, until the connection ends."""
+        # The request that opened it is garbage now: collect it first, so what the
+        # session keeps (the client, its buffers) is allocated low in the heap and
+        # not in the middle of the space the request leaves free.
+        gc.collect()
         client = Client(stream)
         writer_task = asyncio.create_task(client.run_writer())
         device = self.device
@@ -263,7 +272,8 @@ def board_description(board):
 def make_app(service, board, conf):
     """The routes; `board` is board.json (config.py), `conf` config.json (netconf.py)."""
     app = Microdot()
-    description = board_description(board)
+    # Encoded once: GET /board then allocates no JSON, and the dicts are not kept.
+    description = json.dumps(board_description(board)).encode()
     allowed_origins = conf["allowed_origins"]
     # With a password (config.json), every route but the login needs a session. The
     # login is imported only then: without a password it takes no RAM.
@@ -294,7 +304,7 @@ def make_app(service, board, conf):
 
     @app.get("/board")
     async def board_info(request):
-        return description
+        return Response(description, 200, _BOARD_JSON)
 
     @app.get("/ws")
     async def ws(request):

@@ -54,7 +54,19 @@ class Client:
             return True
         if not self._count and not self._writing and self._write_now is not None:
             # Nothing waits before it: straight into the socket, no allocation.
-            if not self._write_now(frame):
+            try:
+                took_all = self._write_now(frame)
+            except OSError:
+                # The peer is gone (a reset). Never raise into the caller (a broadcast
+                # to everyone, a newcomer's welcome): the writer hangs up. Not here:
+                # a socket closed before the reader waits on it is one the unix port's
+                # poll never reports, and the session would wait forever.
+                self.closing = True
+                self.closing_since = ticks_ms()
+                self.peer_closed.set()
+                self.wake.set()
+                return False
+            if not took_all:
                 self._writing = True  # part of it waits in the stream: the writer flushes
                 self.wake.set()
             return True
@@ -117,8 +129,8 @@ class Client:
                 if self.closing:
                     break
                 await self.wake.wait()
-            if self.hung_up:
-                return
+            if self.hung_up or self._close_frame is None:
+                return  # the socket is closed, or the peer gone: no close frame
             await stream.awrite(self._close_frame)
             await asyncio.wait_for(self.peer_closed.wait(), self.close_wait_ms / 1000)
         except Exception:  # the peer went away or did not answer: nothing to save

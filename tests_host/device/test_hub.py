@@ -228,3 +228,41 @@ def test_frames_after_a_full_socket_wait_in_order_for_the_writer():
     client.close(1000)
     asyncio.run(client.run_writer())
     assert stream.sent == b"firstsecondthird" + wsframe.encode_close(1000)
+
+
+def test_a_reset_peer_is_hung_up_and_the_broadcast_goes_on():
+    # write_now on a socket the peer has reset raises ECONNRESET. That must neither
+    # escape into a broadcast (the scan task would die with it, and every other
+    # client miss the report) nor into the welcome report of a newcomer.
+    class ResetStream(NullStream):
+        closed = False
+
+        def write_now(self, frame):
+            raise OSError(104)
+
+        async def drain(self):
+            pass
+
+        def close(self):
+            self.closed = True
+
+    class OpenStream(NullStream):
+        def write_now(self, frame):
+            self.written.append(frame)
+            return True
+
+    gone, alive = ResetStream(), OpenStream()
+    hub = ClientHub(2)
+    a, b = Client(gone), Client(alive)
+    hub.admit(a)
+    hub.admit(b)
+    hub.broadcast(b"report", True)
+    assert a.closing and alive.written == [b"report"]
+    # Its writer hangs up, sending nothing more: the socket is closed then, not
+    # during the push (the reader may be about to wait on it).
+    assert not gone.closed
+    import asyncio
+
+    asyncio.run(a.run_writer())
+    assert gone.closed and a.hung_up and gone.written == []
+    assert Client(ResetStream()).push(b"welcome", True) is False

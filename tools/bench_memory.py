@@ -84,16 +84,16 @@ def start_sim(state, heap_kib, clients):
                build_dir=BUILD_DIR).start()
 
 
-def soak(sim, clients, transitions, parts=("commands", "page", "reconnect")):
+def soak(sim, clients, transitions, parts=SOAK_PARTS, page=None):
     """Several clients, many switch transitions, commands, the page. Raises on failure.
 
     Every client is told every transition; every COMMAND_EVERY transitions each client
     sends a command and reads its reply; every PAGE_EVERY transitions the page (gzip and
     inflated on the device), /board, /log and /action.cgi are fetched while the clients
     stay connected; every RECONNECT_EVERY transitions the oldest client leaves and a new
-    one connects.
+    one connects. `page`: the page the device serves (default: this benchmark's build's).
     """
-    page = built_page()
+    page = built_page() if page is None else page
     ctl = Control(sim)
     socks = []
     with contextlib.ExitStack() as stack:
@@ -186,41 +186,49 @@ def push_cost(clients, updates):
     gc off, at `clients` clients."""
     with tempfile.TemporaryDirectory() as state:
         sim = start_sim(state, 4096, clients)
-        ctl = Control(sim)
-        socks = []
         with contextlib.ExitStack() as stack:
             stack.callback(sim.stop)
-            stack.callback(ctl.close)
-            for _ in range(clients):
-                ws = stack.enter_context(connect(sim.ws_url(), open_timeout=10))
-                socks.append(ws)
+            socks = [stack.enter_context(connect(sim.ws_url(), open_timeout=10))
+                     for _ in range(clients)]
+            return alloc_per_transition(sim, socks, updates)
+
+
+def alloc_per_transition(sim, socks, updates):
+    """Heap allocated per switch transition told to the connected `socks`, with gc off
+    (gc.mem_alloc() deltas through the control port), and per control-port `get` line
+    (what the control port itself costs per line): (per transition, per line)."""
+    ctl = Control(sim)
+    try:
+        for ws in socks:
+            next_message(ws, "dipSwitches")
+        levels = [int(ctl("get %d" % io)) for io in range(8)]
+
+        def flip(n):
+            io = n % 8
+            levels[io] ^= 1
+            assert ctl("set %d %d" % (io, levels[io])) == "ok"
+            for ws in socks:
                 next_message(ws, "dipSwitches")
-            levels = [1] * 8
 
-            def flip(n):
-                io = n % 8
-                levels[io] ^= 1
-                assert ctl("set %d %d" % (io, levels[io])) == "ok"
-                for ws in socks:
-                    next_message(ws, "dipSwitches")
-
-            for n in range(16):  # warm up: first-time allocations do not count
-                flip(n)
-            time.sleep(0.1)
-            ctl("heap")
-            assert ctl("gc off") == "ok"
-            before = int(ctl("alloc"))
-            for n in range(updates):
-                flip(n)
-            time.sleep(0.1)  # let writer tasks finish their last write
-            after = int(ctl("alloc"))
-            # What the control port's own lines cost, to take them out: a `get` is
-            # read and answered like a `set`, without the transition.
-            for _ in range(updates):
-                ctl("get 0")
-            control = int(ctl("alloc"))
-            ctl("gc on")
-            return (after - before) / updates, (control - after) / updates
+        for n in range(16):  # warm up: first-time allocations do not count
+            flip(n)
+        time.sleep(0.1)
+        ctl("heap")
+        assert ctl("gc off") == "ok"
+        before = int(ctl("alloc"))
+        for n in range(updates):
+            flip(n)
+        time.sleep(0.1)  # let writer tasks finish their last write
+        after = int(ctl("alloc"))
+        # What the control port's own lines cost, to take them out: a `get` is read
+        # and answered like a `set`, without the transition.
+        for _ in range(updates):
+            ctl("get 0")
+        control = int(ctl("alloc"))
+        ctl("gc on")
+        return (after - before) / updates, (control - after) / updates
+    finally:
+        ctl.close()
 
 
 def main(argv=None):

@@ -52,7 +52,7 @@ def near_valid(draw):
 
 
 def engine_rig():
-    rig = fuzz.Rig("hypothesis")
+    rig = fuzz.Rig("hypothesis_%d" % os.getpid())  # settings files of its own
     client = Client(None)
     rig.device.connected(client)
     return rig, client
@@ -84,7 +84,7 @@ def test_any_sequence_leaves_the_device_whole(texts):
 @FUZZ
 @given(st.lists(st.text(max_size=80), max_size=20))
 def test_device_answers_each_message_with_one_text_frame(texts):
-    rig = fuzz.Rig("hypothesis")
+    rig = fuzz.Rig("hypothesis_%d" % os.getpid())
     client = Client(None)
     client.outbox_len = len(texts) + 1  # room for every frame, to look at them all
     client._frames = [None] * client.outbox_len

@@ -1,7 +1,7 @@
 """Soak: the simulator under several WebSocket clients and thousands of transitions.
 
-    python tools/soak.py [--transitions 2000] [--clients 4] [--heapsize 128K] [--seed 0]
-                         [--slow]
+    python tools/soak.py [--transitions 2000] [--clients 4] [--heapsize 192K] [--seed 0]
+                         [--slow] [--debounce-ms 0]
 
 `soak(sim, clients=4, transitions=2000, seed=0)` drives a running `simproc.Sim`
 (started with `debounce_ms=0` for a brisk run, and `max_clients` >= the clients it

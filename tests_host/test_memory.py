@@ -8,11 +8,12 @@ in the heap too (a frozen image does not).
 
 Measured with tools/bench_memory.py (November 2026, `floor`: the smallest heap, in
 2 KiB steps, in which the soak below passes with 2000 transitions):
-  4 clients: 168 KiB (196 KiB before the memory work; 1 client: 160, 2 clients: 164).
-  At rest after boot 129 KB is allocated; each WebSocket client adds 2.7 KB (6.1 KB
-  before: the session no longer keeps microdot's request). About 99 KB of the rest is
-  modules: bytecode and qstrs (microdot 21 KB, trimmed by the build), the rest is the
-  board config, the IO bank, the command engine's ready frames and the event log.
+  4 clients: 156 KiB (196 KiB before the memory work).
+  At rest after boot 120 KB is allocated (140 KB before); each WebSocket client adds
+  2.7 KB (6.1 KB before: the session no longer keeps microdot's request). About 89 KB
+  of the rest is modules, bytecode and qstrs (microdot 21 KB, trimmed by the build;
+  config, netconf and tlskeys are dropped after start-up); the rest is the board
+  config, the IO bank, the command engine's ready frames and the event log.
   Pushing a switch report allocates 0 bytes per client (352 before), and about 450
   bytes per change for everyone (the frame, shared; 2.5 KB before).
 The test holds the floor with margin: HEAP below.
@@ -27,16 +28,16 @@ import bench_memory
 import build
 from conftest import ROOT
 
-# Smallest heap measured for the soak with 4 clients: 168 KiB; this leaves 8 KiB for
+# Smallest heap measured for the soak with 4 clients: 156 KiB; this leaves 8 KiB for
 # what other work adds before the floor is measured again.
-HEAP = "176K"
+HEAP = "164K"
 CLIENTS = 4
 TRANSITIONS = 1000
 # What a pushed switch report may allocate per client (gc.mem_alloc() deltas).
 MAX_BYTES_PER_PUSH_PER_CLIENT = 256
 
 
-def test_serves_4_clients_through_the_soak_within_176k(start_sim):
+def test_serves_4_clients_through_the_soak_within_164k(start_sim):
     sim = start_sim(heapsize=HEAP, max_clients=CLIENTS, debounce_ms=0)
     # Every client told every transition, commands, the page (gzip and inflated on the
     # device), /board, /log, /action.cgi and reconnects; then a new client is served.

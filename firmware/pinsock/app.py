@@ -2,8 +2,9 @@
 # The only module that knows all the others; each of them knows only what it is given.
 import asyncio
 import gc
+import sys
 
-from . import VERSION, config, netconf, server, tlskeys
+from . import VERSION, server
 from .commands import CommandEngine
 from .compat import print_exception, ticks_ms
 from .device import Device, Status
@@ -19,6 +20,11 @@ BOARD_FILE = "board.json"
 # long (a new client's objects) is packed low, leaving the rest of the heap in one
 # piece. Measured (tools/bench_memory.py, 4 clients): 146 KiB of heap instead of 158.
 GC_EVERY_BYTES = 8192
+# Modules only start-up uses, imported where they are used and forgotten once the
+# device serves: a board that loads .mpy files keeps their bytecode in the heap (about
+# 11 KB of it on the unix port). One that another module keeps (netconf, by login.py
+# when there is a password) stays as long as that one does.
+BOOT_ONLY_MODULES = ("config", "netconf", "tlskeys")
 
 
 def load_hardware(board):
@@ -97,7 +103,19 @@ async def run(board, hardware, conf):
         asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
     await hardware.start(conf)
     srv = await serve(app, board)
+    forget_boot_modules()
     await srv.wait_closed()
+
+
+def forget_boot_modules():
+    package = __name__.rpartition(".")[0]
+    for name in BOOT_ONLY_MODULES:
+        sys.modules.pop(package + "." + name, None)
+        try:
+            delattr(sys.modules[package], name)
+        except AttributeError:  # never imported
+            pass
+    gc.collect()
 
 
 async def serve(app, board):
@@ -105,6 +123,8 @@ async def serve(app, board):
     holds a usable certificate and key (tlskeys.py). Any TLS trouble, a bad file or a
     port that cannot be opened, is logged and leaves plain HTTP serving: the owner is
     never locked out. Returns the server whose end ends the firmware."""
+    from . import tlskeys
+
     host = board["host"]
     context = tlskeys.context(board["state_dir"])
     if context is not None:
@@ -124,13 +144,24 @@ async def serve(app, board):
     return srv
 
 
-def main(argv=()):
+def load_configs(argv):
+    """(board.json with the command line's overrides, config.json); None when the
+    board config is unusable (said why)."""
+    from . import config, netconf
+
     try:
         board = config.load_board(BOARD_FILE, config.parse_args(list(argv)))
     except config.ConfigError as exc:
         print("pinsock: " + str(exc))
+        return None
+    return board, netconf.load(netconf.path_in(board["state_dir"]))
+
+
+def main(argv=()):
+    configs = load_configs(argv)
+    if configs is None:
         return 2
-    conf = netconf.load(netconf.path_in(board["state_dir"]))
+    board, conf = configs
     hardware = load_hardware(board)
     try:
         asyncio.run(run(board, hardware, conf))

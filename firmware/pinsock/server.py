@@ -269,8 +269,15 @@ def board_description(board):
             "dip_active_low": board["dip"]["active_low"], "ios": ios}
 
 
+# Longest request body: the login form is the only one. microdot reads a body up to
+# Request.max_body_length into the heap (16 KiB by default) and answers 413 beyond
+# Request.max_content_length.
+MAX_BODY_BYTES = 1024
+
+
 def make_app(service, board, conf):
     """The routes; `board` is board.json (config.py), `conf` config.json (netconf.py)."""
+    Request.max_content_length = Request.max_body_length = MAX_BODY_BYTES
     app = Microdot()
     # Encoded once: GET /board then allocates no JSON, and the dicts are not kept.
     description = json.dumps(board_description(board)).encode()

@@ -8,7 +8,7 @@ in the heap too (a frozen image does not).
 
 Measured with tools/bench_memory.py (November 2026, `floor`: the smallest heap, in
 2 KiB steps, in which the soak below passes with 2000 transitions):
-  4 clients: 156 KiB (196 KiB before the memory work).
+  4 clients: 144 KiB (196 KiB before the memory work).
   At rest after boot 120 KB is allocated (140 KB before); each WebSocket client adds
   2.7 KB (6.1 KB before: the session no longer keeps microdot's request). About 89 KB
   of the rest is modules, bytecode and qstrs (microdot 21 KB, trimmed by the build;
@@ -28,16 +28,20 @@ import bench_memory
 import build
 from conftest import ROOT
 
-# Smallest heap measured for the soak with 4 clients: 156 KiB; this leaves 8 KiB for
-# what other work adds before the floor is measured again.
-HEAP = "164K"
+# Smallest heap measured for the soak with 4 clients: 144 KiB (142-146 from run to
+# run); this leaves 8 KiB for what other work adds before the floor is measured again.
+HEAP = "152K"
+# With a password (test_password_e2e.py): the login code stays loaded (login.py,
+# access.py, and netconf.py, which it keeps), about 11 KB more. Smallest heap its
+# scenario passed in: 154 KiB.
+HEAP_WITH_PASSWORD = "162K"
 CLIENTS = 4
 TRANSITIONS = 1000
 # What a pushed switch report may allocate per client (gc.mem_alloc() deltas).
 MAX_BYTES_PER_PUSH_PER_CLIENT = 256
 
 
-def test_serves_4_clients_through_the_soak_within_164k(start_sim):
+def test_serves_4_clients_through_the_soak_within_152k(start_sim):
     sim = start_sim(heapsize=HEAP, max_clients=CLIENTS, debounce_ms=0)
     # Every client told every transition, commands, the page (gzip and inflated on the
     # device), /board, /log, /action.cgi and reconnects; then a new client is served.

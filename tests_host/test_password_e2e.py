@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from conftest import ROOT
-from test_memory import CLIENTS, HEAP
+from test_memory import CLIENTS, HEAP_WITH_PASSWORD
 
 # Spaces and & and % test the form encoding on the way.
 PASSWORD = "c0rrect horse & 100% battery"
@@ -283,7 +283,7 @@ def test_with_a_password_the_device_still_serves_its_clients_within_the_heap(sta
                                                                           tmp_path):
     # test_memory.py's budget, with the login loaded, sessions held and the page.
     sim = start_with_config(start_sim, tmp_path, json.dumps({"password": PASSWORD}),
-                            heapsize=HEAP, max_clients=CLIENTS, debounce_ms=0)
+                            heapsize=HEAP_WITH_PASSWORD, max_clients=CLIENTS, debounce_ms=0)
     cookies = [session(sim) for _ in range(4)]  # every session slot taken
     headers = {"Cookie": cookies[-1].split(": ", 1)[1]}
     with contextlib.ExitStack() as stack:

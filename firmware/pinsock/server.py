@@ -21,7 +21,7 @@ PAGE_FILE = "www/index.html.gz"
 PAGE_WINDOW_BITS = 10
 # microdot reads a file it sends in pieces this big, each a new allocation: a small
 # piece fits a hole of a fragmented heap where 1 KiB (microdot's default) may not.
-Response.send_file_buffer_size = 512
+Response.send_file_buffer_size = 256
 _JSON = {"Content-Type": "application/json"}
 _BOARD_JSON = {"Content-Type": "application/json; charset=UTF-8"}  # as microdot's for a dict
 _LOGIN_PATHS = ("/login", "/logout")  # login.py; cross-site POSTs to them are refused too

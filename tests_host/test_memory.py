@@ -10,10 +10,11 @@ Measured with tools/bench_memory.py (November 2026, `floor`: the smallest heap, 
 2 KiB steps, in which the soak below passes with 2000 transitions):
   4 clients: 144 KiB (196 KiB before the memory work).
   At rest after boot 120 KB is allocated (140 KB before); each WebSocket client adds
-  2.7 KB (6.1 KB before: the session no longer keeps microdot's request). About 89 KB
-  of the rest is modules, bytecode and qstrs (microdot 21 KB, trimmed by the build;
-  config, netconf and tlskeys are dropped after start-up); the rest is the board
-  config, the IO bank, the command engine's ready frames and the event log.
+  2.7 KB (6.1 KB before: the session no longer keeps microdot's request). About 80 KB
+  of the rest is modules, bytecode and qstrs (asyncio 4, microdot 21 trimmed by the
+  build, pinsock 48, simhw 6; config, netconf and tlskeys are dropped after start-up);
+  the rest is the board config (7.6), the IO bank (3.3), the command engine's ready
+  frames (4.0), the event log (2.8), the routes and the listening sockets.
   Pushing a switch report allocates 0 bytes per client (352 before), and about 450
   bytes per change for everyone (the frame, shared; 2.5 KB before).
 The test holds the floor with margin: HEAP below.

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "device"))
 import test_fuzz_engine as fuzz  # noqa: E402
+from wire import split_frame  # noqa: E402
 from pinsock import wsframe  # noqa: E402
 from pinsock.hub import Client  # noqa: E402
 from pinsock.server import _close_reply  # noqa: E402
@@ -214,18 +215,6 @@ class Wire:
     def close(self):
         self.sock.close()
 
-
-def split_frame(data):
-    if len(data) < 2:
-        return None
-    n, start = data[1] & 0x7F, 2
-    if n == 126:
-        if len(data) < 4:
-            return None
-        n, start = struct.unpack("!H", data[2:4])[0], 4
-    if len(data) < start + n:
-        return None
-    return data[0] & 0x0F, data[start:start + n], data[start + n:]
 
 
 def expected_outcome(frame):

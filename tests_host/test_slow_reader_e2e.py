@@ -12,6 +12,8 @@ import urllib.request
 
 from websockets.sync.client import connect
 
+from wire import split_frame
+
 STUCK_TIMEOUT_MS = 500
 # Flips at most; the never-reading client's socket buffers and its outbox of 16
 # frames fill long before.
@@ -57,19 +59,6 @@ def read_to_close(sock):
         if opcode == 1:
             texts.append(payload.decode())
 
-
-def split_frame(data):
-    """(opcode, payload, rest) for the unmasked server frame at the front, or None."""
-    if len(data) < 2:
-        return None
-    n, start = data[1] & 0x7F, 2
-    if n == 126:
-        if len(data) < 4:
-            return None
-        n, start = struct.unpack("!H", data[2:4])[0], 4
-    if len(data) < start + n:
-        return None
-    return data[0] & 0x0F, data[start:start + n], data[start + n:]
 
 
 def next_report(ws):

@@ -23,6 +23,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import ROOT
+from wire import split_frame
 
 
 def raw_http(port, head, body=b""):
@@ -372,18 +373,11 @@ class TlsByHand:
                 self._receive()
 
     def _split_frame(self):
-        b = self.buffer
-        if len(b) < 2:
+        frame = split_frame(self.buffer)
+        if frame is None:
             return None
-        n, start = b[1] & 0x7F, 2
-        if n == 126:
-            if len(b) < 4:
-                return None
-            n, start = int.from_bytes(b[2:4], "big"), 4
-        if len(b) < start + n:
-            return None
-        self.buffer = b[start + n:]
-        return b[start:start + n]
+        _, payload, self.buffer = frame
+        return payload
 
     def close(self):
         self.sock.close()

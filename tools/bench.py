@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
 import soak  # noqa: E402
 from sim import micropython_command  # noqa: E402
-from simproc import Sim, free_port  # noqa: E402
+from simproc import Sim, free_port, stop_process  # noqa: E402
 
 ROOT = build.ROOT
 FLOORS_SRC = ROOT / "tools" / "bench_floors" / "floors.py"
@@ -330,13 +330,7 @@ class Floors:
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 def tcp_echo_round_trips(port, rounds):

@@ -18,6 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SIM_START_TIMEOUT_S = 30
 
 
+def stop_process(proc):
+    """Terminate a child process, kill it if it lingers, and reap it."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,13 +78,7 @@ class Sim:
             self.lines.put(line)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
     def restart(self):
         self.stop()

@@ -21,7 +21,8 @@ class Device:
         self.engine = engine
         self.log = log
         self.status = status
-        # The newest switch report, encoded once; a newcomer gets it on connect.
+        # The newest switch report, encoded once; a newcomer gets it on connect. A view
+        # of the report's buffer (report.py), rewritten in place by the next change.
         self.report_frame = report.frame(log.seq)
         bank.listeners.append(self._level_changed)
 

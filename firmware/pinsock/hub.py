@@ -7,6 +7,8 @@
 # When the outbox is empty and the socket takes a frame whole, push() writes it at
 # once and nothing is queued or allocated (stream.write_now, from the transport): the
 # writer task only works for a client whose socket is full.
+# A frame may be a view of a buffer its maker reuses (the switch report, report.py):
+# push() writes it at once or queues a copy, never the view itself.
 import asyncio
 
 from . import wsframe
@@ -29,7 +31,7 @@ class Client:
         # False when the rest waits in the stream for the writer to drain().
         self._write_now = getattr(stream, "write_now", None)
         self._writing = False  # the writer task is busy: push() must queue
-        self._frames = [None] * self.outbox_len
+        self._frames = [None] * self.outbox_len  # type: list
         self._head = 0
         self._count = 0
         self._report_at = -1  # ring index of the unsent switch report, or -1
@@ -48,14 +50,20 @@ class Client:
         self.credit = 0  # command rate limit (Device.received)
         self.credit_at = now
 
+    def writes_now(self):
+        """True when push() hands a frame straight to the socket (nothing is queued)."""
+        return not self._count and not self._writing and self._write_now is not None
+
     def push(self, frame, is_report=False):
-        """Send or queue one encoded frame. Returns False when it had to drop one."""
+        """Send or queue one encoded frame (bytes, or a view that is copied if it has
+        to wait). Returns False when it had to drop one."""
         if self.closing:
             return True
-        if not self._count and not self._writing and self._write_now is not None:
+        write_now = self._write_now
+        if write_now is not None and not self._count and not self._writing:
             # Nothing waits before it: straight into the socket, no allocation.
             try:
-                took_all = self._write_now(frame)
+                took_all = write_now(frame)
             except OSError:
                 # The peer is gone (a reset). Never raise into the caller (a broadcast
                 # to everyone, a newcomer's welcome): the writer hangs up. Not here:
@@ -88,7 +96,7 @@ class Client:
             self._head = (head + 1) % n
             self._count -= 1
         i = (self._head + self._count) % n
-        frames[i] = frame
+        frames[i] = frame if type(frame) is bytes else bytes(frame)
         self._count += 1
         if is_report:
             self._report_at = i
@@ -179,8 +187,15 @@ class ClientHub:
                 group.remove(client)
 
     def broadcast(self, frame, is_report=False):
+        # A view (the report) that has to wait is copied once for all who queue it.
+        kept = frame if type(frame) is bytes else None
         for client in self.clients:
-            client.push(frame, is_report)
+            if client.writes_now() or client.closing:
+                client.push(frame, is_report)
+            else:
+                if kept is None:
+                    kept = bytes(frame)
+                client.push(kept, is_report)
 
     def sweep(self, now):
         """Ping, and close clients that are dead, stuck, or will not finish closing."""

@@ -62,8 +62,12 @@ class FakeClient:
         self.credit = 0
         self.credit_at = 0
 
+    def writes_now(self):
+        return True
+
     def push(self, frame, is_report=False):
-        self.frames.append(frame)
+        # Like the socket: takes a copy (a report frame is a view of a reused buffer).
+        self.frames.append(bytes(frame))
         return True
 
     def close(self, code, reason=""):

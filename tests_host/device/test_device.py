@@ -70,3 +70,72 @@ def test_rate_limited_error_names_the_command_without_value():
     client.credit, client.credit_at = 0, ticks_ms()
     device.received(client, "sn=" + "x" * 40)
     assert json.loads(client.texts()[0]) == {"e": {"c": "sn", "m": "rate limited"}}
+
+
+class SocketWithRoom:
+    """A transport stream whose socket takes every frame at once, copying it into a
+    buffer made beforehand (as a socket would into its own: nothing allocated)."""
+
+    def __init__(self):
+        self.buf = bytearray(16384)
+        self.used = 0
+
+    def write_now(self, frame):
+        end = self.used + len(frame)
+        self.buf[self.used : end] = frame
+        self.used = end
+        return True
+
+    def close(self):
+        pass
+
+    def texts(self):
+        """The payloads of the frames written, in order (server frames: no mask)."""
+        out, i, data = [], 0, bytes(self.buf[: self.used])
+        while i < len(data):
+            n, i = data[i + 1] & 0x7F, i + 2
+            if n == 126:
+                n, i = (data[i] << 8) | data[i + 1], i + 2
+            out.append(data[i : i + n])
+            i += n
+        return out
+
+
+def test_a_switch_change_reaches_every_client_and_allocates_nothing():
+    # Memory: the edge, the debounce scan, the log record, the report, the push to
+    # every client whose socket has room and the `u` updates run with the heap locked
+    # (on the unix port): a switch change allocates nothing.
+    try:
+        from micropython import heap_lock, heap_unlock
+    except ImportError:  # CPython has no heap to lock: the unix port runs this
+        heap_lock = heap_unlock = None
+    from pinsock.hub import Client
+
+    device = make_device()
+    device.log = EventLog(64)
+    hw = device.bank.hardware
+    clients = [Client(SocketWithRoom()), Client(SocketWithRoom())]
+    for client in clients:
+        device.connected(client)
+    device.received(clients[0], "tuv0=3")
+    for client in clients:
+        client.stream.used = 0
+    for t in range(1, 41):
+        # warm-up: seq reaches two digits and dip1 takes both its values
+        locked = heap_lock is not None and t > 11
+        if locked:
+            heap_lock()
+        try:
+            hw.set(0, (t + 1) & 1, t)  # pulled up: 0 (On) first
+            device.bank.scan(t)
+        finally:
+            if locked:
+                heap_unlock()
+    # every change: a report to both, and dip1's update to the one that asked
+    for client in clients:
+        texts = client.stream.texts()
+        reports = [json.loads(t) for t in texts if t.startswith(b'{"dip')]
+        assert [r["seq"] for r in reports] == list(range(1, 41))
+        assert [r["dipSwitches"]["dip1"] for r in reports] == ["On", "Off"] * 20
+        updates = [json.loads(t) for t in texts if t.startswith(b'{"u"')]
+        assert len(updates) == (40 if client is clients[0] else 0)

@@ -266,3 +266,29 @@ def test_a_reset_peer_is_hung_up_and_the_broadcast_goes_on():
     asyncio.run(a.run_writer())
     assert gone.closed and a.hung_up and gone.written == []
     assert Client(ResetStream()).push(b"welcome", True) is False
+
+
+def test_a_report_view_is_written_as_is_or_queued_as_one_shared_copy():
+    # The switch report is a view of a buffer the next report overwrites: a client
+    # whose socket takes it now gets the view written; clients that must queue it
+    # share one copy, which the next report does not change.
+    class OpenStream(NullStream):
+        def write_now(self, frame):
+            self.written.append(bytes(frame))  # a socket copies what it is given
+            return True
+
+    buf = bytearray(b"report-1")
+    view = memoryview(buf)
+    hub = ClientHub(3)
+    fast, slow1, slow2 = Client(OpenStream()), Client(NullStream()), Client(NullStream())
+    for c in (fast, slow1, slow2):
+        hub.admit(c)
+    hub.broadcast(view, True)
+    buf[7:8] = b"2"
+    assert fast.stream.written == [b"report-1"]
+    assert queued(slow1) == [b"report-1"] and queued(slow1)[0] is queued(slow2)[0]
+    assert type(queued(slow1)[0]) is bytes
+    # A push of a view to a client that queues it keeps a copy too.
+    slow1.push(view, True)
+    buf[7:8] = b"3"
+    assert queued(slow1) == [b"report-2"]

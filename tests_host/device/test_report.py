@@ -62,3 +62,52 @@ def test_sixteen_switches_take_the_long_length_field():
     text = report.text(1)
     assert len(text) > 125 and len(json.loads(text)["dipSwitches"]) == 16
     assert report.frame(1) == wsframe.encode_text(text)
+
+
+def test_frame_is_a_view_the_next_frame_overwrites_and_text_matches_it():
+    bank, hw, report = make()
+    first = bytes(report.frame(9))
+    hw.set(0, 0, 1)
+    bank.scan(1)
+    second = report.frame(10)
+    assert json.loads(report.text(10)) == {
+        "dipSwitches": {"dip%d" % n: "On" if n == 1 else "Off" for n in range(1, 9)},
+        "seq": 10}
+    assert bytes(second) != first and second == wsframe.encode_text(report.text(10))
+
+
+def test_seq_digits_from_zero_to_twenty_digits():
+    _, _, report = make()
+    for seq in (0, 9, 10, 99, 100, 123456789, 2**62, 10**19 + 7):
+        text = report.text(seq)
+        assert json.loads(text)["seq"] == seq, text
+        assert text.endswith('},"seq":%d}' % seq)
+        assert report.frame(seq) == wsframe.encode_text(text)
+
+
+def test_a_new_report_allocates_nothing():
+    # Memory: every switch change builds a report; it is written into the buffer
+    # made at start-up. heap_lock() makes any allocation raise MemoryError.
+    try:
+        from micropython import heap_lock, heap_unlock
+    except ImportError:  # CPython has no heap to lock: the unix port runs this
+        import pytest
+
+        pytest.skip("micropython.heap_lock is MicroPython's")
+    bank, hw, report = make()
+    for seq in (10, 11):  # both lengths of dip1's value, with two-digit numbers
+        hw.set(0, seq & 1, seq)
+        bank.scan(seq)
+        report.frame(seq)
+    frames = []
+    for seq in range(12, 40):
+        hw.set(0, seq & 1, seq)
+        bank.scan(seq)
+        heap_lock()
+        try:
+            frame = report.frame(seq)
+        finally:
+            heap_unlock()
+        frames.append(bytes(frame))
+    assert [json.loads(f[4:] if f[1] == 126 else f[2:])["seq"] for f in frames] == list(
+        range(12, 40))

@@ -35,8 +35,12 @@ class SimHardware:
     max_control_line = 64
 
     def __init__(self, board):
-        self.board = board
-        n = len(board["ios"])
+        # What it needs of the board config, copied: the config itself is freed.
+        ios = board["ios"]
+        self.labels = [spec["label"] for spec in ios]
+        self.host = board["host"]
+        self.control_port = board.get("control_port", 8081)
+        n = len(ios)
         self.count = n
         self.direction = bytearray(n)
         self.pull = bytearray(n)
@@ -100,11 +104,11 @@ class SimHardware:
 
     def pins(self):
         """Every pin as the simulator sees it, for GET /sim/pins."""
-        ios = self.board["ios"]
+        labels = self.labels
         out = []
         for io in range(self.count):
             outside = self.outside[io]
-            out.append({"io": "%x" % io, "label": ios[io]["label"], "level": self.read(io),
+            out.append({"io": "%x" % io, "label": labels[io], "level": self.read(io),
                         "output": self.direction[io] == _DIR_OUT,
                         "driven": None if outside == _FLOATING else outside})
         return {"pins": out}
@@ -136,8 +140,7 @@ class SimHardware:
 
     async def start(self, conf):
         # conf (config.json) holds nothing for simulated pins: no Wi-Fi here.
-        port = self.board.get("control_port", 8081)
-        await asyncio.start_server(self._serve_control, self.board["host"], port)
+        await asyncio.start_server(self._serve_control, self.host, self.control_port)
 
     # --- the outside world -------------------------------------------------------
     def drive_outside(self, io, level):

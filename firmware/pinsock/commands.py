@@ -53,27 +53,33 @@ class CommandEngine:
         self.bank = bank
         self.settings = settings
         self.status = status  # has .version, .board, .clients(), .uptime_s(), .free_heap()
-        count = bank.count
-        self.io_keys = ['"%s":"' % _HEX[io] for io in range(count)]
-        # Every possible update message, encoded once: index io * 2 + level.
-        from .wsframe import encode_text
-
-        self.update_frames = [
-            encode_text('{"u":{"v":{"%s":"%d"}}}' % (_HEX[io], level))
-            for io in range(count)
-            for level in (0, 1)
-        ]
+        # The update message for an IO's level, encoded the first time a client's
+        # trigger needs it and kept: index io * 2 + level. Most IOs never have a
+        # trigger, and their frames (64 bytes each on the unix port) are never made.
+        self.update_frames = [None] * (bank.count * 2)  # type: list
 
     # --- connections ----------------------------------------------------------
     def connected(self, client):
         client.triggers = bytearray(self.bank.count)  # all off
 
     def level_changed(self, clients, io, level):
-        frame = self.update_frames[io * 2 + level]
         want = 1 if level else 2  # trigger bit that matches this edge
+        frame = None
         for client in clients:
             if client.triggers[io] & want:
+                if frame is None:
+                    frame = self._update_frame(io, level)
                 client.push(frame)
+
+    def _update_frame(self, io, level):
+        frames = self.update_frames
+        frame = frames[io * 2 + level]
+        if frame is None:
+            from .wsframe import encode_text
+
+            frame = encode_text('{"u":{"v":{"%s":"%d"}}}' % (_HEX[io], level))
+            frames[io * 2 + level] = frame
+        return frame
 
     # --- commands -------------------------------------------------------------
     def execute(self, client, text, now):
@@ -128,8 +134,8 @@ class CommandEngine:
         return io
 
     def _table(self, values):
-        keys = self.io_keys
-        return "{" + ",".join(keys[io] + str(values[io]) + '"' for io in range(len(keys))) + "}"
+        return "{" + ",".join('"%s":"%d"' % (_HEX[io], values[io])
+                              for io in range(self.bank.count)) + "}"
 
     def _io_table(self, client, head, edge, value, now):
         bank = self.bank
@@ -163,7 +169,7 @@ class CommandEngine:
                 if direction != bank.direction[io] or pull != bank.pull[io]:
                     bank.configure(io, direction, pull, now)
                     self.settings.save()
-        return '{"%s":{%s%d"}}' % (head, self.io_keys[io], table[io])
+        return '{"%s":{"%s":"%d"}}' % (head, _HEX[io], table[io])
 
     def _trigger(self, client, edge, value):
         io = self._io(edge)
@@ -171,7 +177,7 @@ class CommandEngine:
             if value not in ("0", "1", "2", "3"):
                 raise CommandError(E_RANGE)
             client.triggers[io] = int(value)
-        return '{"t":{"u":{"v":{%s%d"}}}}' % (self.io_keys[io], client.triggers[io])
+        return '{"t":{"u":{"v":{"%s":"%d"}}}}' % (_HEX[io], client.triggers[io])
 
     def _system(self, leaf, value):
         status = self.status

@@ -14,7 +14,7 @@ from microdot.microdot import urldecode
 
 from . import wsframe
 from .commands import E_BAD_CHAR, error_reply, is_error
-from .compat import print_exception, ticks_add, ticks_diff, ticks_ms
+from .compat import print_exception, ticks_ms
 from .hub import Client
 
 PAGE_FILE = "www/index.html.gz"
@@ -362,8 +362,8 @@ def make_app(service, board, conf):
     @app.errorhandler(400)
     async def bad_request(request):
         # microdot could not read the request (RequestHeadReader has the limits).
-        return Response("Bad request: malformed, too long (request line %d bytes, head %d"
-                        " bytes or %d lines) or too slow\n"
+        return Response("Bad request: malformed, or too long (request line %d bytes,"
+                        " head %d bytes or %d lines)\n"
                         % (Request.max_readline, RequestHeadReader.max_head_bytes,
                            RequestHeadReader.max_head_lines),
                         400, {"Content-Type": "text/plain"}, reason="Bad Request")
@@ -381,18 +381,16 @@ class RequestHeadReader:
     microdot caps each line (Request.max_readline), but only after asyncio has read all
     of it, and not how many there are: a client could fill the heap with one endless
     line or many small headers, or hold a connection by never finishing. Past a limit
-    the read fails, and microdot answers 400. After the head, reads go straight to the
-    stream: the WebSocket pays nothing.
+    the read fails, and microdot answers 400; serve() bounds the time. After the head,
+    reads go straight to the stream: the WebSocket pays nothing.
     """
 
     # Request line plus headers, in bytes. A browser's request is well under 1 KiB.
     max_head_bytes = 4096
     # Header lines, the request line and the blank line included.
     max_head_lines = 32
-    # The whole head must arrive within this; a client that stalls is dropped.
-    head_timeout_ms = 10000
-    # Past a limit, at most this much more of the head is read (and thrown away),
-    # waiting at most skip_wait_ms for each line.
+    # Past a limit, the rest of the head that has arrived within skip_wait_ms is read
+    # (at most max_skipped_bytes) and thrown away.
     max_skipped_bytes = 16384
     skip_wait_ms = 300
     # Bytes read in one go while reading a line (a browser's lines are mostly shorter).
@@ -405,11 +403,11 @@ class RequestHeadReader:
         self.readinto = reader.readinto
         self.bytes_left = self.max_head_bytes
         self.lines_left = self.max_head_lines
-        self.deadline = ticks_add(ticks_ms(), self.head_timeout_ms)
+        self.done = False  # the blank line that ends the head has been read
 
     async def readline(self):
         limit = min(self.bytes_left, Request.max_readline)
-        line = await self._line(limit + 1, self.deadline)
+        line = await self._line(limit + 1)
         self.bytes_left -= len(line)
         self.lines_left -= 1
         if self.bytes_left < 0 or self.lines_left < 0 or len(line) > limit:
@@ -417,17 +415,16 @@ class RequestHeadReader:
             raise ValueError("request head too long")
         if not line.endswith(b"\n"):
             raise ValueError("request head cut short")
+        if line in (b"\r\n", b"\n"):
+            self.done = True
         return line
 
-    async def _line(self, limit, deadline):
+    async def _line(self, limit):
         # asyncio's Stream.readline reads to the newline however far away it is; this
-        # reads at most `limit` bytes of the line, and gives up at `deadline`.
+        # reads at most `limit` bytes of the line.
         line = b""
         while True:
-            wait_ms = ticks_diff(deadline, ticks_ms())
-            if wait_ms <= 0:
-                raise ValueError("request head too slow")
-            await asyncio.wait_for(self.read(0), wait_ms / 1000)  # until there is input
+            await self.read(0)  # until there is input (serve() bounds the wait)
             # readline(n) allocates n bytes before it reads: ask for a small piece at a
             # time, not for `limit` (2 KiB that a fragmented heap may not have whole).
             part = self._sock.readline(min(limit - len(line), self.line_piece))
@@ -440,12 +437,15 @@ class RequestHeadReader:
     async def _skip_head(self, line):
         # Read the rest of the head, keeping none of it, so the 400 reaches the client:
         # closing a socket with unread input resets it and the answer is lost.
-        # A client that sent its request whole has sent the rest already: wait briefly.
+        # A client that sent its request whole has sent the rest already.
+        await asyncio.sleep_ms(self.skip_wait_ms)
         budget = self.max_skipped_bytes
         while line not in (b"\r\n", b"\n", b"") and budget > 0:
             try:
-                line = await self._line(512, ticks_add(ticks_ms(), self.skip_wait_ms))
-            except Exception:  # timeout or reset: answer now
+                line = self._sock.readline(512)  # what has arrived; None when nothing
+            except OSError:
+                return
+            if line is None:
                 return
             budget -= len(line)
 
@@ -454,7 +454,7 @@ async def start(app, host, port, ssl=None):
     """Listen on host:port; returns the asyncio server once it accepts.
 
     With `ssl` (an SSLContext, tlskeys.py) the connections are TLS: HTTPS and WSS. The
-    handshake happens at the first read, inside RequestHeadReader's deadline.
+    handshake happens at the first read, within REQUEST_TIMEOUT_MS.
     """
     if ssl is not None:
         # microdot 2.7's handle_request leaves Request.scheme at "http"; this app is
@@ -468,18 +468,39 @@ async def serve(handle_request, host, port, ssl=None):
     with its request head bounded (RequestHeadReader)."""
 
     async def handle(reader, writer):
+        head = RequestHeadReader(reader)
         try:
-            await handle_request(RequestHeadReader(reader), writer)
+            # One deadline for the exchange (a WebSocket session is handed to a task of
+            # its own before it ends): cheaper than one per header line.
+            await asyncio.wait_for(handle_request(head, writer), REQUEST_TIMEOUT_MS / 1000)
+        except asyncio.TimeoutError:
+            if not head.done:  # the head did not come in time
+                try:
+                    await writer.awrite(_HEAD_TIMEOUT)
+                except Exception:
+                    pass
+            await _close(writer)
         except Exception as exc:  # one bad connection never stops the server
             print_exception(exc)
-            try:
-                writer.close()
-            except Exception:
-                pass
+            await _close(writer)
 
     if ssl is None:
         return await asyncio.start_server(handle, host, port)
     return await asyncio.start_server(handle, host, port, ssl=ssl)
+
+
+# A plain HTTP request's whole exchange, head to answer, must be over within this. A
+# client whose request head is not in by then gets 408 and is dropped.
+REQUEST_TIMEOUT_MS = 10000
+_HEAD_TIMEOUT = (b"HTTP/1.0 408 Request Timeout\r\nContent-Type: text/plain\r\n\r\n"
+                 b"Request head not complete in time\n")
+
+
+async def _close(writer):
+    try:
+        await writer.aclose()  # on MicroPython, close() alone leaves the socket open
+    except Exception:
+        pass
 
 
 def _over_tls(request):
@@ -500,7 +521,7 @@ class HttpsRedirect:
     async def handle_request(self, reader, writer):
         try:
             answer = await self._answer(reader)
-        except Exception:  # a head too long, too slow, or not HTTP
+        except Exception:  # a head too long, or not HTTP
             answer = _REDIRECT_BAD_REQUEST
         await writer.awrite(answer)
         await writer.aclose()

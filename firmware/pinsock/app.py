@@ -68,14 +68,17 @@ def build(board, hardware, conf):
 
 async def scan_inputs(bank, flag):
     """Debounce and commit input edges as soon as they arrive."""
+    from .wake import FlagWait
+
     bank.wake = flag
+    edge = FlagWait(flag)  # `await flag.wait()` without a generator per wakeup
     while True:
         flag.clear()  # before scanning: an edge from here on sets it again
         wait = bank.scan(ticks_ms())
         if wait >= 0:
             await asyncio.sleep_ms(wait)
         else:
-            await flag.wait()
+            await edge  # pyright: ignore[reportGeneralTypeIssues] (an iterator will do)
 
 
 async def poll_inputs(bank, status, poll_ms):

@@ -7,7 +7,6 @@
 # request alive (see upgrade()).
 import asyncio
 import gc
-import json
 
 from microdot import Microdot, Request, Response
 from microdot.microdot import urldecode
@@ -248,25 +247,14 @@ def _close_reply(view, n):
 
 def _page(request):
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        return Response.send_file(PAGE_FILE, compressed=True, max_age=0)
+        return Response.send_file(PAGE_FILE, 200, "text/html", compressed=True, max_age=0)
     # A client that cannot take gzip gets the page inflated on the fly. The build
     # compresses with a 1 KiB window (tools/build.py PAGE_WINDOW_BITS), so inflating
     # needs 1 KiB of heap, not 32.
     import deflate
 
     stream = deflate.DeflateIO(open(PAGE_FILE, "rb"), deflate.GZIP, PAGE_WINDOW_BITS)
-    return Response.send_file("index.html", stream=stream, max_age=0)
-
-
-def board_description(board):
-    """What the page needs to draw the board: labels and what each IO allows."""
-    ios = []
-    for io, spec in enumerate(board["ios"]):
-        ios.append({"io": "%x" % io, "label": spec["label"], "dip": spec.get("dip", 0),
-                    "dirs": spec["dirs"], "pulls": spec["pulls"]})
-    return {"board": board["name"], "simulator": board["hal"] == "sim",
-            "max_clients": board["max_clients"],
-            "dip_active_low": board["dip"]["active_low"], "ios": ios}
+    return Response.send_file("index.html", 200, "text/html", stream=stream, max_age=0)
 
 
 # Longest request body: the login form is the only one. microdot reads a body up to
@@ -275,12 +263,11 @@ def board_description(board):
 MAX_BODY_BYTES = 1024
 
 
-def make_app(service, board, conf):
-    """The routes; `board` is board.json (config.py), `conf` config.json (netconf.py)."""
+def make_app(service, description, conf):
+    """The routes; `description` is GET /board's answer (encoded once at start-up:
+    it then allocates no JSON), `conf` config.json (netconf.py)."""
     Request.max_content_length = Request.max_body_length = MAX_BODY_BYTES
     app = Microdot()
-    # Encoded once: GET /board then allocates no JSON, and the dicts are not kept.
-    description = json.dumps(board_description(board)).encode()
     allowed_origins = conf["allowed_origins"]
     # With a password (config.json), every route but the login needs a session. The
     # login is imported only then: without a password it takes no RAM.
@@ -450,19 +437,6 @@ class RequestHeadReader:
             budget -= len(line)
 
 
-async def start(app, host, port, ssl=None):
-    """Listen on host:port; returns the asyncio server once it accepts.
-
-    With `ssl` (an SSLContext, tlskeys.py) the connections are TLS: HTTPS and WSS. The
-    handshake happens at the first read, within REQUEST_TIMEOUT_MS.
-    """
-    if ssl is not None:
-        # microdot 2.7's handle_request leaves Request.scheme at "http"; this app is
-        # served over TLS only, so every request of it is "https" (Secure cookies).
-        app.before_request_handlers.insert(0, _over_tls)
-    return await serve(app.handle_request, host, port, ssl)
-
-
 async def serve(handle_request, host, port, ssl=None):
     """Listen on host:port and give every connection to handle_request(reader, writer)
     with its request head bounded (RequestHeadReader)."""
@@ -503,79 +477,7 @@ async def _close(writer):
         pass
 
 
-def _over_tls(request):
+def over_tls(request):
+    # microdot 2.7's handle_request leaves Request.scheme at "http"; an app served over
+    # TLS only makes every request of it "https" (Secure cookies). startup.start_app.
     request.scheme = "https"
-
-
-class HttpsRedirect:
-    """The plain-HTTP port while HTTPS is served: every request, whatever its method
-    and path, is answered with a redirect to the same path over HTTPS, so a password,
-    a session cookie or a command never crosses the network in clear because someone
-    typed http://. 307, not 301/308: browsers cache a permanent redirect for good,
-    and the owner who removes the certificate must get the plain page back.
-    """
-
-    def __init__(self, https_port):
-        self.port_suffix = "" if https_port == 443 else ":%d" % https_port
-
-    async def handle_request(self, reader, writer):
-        try:
-            answer = await self._answer(reader)
-        except Exception:  # a head too long, or not HTTP
-            answer = _REDIRECT_BAD_REQUEST
-        await writer.awrite(answer)
-        await writer.aclose()
-
-    async def _answer(self, reader):
-        request_line = (await reader.readline()).split()
-        host = None
-        body = 0
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b"\n"):
-                break
-            name, _, value = line.decode().partition(":")
-            name = name.strip().lower()
-            if name == "host":
-                host = value.strip()
-            elif name == "content-length":
-                body = int(value)
-        if 0 < body <= RequestHeadReader.max_skipped_bytes:
-            # Read a body we will not use, so closing does not reset the connection
-            # before the client has read the redirect.
-            await asyncio.wait_for(reader.readexactly(body), RequestHeadReader.skip_wait_ms
-                                   / 1000)
-        # Checked only now: the whole head is read, so the 400 is not lost to a reset.
-        location = self.location(host, request_line[1].decode()) \
-            if len(request_line) == 3 else None
-        if location is None:
-            return _REDIRECT_BAD_REQUEST
-        return ("HTTP/1.1 307 Temporary Redirect\r\nLocation: %s\r\nContent-Length: 0\r\n"
-                "Cache-Control: no-store\r\nConnection: close\r\n\r\n" % location).encode()
-
-    def location(self, host, target):
-        """https://<host>[:port]<target>; None when Host is missing or not a host name
-        or address. A target that is not a plain path becomes "/"."""
-        if not host:
-            return None
-        if host[0] == "[":  # an IPv6 address, maybe with a port
-            host = host[:host.find("]") + 1]
-        else:
-            host = host.split(":")[0]
-        for ch in host:
-            if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch in ".-[]:"):
-                return None
-        if not host or host == "[]":
-            return None
-        if target[:1] != "/" or target[:2] == "//":
-            target = "/"
-        for ch in target:
-            if not "!" <= ch <= "~":
-                target = "/"
-                break
-        return "https://" + host + self.port_suffix + target
-
-
-_REDIRECT_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
-                         b"Connection: close\r\n\r\nBad request: this port redirects to"
-                         b" HTTPS and needs a Host header\n")

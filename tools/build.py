@@ -36,7 +36,9 @@ BUILD_TOOL = Path(__file__).resolve()  # a change here (MICRODOT_UNUSED) rebuild
 MICRODOT_MODULES = ("__init__.py", "microdot.py", "websocket.py", "helpers.py")
 # What the firmware never uses of microdot, left out of the .mpy build: a board that
 # loads .mpy files copies their bytecode into the heap (a frozen image does not: the
-# board manifests freeze microdot whole). Names are module-level or Class.method; the
+# board manifests freeze microdot whole). Names are module-level or Class.method (or a
+# class attribute: the firmware gives send_file its content type, so types_map goes,
+# and has no <dynamic> route segments, so neither do the segment tables); the
 # firmware's tests exercise what is left.
 MICRODOT_UNUSED = {
     "microdot.py": (
@@ -46,6 +48,9 @@ MICRODOT_UNUSED = {
         "Microdot.run", "Microdot.shutdown", "Microdot.put", "Microdot.patch",
         "Microdot.delete", "Microdot.after_request", "Microdot.after_error_request",
         "Microdot.abort", "abort", "redirect", "send_file",
+        "Microdot.query", "Request.after_request", "MultiDict.getlist",
+        "NoCaseDict.__delitem__", "HTTPException.__repr__", "URLPattern.__repr__",
+        "Response.types_map", "URLPattern.segment_patterns", "URLPattern.segment_parsers",
     ),
     "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO"),
 }

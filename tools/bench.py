@@ -595,12 +595,17 @@ def throughput(bench, plan):
 def alloc_per_update(bench, clients, updates):
     """Figure 5: heap bytes allocated per switch change with `clients` clients, gc off.
 
-    The same number of `set` lines that change nothing (the level the pin already has)
-    is measured first and subtracted: the control port's own parsing is not the
-    firmware's cost.
+    Each flip is measured on its own (`alloc` before it, `alloc` once every client has
+    the report), and so is a `set` line that changes nothing (the level the pin
+    already has): the median of the first less the median of the second is the
+    firmware's cost, without the control port's own parsing, and without the odd
+    asyncio bookkeeping that lands on one measurement or another.
     """
     ws = bench.connect(clients)
     io = 1
+
+    def alloc():
+        return int(bench.ctl.ask("alloc"))
 
     def flip():
         seq = bench.seq() + 1
@@ -611,19 +616,20 @@ def alloc_per_update(bench, clients, updates):
         flip()
     bench.ctl.ask("heap")
     assert bench.ctl.ask("gc off") == "ok"
+    flips, idles = [], []
     try:
-        a0 = int(bench.ctl.ask("alloc"))
-        same = "set %d %d" % (io, bench.levels[io])
         for _ in range(updates):
-            assert bench.ctl.ask(same) == "ok"
-        a1 = int(bench.ctl.ask("alloc"))
-        for _ in range(updates):
+            before = alloc()
+            assert bench.ctl.ask("set %d %d" % (io, bench.levels[io])) == "ok"
+            idles.append(alloc() - before)
+            before = alloc()
             flip()
-        a2 = int(bench.ctl.ask("alloc"))
+            flips.append(alloc() - before)
     finally:
         bench.ctl.ask("gc on")
-    idle = (a1 - a0) / updates
-    return {"per_update": (a2 - a1) / updates - idle, "control_line": idle, "updates": updates}
+    idle = statistics.median(idles)
+    return {"per_update": statistics.median(flips) - idle, "control_line": idle,
+            "updates": updates, "mean_per_update": statistics.mean(flips) - statistics.mean(idles)}
 
 
 def frame_sizes(bench):
@@ -879,9 +885,11 @@ def detail_lines(r):
                 ", " + s["error"] if s["error"] else "")))
     out.append("- Throughput steps: " + "; ".join(steps) + ".")
     a1, a4 = fw["alloc_1"], fw["alloc_4"]
-    out.append("- Heap per update: %.0f B with 1 client, %.0f B with 4 clients (%d updates "
-               "each, gc off; a `set` that changes nothing cost %.0f B and is subtracted)." % (
-                   a1["per_update"], a4["per_update"], a1["updates"], a1["control_line"]))
+    out.append("- Heap per update: median %.0f B with 1 client, %.0f B with 4 clients (%d "
+               "updates each, gc off, each measured alone; the median `set` that changes "
+               "nothing, %.0f B, is subtracted; means %.0f B and %.0f B)." % (
+                   a1["per_update"], a4["per_update"], a1["updates"], a1["control_line"],
+                   a1["mean_per_update"], a4["mean_per_update"]))
     heap = r["heap"]
     out.append("- Smallest heap bisection: " + ", ".join(
         "%d KiB %s" % (t["kib"], "pass" if t["ok"] else "fail") for t in heap["tried"]) + ".")
@@ -1010,11 +1018,12 @@ both: each ratio is to the echo samples taken in the same rounds.
    Mean staleness: push, the mean 1-client push latency; polling, half the interval
    plus the mean `GET` time on the floor.
 5. **Memory.** Heap allocated per update: the control port's `gc off`, then `alloc`
-   (`gc.mem_alloc()`) before and after N switch flips, each waited for until every
-   connected client has read its report (so no report is coalesced), minus the same
-   number of `set` lines that change nothing (the control port's own parsing); `gc
-   on` after. Done with 1 and with 4 clients; per client is the 4-client figure over
-   4, and the cost of each added client is the difference over 3. Smallest heap: the
+   (`gc.mem_alloc()`) before and after each of N switch flips, each waited for until
+   every connected client has read its report (so no report is coalesced), and the
+   same around N `set` lines that change nothing (the control port's own parsing); the
+   median flip less the median idle line is the figure; `gc on` after. Done with 1
+   and with 4 clients; per client is the 4-client figure over 4, and the cost of
+   each added client is the difference over 3. Smallest heap: the
    simulator with `-X heapsize=<n>K` and 4 client slots runs `tools/soak.py`'s
    scenario, `soak(sim, clients=4, transitions={soak}, seed=0)`: 4 clients keeping a
    view of the pins through switch and GPIO changes, commands, reconnects, the event

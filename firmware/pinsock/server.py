@@ -292,30 +292,19 @@ def make_app(service, description, conf):
         if gate is not None:
             return gate(request)  # None when the request has a session, or needs none
 
-    @app.get("/")
-    async def index(request):
-        return _page(request)
+    app.get("/")(_page)
+    app.get("/ws")(service.serve)
+    app.get("/INDEX")(service.serve)  # the NetBurner path scripts know
 
     @app.get("/board")
     async def board_info(request):
         return Response(description, 200, _BOARD_JSON)
 
-    @app.get("/ws")
-    async def ws(request):
-        return await service.serve(request)
-
-    @app.get("/INDEX")
-    async def ws_netburner(request):
-        return await service.serve(request)
-
     # The command interface over HTTP: GET /action.cgi?<command>[=<value>] answers with
     # the same JSON the WebSocket would, from the same engine; an error answers 400.
     # A request has no connection to hang triggers on: each one gets its own
-    # throwaway state with every trigger off.
+    # throwaway state with every trigger off, on microdot's per-request object.
     engine = service.device.engine
-
-    class _HttpRequestState:
-        triggers = None
 
     @app.get("/action.cgi")
     async def action(request):
@@ -324,7 +313,7 @@ def make_app(service, description, conf):
             text = urldecode(raw)
         except (ValueError, UnicodeError):  # a bad %-escape, or bytes that are not UTF-8
             return Response(error_reply(raw, E_BAD_CHAR), 400, _JSON, reason="Bad Request")
-        state = _HttpRequestState()
+        state = request.g
         engine.connected(state)
         reply = engine.execute(state, text, ticks_ms())
         if is_error(reply):

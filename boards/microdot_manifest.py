@@ -10,5 +10,5 @@ _microdot = os.environ.get("PINSOCK_MICRODOT") or (
     glob.glob("../.venv/lib/python3*/site-packages/microdot") + [""])[0]
 if not os.path.isdir(_microdot):
     raise ValueError("microdot not found: set PINSOCK_MICRODOT, or run `make env` first")
-package("microdot", files=["__init__.py", "microdot.py", "websocket.py", "helpers.py"],
+package("microdot", files=["__init__.py", "microdot.py", "helpers.py"],
         base_path=os.path.dirname(os.path.abspath(_microdot)))

@@ -30,10 +30,9 @@ BOARDS = ROOT / "boards"
 PAGE = ROOT / "html" / "index.html"
 BUILD_TOOL = Path(__file__).resolve()  # a change here (MICRODOT_UNUSED) rebuilds
 
-# The microdot modules the firmware imports (and what they import). The firmware no
-# longer imports websocket.py (server.py does the handshake); it stays for tools that
-# run on the build (tools/bench_floors/).
-MICRODOT_MODULES = ("__init__.py", "microdot.py", "websocket.py", "helpers.py")
+# The microdot modules the firmware imports (and what they import). Not websocket.py:
+# server.py does the handshake and the frames itself.
+MICRODOT_MODULES = ("__init__.py", "microdot.py", "helpers.py")
 # What the firmware never uses of microdot, left out of the .mpy build: a board that
 # loads .mpy files copies their bytecode into the heap (a frozen image does not: the
 # board manifests freeze microdot whole). Names are module-level or Class.method (or a

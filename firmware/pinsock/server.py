@@ -79,67 +79,45 @@ class WebSocketService:
         gc.collect()
 
     async def _read_messages(self, reader, client):
-        # One buffer per connection, reused for every frame: room for the longest
-        # frame accepted, its header included. A read takes what has arrived, up to
-        # the room left: a browser's frame usually arrives whole, in one read. What
-        # is read may end inside a frame, or run on into the next one: the bytes not
-        # yet parsed are buf[start:end].
+        # One buffer per connection, sized to the frame limit, reused for every frame.
         limit = self.max_frame_len
-        buf = bytearray(limit + wsframe.MAX_HEADER_LEN)
+        buf = bytearray(limit)
         view = memoryview(buf)
         received = self.device.received
-        start = end = 0
         while True:
-            if end - start >= 2:
-                opcode, n = wsframe.check_header(buf[start], buf[start + 1])
-                extra = 0 if n < 126 else 2 if n == 126 else 8  # extended length bytes
-                if end - start >= 2 + extra:
-                    if extra:
-                        n = 0
-                        for i in range(start + 2, start + 2 + extra):
-                            n = (n << 8) | buf[i]
-                    if n > limit:
-                        raise wsframe.FrameError(wsframe.CLOSE_TOO_BIG, "frame too big")
-                    at = start + 6 + extra  # the payload, after the 4-byte mask
-                    if end >= at + n:
-                        start = at + n
-                        if start == end:
-                            start = end = 0  # all parsed: the next read starts at 0
-                        self._deliver(client, received, opcode, view, at, n)
-                        if opcode == wsframe.OP_CLOSE:
-                            return
-                        continue
-            if start:
-                # The frame has begun after others: move it to the front, where the
-                # buffer has room for it whole.
-                for i in range(start, end):
-                    buf[i - start] = buf[i]
-                end -= start
-                start = 0
-            k = await reader.readinto(view[end:])
-            if k is None:  # TLS: the rest of the record has not arrived yet
-                continue
-            if not k:
-                raise EOFError
-            end += k
-
-    def _deliver(self, client, received, opcode, view, at, n):
-        # One whole frame, its payload at view[at:at + n] (still masked).
-        wsframe.unmask(view, at, n)
-        client.last_heard = ticks_ms()
-        if opcode == wsframe.OP_TEXT:
-            try:
-                text = bytes(view[at:at + n]).decode()
-            except UnicodeError:
-                raise wsframe.FrameError(wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
-            if not client.closing:
-                received(client, text)
-        elif opcode == wsframe.OP_PING:
-            client.push(wsframe.encode(wsframe.OP_PONG, bytes(view[at:at + n])))
-        elif opcode == wsframe.OP_CLOSE:
-            client.peer_closed.set()
-            client.close(*_close_reply(view[at:at + n], n))
-        # OP_PONG: nothing to do
+            head = await reader.readexactly(2)
+            opcode, n = wsframe.check_header(head[0], head[1])
+            if n == 126:
+                n = int.from_bytes(await reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await reader.readexactly(8), "big")
+            if n > limit:
+                raise wsframe.FrameError(wsframe.CLOSE_TOO_BIG, "frame too big")
+            mask = await reader.readexactly(4)
+            got = 0
+            while got < n:
+                k = await reader.readinto(view[got:n])
+                if k is None:  # TLS: the rest of the record has not arrived yet
+                    continue
+                if not k:
+                    raise EOFError
+                got += k
+            wsframe.unmask(buf, n, mask)
+            client.last_heard = ticks_ms()
+            if opcode == wsframe.OP_TEXT:
+                try:
+                    text = bytes(view[:n]).decode()
+                except UnicodeError:
+                    raise wsframe.FrameError(wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
+                if not client.closing:
+                    received(client, text)
+            elif opcode == wsframe.OP_PING:
+                client.push(wsframe.encode(wsframe.OP_PONG, bytes(view[:n])))
+            elif opcode == wsframe.OP_CLOSE:
+                client.peer_closed.set()
+                client.close(*_close_reply(view, n))
+                return
+            # OP_PONG: nothing to do
 
 
 def is_upgrade(request):

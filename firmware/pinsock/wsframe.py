@@ -23,9 +23,6 @@ CLOSE_TRY_AGAIN = const(1013)
 CLOSE_REPLACED = const(4001)
 
 
-# Longest client frame header: 2 bytes, an 8-byte extended length, a 4-byte mask.
-MAX_HEADER_LEN = const(14)
-
 # RFC 6455 1.3: what a server appends to the client's key before hashing it.
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -93,12 +90,10 @@ def check_header(b0, b1):
     return opcode, b1 & 0x7F
 
 
-def unmask(buf, at, n):
-    """Unmask a client frame's payload in place: the n bytes at buf[at:], XORed with
-    the 4-byte mask just before them."""
-    mask = at - 4
+def unmask(buf, n, mask):
+    """XOR the first n bytes of buf in place with the 4-byte mask."""
     for i in range(n):
-        buf[at + i] ^= buf[mask + (i & 3)]
+        buf[i] ^= mask[i & 3]
 
 
 def close_code_valid(code):

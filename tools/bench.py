@@ -913,6 +913,22 @@ MICROPYTHON_VERSION = (
     " '-' + v[3] if len(v) > 3 and v[3] else '', b, sys.implementation._build))")
 
 
+def pin_to_one_cpu():
+    """Run this process, and the servers it starts (they inherit it), on one CPU.
+
+    Unpinned, the scheduler puts the client and the servers on the same CPU in one
+    run and on different CPUs in the next, and a round trip across CPUs takes about
+    twice as long: whichever server happened to share the client's CPU looked twice
+    as fast. On one CPU every figure and its floor pay the same, as a board's single
+    application core does. Returns the CPU, or "none" where affinity is not offered.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return "none"
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
 def machine():
     cpu = "unknown"
     try:
@@ -945,7 +961,8 @@ def render(r):
         "\n".join([
             "Measured %s%s." % (m["date"], " in QUICK mode: a harness check, the figures mean"
                                 " nothing" if r["quick"] else ""),
-            "- Machine: %s, %d cores, %s." % (m["cpu"], m["cores"], m["kernel"]),
+            "- Machine: %s, %d cores, %s; every process of the benchmark pinned to CPU %s."
+            % (m["cpu"], m["cores"], m["kernel"], m["pinned_cpu"]),
             "- Python %s (client side); MicroPython %s." % (m["python"], m["micropython"]),
             "- Load average at the start: %s (other work on the machine makes the "
             "milliseconds noisy; the ratios to the floors hold better)." % m["load"]]),
@@ -977,8 +994,11 @@ from its deployed build (`build/UNIX_SIM`, `.mpy` compiled by `mpy-cross`, micro
 included, less what the firmware never uses), the floors from
 `tools/bench_floors/floors.py` compiled the same way to `build/bench/floors.mpy`, with
 microdot whole (`build/bench/lib`). The client side is
-CPython on the same 2 cores, talking over 127.0.0.1 through plain sockets (a small
-WebSocket client in `tools/bench.py`, not a library), with `TCP_NODELAY`. The host
+CPython on the same machine, talking over 127.0.0.1 through plain sockets (a small
+WebSocket client in `tools/bench.py`, not a library), with `TCP_NODELAY`. Every
+process (client, simulator, floors) is pinned to one CPU: unpinned, a round trip took
+about twice as long whenever the scheduler put the client and the server on
+different CPUs, which it did for one server and not the other from run to run. The host
 clock is `CLOCK_MONOTONIC`. The simulator runs with debounce 0, 4 client slots, pings
 and the command rate limit out of the way, and an event log of 8192 records.
 
@@ -1100,7 +1120,7 @@ def update_readme(r):
 
 
 def run(plan, log=print):
-    results = {"quick": plan.quick, "machine": machine()}
+    results = {"quick": plan.quick, "machine": dict(machine(), pinned_cpu=pin_to_one_cpu())}
     results["firmware"] = firmware_figures(plan, log)
     results["floors"] = results["firmware"].pop("floors")
     log("smallest heap for 4 clients (bisecting -X heapsize) ...")

@@ -45,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from simproc import Sim  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
+# What any client's reader found wrong in this run (run() raises the first).
+FAILURES = []
 # `heap` readings settle_heap() takes the best of.
 HEAP_READINGS = 12
 # Free heap at the end may be this much below the start. Measured with no client
@@ -244,6 +246,7 @@ class ViewClient:
                 self._take(json.loads(text))
         except SoakFailure as exc:
             self.failure = exc
+            FAILURES.append(exc)  # checked at the end, whoever awaits this task or not
             await self.ws.close()
             raise
 
@@ -438,6 +441,7 @@ async def settle_heap(control):
 
 
 async def run(sim, clients, transitions, seed, slow):
+    del FAILURES[:]
     rng = random.Random(seed)
     control = await Control().open(sim)
     board = Board(json.loads(await http_get(sim, "/board")))
@@ -600,6 +604,8 @@ async def run(sim, clients, transitions, seed, slow):
         "reconnects": sum(v.sessions - 1 for v in views),
     }
     figures.update(slow_figures)
+    if FAILURES:  # a client's reader saw something wrong, even one no one awaited
+        raise FAILURES[0]
     return figures
 
 

@@ -20,10 +20,12 @@ STUCK_TIMEOUT_MS = 500
 MAX_TRANSITIONS = 20000
 # Free heap while the slow client is stuck, and after, may be this much below the
 # figure before it started. Its outbox holds at most Client.outbox_len (16) frames of
-# about 100 bytes, each a report also held for the device (64-bit unix port: objects
-# twice their size on a board); a queue that grew with the transitions would need
-# hundreds of KB here.
-HEAP_BOUND = 8192
+# about 150 bytes, plus the part of one frame its socket did not take (64-bit unix
+# port: objects twice their size on a board), and one `heap` reading may count a
+# dead connection's ~3 KiB the conservative collector kept (measured: up to 8.3 KiB
+# below in all). A queue that grew with the transitions would need hundreds of KB:
+# the slow client is let go after about 15,000 of them.
+HEAP_BOUND = 12288
 HEAP_EVERY = 250  # transitions between two heap readings
 
 

@@ -1,12 +1,15 @@
 # Connected WebSocket clients: who is connected, what each is owed, who gets
 # replaced when the device is full, and who is dead, stuck or too fast.
 #
-# Each client has a bounded outbox of ready-made frames and one writer task that
-# empties it, so a client that reads slowly only ever delays itself. A message for
+# Each client has a bounded outbox of ready-made frames and a writer task that
+# empties it, so a client that reads slowly only ever delays itself. The writer task
+# runs only while there is something to write (a frame the socket did not take
+# whole, a queued frame, the close handshake) and ends when it is done: an idle
+# client holds no task (~0.5 KB of heap each on the unix port). A message for
 # everyone is encoded once and the same bytes object is queued to every client.
 # When the outbox is empty and the socket takes a frame whole, push() writes it at
 # once and nothing is queued or allocated (stream.write_now, from the transport): the
-# writer task only works for a client whose socket is full.
+# writer task only exists for a client whose socket is full, or that is closing.
 # A frame may be a view of a buffer its maker reuses (the switch report, report.py):
 # push() writes it at once or queues a copy, never the view itself.
 import asyncio
@@ -25,12 +28,15 @@ class Client:
     # How long to wait for the peer's answering close frame before hanging up.
     close_wait_ms = 1000
 
-    def __init__(self, stream, now=None):
+    def __init__(self, stream, now=None, spawn=None):
         self.stream = stream  # has awrite() and close(); maybe write_now() and drain()
+        # spawn(coroutine) starts the writer task when one is needed (the transport
+        # passes asyncio.create_task); None: the caller runs run_writer() itself.
+        self._spawn = spawn
         # write_now(frame): write without waiting; True when the socket took all of it,
         # False when the rest waits in the stream for the writer to drain().
         self._write_now = getattr(stream, "write_now", None)
-        self._writing = False  # the writer task is busy: push() must queue
+        self._writing = False  # a writer task runs: push() must queue
         self._frames = [None] * self.outbox_len  # type: list
         self._head = 0
         self._count = 0
@@ -38,8 +44,9 @@ class Client:
         self._close_frame = None
         self.closing = False
         self.hung_up = False  # the socket is closed: nothing more can be sent
-        self.wake = asyncio.Event()
-        self.peer_closed = asyncio.Event()
+        self.writer = None  # the running writer task, if any
+        self.peer_closed = False  # the peer sent its close frame, or is gone
+        self._peer_closed_event = None  # made only while the writer waits for it
         self.triggers = None  # this connection's update triggers (commands.py)
         now = ticks_ms() if now is None else now
         self.last_heard = now  # last frame of any kind from the peer
@@ -71,12 +78,11 @@ class Client:
                 # poll never reports, and the session would wait forever.
                 self.closing = True
                 self.closing_since = ticks_ms()
-                self.peer_closed.set()
-                self.wake.set()
+                self.peer_closed = True
+                self._start_writer()
                 return False
             if not took_all:
-                self._writing = True  # part of it waits in the stream: the writer flushes
-                self.wake.set()
+                self._start_writer()  # part of it waits in the stream: the writer flushes
             return True
         n = self.outbox_len
         frames = self._frames
@@ -100,7 +106,7 @@ class Client:
         self._count += 1
         if is_report:
             self._report_at = i
-        self.wake.set()
+        self._start_writer()
         return not full
 
     def close(self, code, reason=""):
@@ -109,51 +115,67 @@ class Client:
             self.closing = True
             self.closing_since = ticks_ms()
             self._close_frame = wsframe.encode_close(code, reason)
-            self.wake.set()
+            self._start_writer()
+
+    def _start_writer(self):
+        self._writing = True
+        if self.writer is None and self._spawn is not None and not self.hung_up:
+            self.writer = self._spawn(self.run_writer())
 
     async def run_writer(self):
-        """Write queued frames until the connection closes. Ends by hanging up."""
+        """Write what is owed: frames left in the stream, queued frames, and once the
+        client is closing the close handshake, after which it hangs up. Ends when
+        there is nothing more to write."""
         stream = self.stream
         frames = self._frames
         n = self.outbox_len
+        drained = False
         try:
-            while True:
-                self.wake.clear()
-                self._writing = True
-                if self._write_now is not None:
-                    await stream.drain()  # what write_now left in the stream
-                while self._count:
-                    i = self._head
-                    frame = frames[i]
-                    frames[i] = None
-                    self._head = (i + 1) % n
-                    self._count -= 1
-                    if i == self._report_at:
-                        self._report_at = -1
-                    if frame is not None:
-                        await stream.awrite(frame)
-                    self.stuck_since = -1
+            self._writing = True
+            if self._write_now is not None:
+                await stream.drain()  # what write_now left in the stream
+            while self._count:  # frames pushed meanwhile join the queue behind these
+                i = self._head
+                frame = frames[i]
+                frames[i] = None
+                self._head = (i + 1) % n
+                self._count -= 1
+                if i == self._report_at:
+                    self._report_at = -1
+                if frame is not None:
+                    await stream.awrite(frame)
+                self.stuck_since = -1
+            if not self.closing:
+                # All written: end. No await between here and the end, so the next
+                # push() finds no writer and writes at once again.
                 self._writing = False
-                if self.closing:
-                    break
-                await self.wake.wait()
+                drained = True
+                return
             if self.hung_up or self._close_frame is None:
                 return  # the socket is closed, or the peer gone: no close frame
             await stream.awrite(self._close_frame)
-            await asyncio.wait_for(self.peer_closed.wait(), self.close_wait_ms / 1000)
+            if not self.peer_closed:
+                self._peer_closed_event = event = asyncio.Event()
+                await asyncio.wait_for(event.wait(), self.close_wait_ms / 1000)
         except Exception:  # the peer went away or did not answer: nothing to save
             pass
         finally:
-            self.hang_up()
+            self.writer = None
+            if not drained:
+                self.hang_up()
+
+    def peer_has_closed(self):
+        """The peer sent its close frame, or is gone: the close handshake waits no more."""
+        self.peer_closed = True
+        if self._peer_closed_event is not None:
+            self._peer_closed_event.set()
 
     def hang_up(self):
-        # Close the socket now. A reader or writer blocked on it wakes with an error;
-        # a writer waiting for frames is woken to end at once (it would otherwise hold
-        # the connection's memory until the transport's deadline: a reconnect storm
-        # of peers that reset would pile connections up for that long).
+        # Close the socket now. A reader or writer blocked on it wakes with an error
+        # (an idle client has no writer to wake: a reconnect storm of peers that reset
+        # piles up no connections waiting for the transport's deadline).
         self.closing = True
         self.hung_up = True
-        self.wake.set()
         try:
             self.stream.close()
         except Exception:

@@ -54,8 +54,7 @@ class WebSocketService:
         # session keeps (the client, its buffers) is allocated low in the heap and
         # not in the middle of the space the request leaves free.
         gc.collect()
-        client = Client(stream)
-        writer_task = asyncio.create_task(client.run_writer())
+        client = Client(stream, spawn=asyncio.create_task)
         device = self.device
         device.connected(client)
         try:
@@ -63,16 +62,19 @@ class WebSocketService:
         except wsframe.FrameError as exc:
             client.close(exc.code, exc.reason)
         except Exception:  # EOF, reset, or the socket closed under us: the peer is gone
-            client.peer_closed.set()
+            client.peer_has_closed()
             client.hang_up()
         finally:
             device.disconnected(client)
-        # The writer now flushes what is queued and the close handshake. A peer that
-        # stopped reading cannot hold this connection open past the deadline.
-        try:
-            await asyncio.wait_for(writer_task, 2 * Client.close_wait_ms / 1000)
-        except Exception:
-            pass
+        # The writer (if one runs) now flushes what is queued and the close
+        # handshake. A peer that stopped reading cannot hold this connection open
+        # past the deadline.
+        writer_task = client.writer
+        if writer_task is not None:
+            try:
+                await asyncio.wait_for(writer_task, 2 * Client.close_wait_ms / 1000)
+            except Exception:
+                pass
         client.hang_up()
         # Collect now, while the heap holds no other connection's garbage: what this
         # session leaves is freed in one piece instead of fragmenting it later.
@@ -114,7 +116,7 @@ class WebSocketService:
             elif opcode == wsframe.OP_PING:
                 client.push(wsframe.encode(wsframe.OP_PONG, bytes(view[:n])))
             elif opcode == wsframe.OP_CLOSE:
-                client.peer_closed.set()
+                client.peer_has_closed()
                 client.close(*_close_reply(view, n))
                 return
             # OP_PONG: nothing to do

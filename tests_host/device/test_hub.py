@@ -160,23 +160,37 @@ def test_writer_sends_queue_then_close_frame():
     assert stream.written == [b"one", b"two", wsframe.encode_close(1000)]
 
 
-def test_hang_up_ends_a_writer_waiting_for_frames_at_once():
-    # A peer that resets: the reader hangs up; the writer, idle, must end now, not
-    # hold the connection until the transport's deadline (reconnect storms).
+def test_writer_task_runs_only_while_there_is_something_to_write():
+    # An idle client holds no writer task: one is spawned when a frame has to wait,
+    # and ends, the connection open, once everything is written; the close
+    # handshake spawns one again, which hangs up at its end.
     import asyncio
 
     stream = NullStream()
-    client = Client(stream)
+    spawned = []
 
     async def main():
-        writer = asyncio.create_task(client.run_writer())
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)  # the writer is waiting for frames
-        client.hang_up()
-        await asyncio.wait_for(writer, 0.5)
+        def spawn(coro):
+            spawned.append(asyncio.create_task(coro))
+            return spawned[-1]
+
+        client = Client(stream, spawn=spawn)
+        client.close_wait_ms = 10
+        assert client.writer is None
+        client.push(b"one")
+        client.push(b"two")
+        assert len(spawned) == 1 and client.writer is spawned[0]
+        await asyncio.wait_for(spawned[0], 0.5)
+        assert client.writer is None and not client.hung_up
+        assert stream.written == [b"one", b"two"] and queued(client) == []
+        client.close(1000)
+        assert len(spawned) == 2
+        await asyncio.wait_for(spawned[1], 0.5)
+        assert client.hung_up and client.writer is None
+        return client
 
     asyncio.run(main())
-    assert stream.written == []
+    assert stream.written == [b"one", b"two", wsframe.encode_close(1000)]
 
 
 class SocketStream(NullStream):

@@ -11,7 +11,8 @@ Measured with tools/bench_memory.py (November 2026, `floor`: the smallest heap, 
   4 clients: 132-136 KiB from run to run (196 KiB before the memory work, 144 before
   the board config was freed after start-up, 138 before start-up code left the heap).
   At rest after boot 105.4 KB is allocated (140 KB before); each WebSocket client adds
-  3.0 KB (6.1 KB before: the session no longer keeps microdot's request). About 74 KB
+  2.4 KB (6.1 KB before: the session no longer keeps microdot's request, and its writer
+  task runs only while something waits to be written). About 74 KB
   of it is modules, bytecode and qstrs (asyncio 4, microdot 19.5 trimmed by the build,
   pinsock 45, simhw 6; startup, config, netconf and tlskeys are dropped after start-up,
   and the board config is emptied); the rest is the IO bank, the event log and report,

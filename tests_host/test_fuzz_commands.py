@@ -118,23 +118,9 @@ def client_frames(draw):
     masked = draw(st.sampled_from([0x80, 0x80, 0x80, 0]))
     payload = draw(st.one_of(near_valid().map(lambda t: t.encode()),
                              st.binary(max_size=300)))
-    form = draw(st.sampled_from([7, 16, 64]))
-    n = len(payload)
-    if n < 126 and form == 7:
-        head = bytes((fin | rsv | opcode, masked | n))
-    elif form == 16 or n >= 126 and form == 7:
-        head = bytes((fin | rsv | opcode, masked | 126)) + struct.pack("!H", n)
-    else:
-        head = bytes((fin | rsv | opcode, masked | 127)) + struct.pack("!Q", n)
+    bits = draw(st.sampled_from([7, 16, 64]))
     mask = draw(st.binary(min_size=4, max_size=4))
-    body = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
-    text = None
-    if fin and not rsv and opcode == 1 and masked and n <= 256:
-        try:
-            text = payload.decode()
-        except UnicodeError:
-            pass
-    return head + mask + body, text
+    return fuzz.encode_client_frame(fin, rsv, opcode, masked, payload, bits, mask)
 
 
 @FUZZ

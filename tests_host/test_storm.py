@@ -22,6 +22,7 @@ import urllib.request
 from websockets.sync.client import connect
 
 from conftest import ROOT
+from simproc import read_to_end
 
 CONNECTIONS = 500
 WARM_UP = 60
@@ -108,12 +109,7 @@ def plain_http(sim, rng):
     sock = socket.create_connection(("127.0.0.1", sim.http_port), timeout=5)
     sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
                   % path).encode())
-    answer = b""
-    while True:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        answer += chunk
+    answer = read_to_end(sock)
     sock.close()
     assert answer.startswith(b"HTTP/1.") and b" 500 " not in answer[:16], answer[:80]
 

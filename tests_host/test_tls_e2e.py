@@ -23,6 +23,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import ROOT
+from simproc import read_to_end
 from wire import split_frame
 
 
@@ -30,7 +31,7 @@ def raw_http(port, head, body=b""):
     """One request of raw bytes: (status, {lower-case header: value}, body)."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(head.encode() + body)
-        answer = read_all(s)
+        answer = read_to_end(s)
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = {}
@@ -201,7 +202,7 @@ def test_the_session_cookie_is_secure_over_tls(start_sim, tmp_path, pair):
             s.sendall(b"POST /login HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/"
                       b"x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s" % (len(body),
                                                                                    body))
-            answer = read_all(s)
+            answer = read_to_end(s)
     head = answer.split(b"\r\n\r\n")[0].decode()
     assert head.startswith("HTTP/1.0 303"), head
     cookie = [line for line in head.split("\r\n") if line.lower().startswith("set-cookie:")]
@@ -304,15 +305,6 @@ def masked_frame(payload):
     mask = os.urandom(4)
     return bytes((0x81, 0x80 | len(payload))) + mask + bytes(
         b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def read_all(s):
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            return data
-        data += chunk
 
 
 class TlsByHand:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
 import soak  # noqa: E402
 from sim import micropython_command  # noqa: E402
-from simproc import Sim, free_port, stop_process  # noqa: E402
+from simproc import Sim, free_port, read_to_end, stop_process  # noqa: E402
 
 ROOT = build.ROOT
 FLOORS_SRC = ROOT / "tools" / "bench_floors" / "floors.py"
@@ -378,12 +378,7 @@ def http_get(port, path, gzip_ok=False):
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.sendall(request)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_end(s)
     elapsed = now_us() - t0
     return elapsed, len(request), len(data), data.partition(b"\r\n\r\n")[2]
 
@@ -699,17 +694,8 @@ def soak_passes(heap_kib, transitions):
         except AssertionError as exc:
             return False, "did not start: " + str(exc)[-200:]
         try:
-            soak.soak(sim, clients=4, transitions=transitions, seed=0)
-            time.sleep(0.1)
-            output = "".join(sim.output)
-            if not sim.alive():
-                return False, "died: " + output[-200:]
-            if "Error" in output or "Traceback" in output:
-                return False, "printed an error: " + output[-200:]
-            return True, ""
-        except Exception as exc:  # any failure of the scenario counts as not fitting
-            return False, "%s: %s | %s" % (type(exc).__name__, str(exc)[:200],
-                                           "".join(sim.output)[-200:])
+            return sim.verdict(lambda sim: soak.soak(sim, clients=4, transitions=transitions,
+                                                     seed=0), tail=200)
         finally:
             sim.stop()
 

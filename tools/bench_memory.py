@@ -151,16 +151,7 @@ def run_soak(heap_kib, clients, transitions, parts=SOAK_PARTS):
         except AssertionError as exc:
             return False, "did not start: " + str(exc)[-300:]
         try:
-            soak(sim, clients, transitions, parts)
-            time.sleep(0.2)
-            output = "".join(sim.output)
-            if not sim.alive():
-                return False, "died: " + output[-300:]
-            if "Error" in output or "Traceback" in output:
-                return False, "errors printed: " + output[-300:]
-            return True, ""
-        except Exception as exc:  # any failure of the scenario counts as not fitting
-            return False, "%s: %s\n%s" % (type(exc).__name__, exc, "".join(sim.output)[-1500:])
+            return sim.verdict(lambda sim: soak(sim, clients, transitions, parts))
         finally:
             sim.stop()
 

@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SIM_START_TIMEOUT_S = 30
 
 
+def read_to_end(sock):
+    """Everything a socket receives until the peer closes it."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def stop_process(proc):
     """Terminate a child process, kill it if it lingers, and reap it."""
     if proc and proc.poll() is None:
@@ -118,9 +128,20 @@ class Sim:
         """Send raw bytes to the HTTP port; return everything it answers."""
         with socket.create_connection(("127.0.0.1", self.http_port), timeout=timeout) as s:
             s.sendall(request_bytes)
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return data
-                data += chunk
+            return read_to_end(s)
+
+    def verdict(self, scenario, tail=300):
+        """(passed, what went wrong) of scenario(self): it fails when the scenario
+        raises, or the simulator dies or prints an error (a MemoryError it survived)."""
+        try:
+            scenario(self)
+            time.sleep(0.1)  # what the simulator prints about the last steps
+            output = "".join(self.output)
+            if not self.alive():
+                return False, "died: " + output[-tail:]
+            if "Error" in output or "Traceback" in output:
+                return False, "printed an error: " + output[-tail:]
+            return True, ""
+        except Exception as exc:  # any failure of the scenario counts
+            return False, "%s: %s | %s" % (type(exc).__name__, str(exc)[:tail],
+                                           "".join(self.output)[-tail:])

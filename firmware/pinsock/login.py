@@ -7,6 +7,7 @@
 from microdot import Response
 
 from . import access, netconf
+from .server import is_upgrade  # server.py imports this module only once it is loaded
 
 SESSION_COOKIE = "pinsock_session"
 OPEN_PATHS = ("/login", "/logout")  # the only routes open without a session
@@ -51,7 +52,7 @@ def login_required(request):
     """The answer to a request without a valid session."""
     if request.path == "/":  # a browser opening the page goes to the login page
         return see_other("/login")
-    if "websocket" in request.headers.get("Upgrade", "").lower():
+    if is_upgrade(request):
         return RawResponse(_REQUIRED_UPGRADE, 401)
     return Response(_REQUIRED, 401, _REQUIRED_HEADERS, reason="Unauthorized")
 

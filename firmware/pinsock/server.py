@@ -22,6 +22,7 @@ PAGE_WINDOW_BITS = 10
 # piece fits a hole of a fragmented heap where 1 KiB (microdot's default) may not.
 Response.send_file_buffer_size = 256
 _JSON = {"Content-Type": "application/json"}
+_TEXT = {"Content-Type": "text/plain"}
 _BOARD_JSON = {"Content-Type": "application/json; charset=UTF-8"}  # as microdot's for a dict
 _LOGIN_PATHS = ("/login", "/logout")  # login.py; cross-site POSTs to them are refused too
 
@@ -179,9 +180,13 @@ _HANDED_OVER = _HandedOver()
 
 
 def _bad_handshake():
-    return Response("Bad request: a WebSocket handshake needs Connection: Upgrade and"
-                    " Sec-WebSocket-Key\n", 400, {"Content-Type": "text/plain"},
-                    reason="Bad Request")
+    return _text("Bad request: a WebSocket handshake needs Connection: Upgrade and"
+                 " Sec-WebSocket-Key\n", 400, "Bad Request")
+
+
+def _text(body, status, reason):
+    """A plain-text answer (the error pages)."""
+    return Response(body, status, _TEXT, reason=reason)
 
 
 def cross_site(request, allowed_origins):
@@ -283,14 +288,12 @@ def make_app(service, description, conf):
     async def check_request(request):
         # HTTP/1.1 requires Host, and the cross-site check compares against it.
         if "Host" not in request.headers:
-            return Response("Bad request: no Host header\n", 400,
-                            {"Content-Type": "text/plain"}, reason="Bad Request")
+            return _text("Bad request: no Host header\n", 400, "Bad Request")
         path = request.path
         if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
                 path == "/action.cgi" or (path in _LOGIN_PATHS and request.method == "POST"):
             if cross_site(request, allowed_origins):
-                return Response("Forbidden: cross-site request\n", 403,
-                                {"Content-Type": "text/plain"}, reason="Forbidden")
+                return _text("Forbidden: cross-site request\n", 403, "Forbidden")
         if gate is not None:
             return gate(request)  # None when the request has a session, or needs none
 
@@ -340,15 +343,15 @@ def make_app(service, description, conf):
     @app.errorhandler(400)
     async def bad_request(request):
         # microdot could not read the request (RequestHeadReader has the limits).
-        return Response("Bad request: malformed, or too long (request line %d bytes,"
-                        " head %d bytes or %d lines)\n"
-                        % (Request.max_readline, RequestHeadReader.max_head_bytes,
-                           RequestHeadReader.max_head_lines),
-                        400, {"Content-Type": "text/plain"}, reason="Bad Request")
+        return _text("Bad request: malformed, or too long (request line %d bytes, head %d"
+                     " bytes or %d lines)\n" % (Request.max_readline,
+                                                 RequestHeadReader.max_head_bytes,
+                                                 RequestHeadReader.max_head_lines),
+                     400, "Bad Request")
 
     @app.errorhandler(404)
     async def not_found(request):
-        return Response("Not found\n", 404, {"Content-Type": "text/plain"}, reason="Not Found")
+        return _text("Not found\n", 404, "Not Found")
 
     return app
 

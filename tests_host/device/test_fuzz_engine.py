@@ -286,14 +286,27 @@ def client_frame(rand):
     if opcode == 8 and roll < 5:
         payload = bytes((0x03, 0xE8)) + payload[:10]  # 1000 and a reason
     n = len(payload)
-    head = bytes((fin | rsv | opcode,))
     if n < 126 and rand.below(6):
-        head += bytes((masked | n,))
+        bits = 7
     elif n < 0x10000 and rand.below(4):
+        bits = 16
+    else:
+        bits = 64
+    return encode_client_frame(fin, rsv, opcode, masked, payload, bits, rand.bytes(4))
+
+
+def encode_client_frame(fin, rsv, opcode, masked, payload, bits, mask):
+    """(frame bytes, the text it must deliver or None). The length goes in a field of
+    `bits` (7, 16 or 64), or of 16 when 7 cannot hold it; `masked` 0x80 or 0 says
+    whether the header says masked (the payload is masked with `mask` either way)."""
+    n = len(payload)
+    head = bytes((fin | rsv | opcode,))
+    if bits == 7 and n < 126:
+        head += bytes((masked | n,))
+    elif bits != 64 and n < 0x10000:
         head += bytes((masked | 126, n >> 8, n & 0xFF))
     else:
         head += bytes((masked | 127,)) + n.to_bytes(8, "big")
-    mask = rand.bytes(4)
     body = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
     text = None
     if fin and not rsv and opcode == 1 and masked and n <= 256:

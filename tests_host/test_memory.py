@@ -10,12 +10,13 @@ Measured with tools/bench_memory.py (November 2026, `floor`: the smallest heap, 
 2 KiB steps, in which the soak below passes with 2000 transitions):
   4 clients: 132-136 KiB from run to run (196 KiB before the memory work, 144 before
   the board config was freed after start-up, 138 before start-up code left the heap).
-  At rest after boot 105.4 KB is allocated (140 KB before); each WebSocket client adds
+  At rest after boot 104.4 KB is allocated (140 KB before, 106.0 before reading
+  settings.json left with start-up code: 1.6 KB of bytecode); each WebSocket client adds
   2.4 KB (6.1 KB before: the session no longer keeps microdot's request, and its writer
-  task runs only while something waits to be written). About 74 KB
+  task runs only while something waits to be written). About 72 KB
   of it is modules, bytecode and qstrs (asyncio 4, microdot 19.5 trimmed by the build,
-  pinsock 45, simhw 6; startup, config, netconf and tlskeys are dropped after start-up,
-  and the board config is emptied); the rest is the IO bank, the event log and report,
+  pinsock 43.5, simhw 6; startup, config, netconf, tlskeys and settingsfile are dropped
+  after start-up, and the board config is emptied); the rest is the IO bank, the event log and report,
   the routes and /board, the listening sockets. What fails first in a smaller heap is
   the page inflated for a client without gzip: its state and window (1336 and 1024
   bytes, each in one piece) while a request is served next to the 4 sessions.
@@ -32,6 +33,7 @@ from websockets.sync.client import connect
 import bench_memory
 import build
 from conftest import ROOT
+from pinsock.app import BOOT_ONLY_MODULES
 
 # Smallest heap measured for the soak with 4 clients: 132-136 KiB from run to run;
 # this leaves 4 KiB over the worst run.
@@ -91,3 +93,43 @@ def test_page_inflates_with_a_1k_window(sim_build, micropython):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert int(proc.stdout) == len((ROOT / "html" / "index.html").read_bytes())
+
+
+# Start-up as app.run() does it (config, hardware, build, and tlskeys, which serve()
+# imports), then app.forget_boot_modules(): what it imported for start-up only is gone.
+FORGET_BOOT_MODULES = """
+import sys
+import pinsock
+from pinsock import app, startup, tlskeys
+
+board, conf = startup.load_configs(["--state-dir", sys.argv[1]])
+device, bank, status, routes = startup.build(board, startup.load_hardware(board), conf)
+loaded = [n for n in app.BOOT_ONLY_MODULES if "pinsock." + n in sys.modules]
+boot = [sys.modules["pinsock." + n] for n in loaded]
+board = conf = routes = startup = tlskeys = None
+app.forget_boot_modules()
+print("loaded:", " ".join(loaded))
+print("alive:", " ".join(n[8:] for n in sys.modules if n.startswith("pinsock.")))
+print("kept:", " ".join(n for n in app.BOOT_ONLY_MODULES
+                       if "pinsock." + n in sys.modules or hasattr(pinsock, n)))
+print("held by:", " ".join(name + "." + attr for name, module in sys.modules.items()
+                          for attr in dir(module)
+                          if any(getattr(module, attr) is m for m in boot)))
+"""
+
+
+def test_start_up_modules_are_forgotten_once_the_device_serves(sim_build, micropython,
+                                                                tmp_path):
+    # settingsfile (reading settings.json) is among them: settings.py lives on and
+    # saves, but must not keep the loading code in the heap of a board.
+    proc = subprocess.run([micropython, "-c", FORGET_BOOT_MODULES, str(tmp_path)],
+                          cwd=sim_build, capture_output=True, text=True, timeout=30,
+                          env={"MICROPYPATH": ".frozen::%s" % (sim_build / "lib")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = dict(line.partition(":")[::2] for line in proc.stdout.splitlines()
+                if line.startswith(("loaded:", "alive:", "kept:", "held by:")))
+    assert said["loaded"].split() == list(BOOT_ONLY_MODULES), proc.stdout
+    assert "settings" in said["alive"].split(), proc.stdout
+    assert "settingsfile" not in said["alive"].split(), proc.stdout
+    assert said["kept"].split() == [], proc.stdout
+    assert said["held by"].split() == [], proc.stdout

@@ -20,9 +20,10 @@ GC_EVERY_BYTES = 8192
 GC_FREE_SHARE = 4
 # Modules only start-up uses, imported where they are used and forgotten once the
 # device serves: a board that loads .mpy files keeps their bytecode in the heap (about
-# 14 KB of it on the unix port). One that another module keeps (netconf, by login.py
-# when there is a password) stays as long as that one does.
-BOOT_ONLY_MODULES = ("startup", "config", "netconf", "tlskeys")
+# 15.6 KB of it on the unix port). One that another module keeps (netconf, by login.py
+# when there is a password) stays as long as that one does. settingsfile reads
+# settings.json at boot; settings.py, which saves it, lives on.
+BOOT_ONLY_MODULES = ("startup", "config", "netconf", "tlskeys", "settingsfile")
 
 
 async def scan_inputs(bank, flag):

@@ -5,7 +5,7 @@
 # globals, and with them every function here.
 import json
 
-from . import VERSION, server
+from . import VERSION, server, settingsfile
 from .commands import CommandEngine
 from .compat import ticks_ms
 from .device import Device, Status
@@ -50,7 +50,7 @@ def build(board, hardware, conf):
     bank = IoBank(hardware, board["ios"], board["debounce_ms"])
     default_name = "pinsock-" + hardware.unique_id_hex()[-4:]
     settings = Settings(board["state_dir"], bank, default_name)
-    settings.load()
+    settingsfile.load(settings)
     hub = ClientHub(board["max_clients"])
     hub.ping_interval_ms = board["ping_interval_ms"]
     hub.idle_timeout_ms = board["idle_timeout_ms"]
@@ -90,7 +90,7 @@ async def start_app(app, host, port, ssl=None):
     """
     if ssl is not None:
         app.before_request_handlers.insert(0, server.over_tls)
-    return await server.serve(app.handle_request, host, port, ssl)
+    return await server.serve(server.http_handler(app), host, port, ssl)
 
 
 async def serve(app, board):

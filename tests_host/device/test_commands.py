@@ -28,7 +28,7 @@
 import os
 
 from fakes import FakeClient, FakeHardware, board_ios, scratch_dir
-from pinsock import commands
+from pinsock import commands, settingsfile
 from pinsock.commands import CommandEngine, error_reply, is_error
 from pinsock.device import Device
 from pinsock.eventlog import EventLog
@@ -126,7 +126,7 @@ class TranscriptRun:
         self.pins = SimPins(len(ios))
         self.bank = IoBank(self.pins, ios, self.debounce_ms)
         self.settings = Settings(self.state_dir, self.bank, DEFAULT_NAME, self.log.append)
-        self.settings.load()
+        settingsfile.load(self.settings)
         self.hub = ClientHub(8)
         self.booted = self.now
         self.engine = CommandEngine(self.bank, self.settings, TranscriptStatus(self))

@@ -11,7 +11,7 @@
 import json
 
 from fakes import FakeHardware, board_ios, scratch_dir
-from pinsock import commands, wsframe
+from pinsock import commands, settingsfile, wsframe
 from pinsock.commands import CommandEngine
 from pinsock.device import Device
 from pinsock.eventlog import EventLog
@@ -114,7 +114,7 @@ class Rig:
         self.pins = FakeHardware(len(ios))
         self.bank = IoBank(self.pins, ios, 0)
         self.settings = Settings(scratch_dir(name), self.bank, "pinsock-c0de", _quiet)
-        self.settings.load()
+        settingsfile.load(self.settings)
         self.bank.start(0)
         self.hub = ClientHub(4)
         self.engine = CommandEngine(self.bank, self.settings, _Status(self.hub))

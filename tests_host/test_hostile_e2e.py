@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 
@@ -263,10 +264,21 @@ def handshake(sim, path="/ws", extra=""):
 def test_websocket_from_another_sites_page_is_refused_with_403(sim):
     for path in ("/ws", "/INDEX", "/log"):
         assert handshake(sim, path, "Origin: http://evil.example\r\n").startswith(
-            b"HTTP/1.0 403"), path
+            b"HTTP/1.1 403"), path
         assert handshake(sim, path, "Origin: http://127.0.0.1:1\r\n").startswith(
-            b"HTTP/1.0 403"), path  # same host, other port: another origin
-    assert handshake(sim, "/ws", "Sec-Fetch-Site: cross-site\r\n").startswith(b"HTTP/1.0 403")
+            b"HTTP/1.1 403"), path  # same host, other port: another origin
+    assert handshake(sim, "/ws", "Sec-Fetch-Site: cross-site\r\n").startswith(b"HTTP/1.1 403")
+    still_serving(sim)
+
+
+def test_a_websocket_client_reads_why_its_handshake_was_refused(sim):
+    # A refused handshake is answered in HTTP/1.1, the only answer WebSocket clients
+    # parse: the client learns the status and the reason, not "invalid response".
+    with pytest.raises(InvalidStatus) as refused:
+        connect(sim.ws_url("/ws"), origin="http://evil.example", open_timeout=5)
+    assert refused.value.response.status_code == 403
+    assert refused.value.response.headers["Connection"] == "close"
+    assert refused.value.response.body == b"Forbidden: cross-site request\n"
     still_serving(sim)
 
 
@@ -286,7 +298,7 @@ def test_origins_allowed_in_config_json_may_open_the_websocket(start_sim, tmp_pa
     answer = handshake(sim, "/ws", "Origin: http://dashboard.lan:8000\r\n")
     assert answer.startswith(b"HTTP/1.1 101"), answer
     assert handshake(sim, "/ws", "Origin: http://dashboard.lan:9000\r\n").startswith(
-        b"HTTP/1.0 403")
+        b"HTTP/1.1 403")
 
 
 def test_action_cgi_from_another_site_is_refused(sim):

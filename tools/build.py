@@ -50,6 +50,9 @@ MICRODOT_UNUSED = {
         "Microdot.query", "Request.after_request", "MultiDict.getlist",
         "NoCaseDict.__delitem__", "HTTPException.__repr__", "URLPattern.__repr__",
         "Response.types_map", "URLPattern.segment_patterns", "URLPattern.segment_parsers",
+        # server.py reads requests and writes responses itself (server.http_handler).
+        "Microdot.handle_request", "Request.create", "Request._safe_readline",
+        "Response.write", "Response.body_iter", "Response.complete", "MUTED_SOCKET_ERRORS",
     ),
     "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO"),
 }

@@ -7,7 +7,6 @@
 from microdot import Response
 
 from . import access, netconf
-from .server import is_upgrade  # server.py imports this module only once it is loaded
 
 SESSION_COOKIE = "pinsock_session"
 OPEN_PATHS = ("/login", "/logout")  # the only routes open without a session
@@ -22,20 +21,6 @@ _TAIL = (b'</p><form method="post" action="/login"><label>Password <input type="
 _REQUIRED = b'{"error":"login required: POST /login with password=..."}\n'
 _REQUIRED_HEADERS = {"Content-Type": "application/json",
                      "WWW-Authenticate": 'Cookie realm="pinsock"'}
-# The same for a WebSocket handshake, in HTTP/1.1: clients parse no other answer to it.
-_REQUIRED_UPGRADE = (b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-                     b'WWW-Authenticate: Cookie realm="pinsock"\r\nContent-Length: %d\r\n'
-                     b"Connection: close\r\n\r\n" % len(_REQUIRED) + _REQUIRED)
-
-
-class RawResponse(Response):
-    """An answer written exactly as given (microdot writes every answer as HTTP/1.0)."""
-
-    async def write(self, stream):
-        try:
-            await stream.awrite(self.body)
-        except OSError:  # the client has gone
-            pass
 
 
 def page(message, status, reason):
@@ -49,11 +34,10 @@ def see_other(location):
 
 
 def login_required(request):
-    """The answer to a request without a valid session."""
+    """The answer to a request without a valid session (to a WebSocket handshake, too:
+    server.write_response writes that one as HTTP/1.1)."""
     if request.path == "/":  # a browser opening the page goes to the login page
         return see_other("/login")
-    if is_upgrade(request):
-        return RawResponse(_REQUIRED_UPGRADE, 401)
     return Response(_REQUIRED, 401, _REQUIRED_HEADERS, reason="Unauthorized")
 
 

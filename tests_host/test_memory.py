@@ -10,16 +10,17 @@ Measured with tools/bench_memory.py (November 2026, `floor`: the smallest heap, 
 2 KiB steps, in which the soak below passes with 2000 transitions):
   4 clients: 132-136 KiB from run to run (196 KiB before the memory work, 144 before
   the board config was freed after start-up, 138 before start-up code left the heap).
-  At rest after boot 104.4 KB is allocated (140 KB before, 106.0 before reading
-  settings.json left with start-up code: 1.6 KB of bytecode); each WebSocket client adds
-  2.4 KB (6.1 KB before: the session no longer keeps microdot's request, and its writer
-  task runs only while something waits to be written). About 72 KB
-  of it is modules, bytecode and qstrs (asyncio 4, microdot 19.5 trimmed by the build,
-  pinsock 43.5, simhw 6; startup, config, netconf, tlskeys and settingsfile are dropped
-  after start-up, and the board config is emptied); the rest is the IO bank, the event log and report,
-  the routes and /board, the listening sockets. What fails first in a smaller heap is
-  the page inflated for a client without gzip: its state and window (1336 and 1024
-  bytes, each in one piece) while a request is served next to the 4 sessions.
+  At rest after boot 104.4 KB is allocated (140 KB before; 106.0 before reading
+  settings.json left with start-up code, 1.6 KB of bytecode); each WebSocket client
+  adds 2.4 KB (6.1 KB before: the session no longer keeps microdot's request, and its
+  writer task runs only while something waits to be written). About 72 KB of it is
+  modules, bytecode and qstrs (asyncio 4, microdot 19.5 trimmed by the build, pinsock
+  43.5, simhw 6; startup, config, netconf, tlskeys and settingsfile are dropped after
+  start-up, and the board config is emptied); the rest is the IO bank, the event log
+  and report, the routes and /board, the listening sockets. What fails first in a
+  smaller heap is the page inflated for a client without gzip: its state and window
+  (1336 and 1024 bytes, each in one piece) while a request is served next to the 4
+  sessions.
   Pushing a switch report allocates 0 bytes per client (352 before), and nothing per
   change in the device logic.
 The test holds the floor with margin: HEAP below.

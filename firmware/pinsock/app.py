@@ -86,7 +86,7 @@ def forget_boot_modules():
         sys.modules.pop(package + "." + name, None)
         try:
             delattr(sys.modules[package], name)
-        except AttributeError:  # never imported
+        except (AttributeError, KeyError):  # never imported (MicroPython: KeyError)
             pass
     gc.collect()
     gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))

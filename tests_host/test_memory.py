@@ -96,18 +96,19 @@ def test_page_inflates_with_a_1k_window(sim_build, micropython):
     assert int(proc.stdout) == len((ROOT / "html" / "index.html").read_bytes())
 
 
-# Start-up as app.run() does it (config, hardware, build, and tlskeys, which serve()
-# imports), then app.forget_boot_modules(): what it imported for start-up only is gone.
+# Start-up's steps as app.run() takes them (configs, TLS files, hardware, build), then
+# app.forget_boot_modules(): what it imported for start-up only is gone.
 FORGET_BOOT_MODULES = """
 import sys
 import pinsock
-from pinsock import app, startup, tlskeys
+from pinsock import app, startup
 
 board, conf = startup.load_configs(["--state-dir", sys.argv[1]])
+context = startup.tls_context(board)
 device, bank, status, routes = startup.build(board, startup.load_hardware(board), conf)
 loaded = [n for n in app.BOOT_ONLY_MODULES if "pinsock." + n in sys.modules]
 boot = [sys.modules["pinsock." + n] for n in loaded]
-board = conf = routes = startup = tlskeys = None
+board = conf = routes = startup = context = None
 app.forget_boot_modules()
 print("loaded:", " ".join(loaded))
 print("alive:", " ".join(n[8:] for n in sys.modules if n.startswith("pinsock.")))

@@ -18,11 +18,12 @@ GC_EVERY_BYTES = 8192
 # rarely in a roomy one. A command allocates ~1.3 KB and a collection scans the whole
 # heap: collecting every 8 KiB in a 2 MiB heap made a command round trip 40 µs slower.
 GC_FREE_SHARE = 4
-# Modules only start-up uses, imported where they are used and forgotten once the
-# device serves: a board that loads .mpy files keeps their bytecode in the heap (about
-# 15.6 KB of it on the unix port). One that another module keeps (netconf, by login.py
-# when there is a password) stays as long as that one does. settingsfile reads
-# settings.json at boot; settings.py, which saves it, lives on.
+# Modules only start-up uses, imported where they are used and forgotten as soon as
+# start-up is done with each (all of them once the device serves): a board that loads
+# .mpy files keeps their bytecode in the heap (about 15.6 KB of it on the unix port).
+# One that another module keeps (netconf, by login.py when there is a password) stays
+# as long as that one does. settingsfile reads settings.json at boot; settings.py,
+# which saves it, lives on.
 BOOT_ONLY_MODULES = ("startup", "config", "netconf", "tlskeys", "settingsfile")
 
 
@@ -61,35 +62,43 @@ async def run(board, conf):
     """The firmware, from the board config to the end of serving. Nothing keeps
     `board` once the device serves: whatever needs a piece of it took a copy of that
     piece, and the config (6 KB of heap on the unix port) is freed."""
-    gc.collect()
     from . import startup
 
+    context = startup.tls_context(board)
+    forget("tlskeys")
     hardware = startup.load_hardware(board)
     device, bank, status, app = startup.build(board, hardware, conf)
+    forget("settingsfile")
     asyncio.create_task(keep_house(device.hub))
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if board["poll_ms"]:
         asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
     await hardware.start(conf)
-    srv = await startup.serve(app, board)
+    srv = await startup.serve(app, board, context)
     # Emptied, not only dropped: the collector is conservative, and a stale copy of
     # the pointer (a finished coroutine's frame, a dead stack slot) kept all of it.
     board.clear()
-    board = conf = app = startup = None
-    forget_boot_modules()
+    board = conf = app = context = startup = None
+    forget(*BOOT_ONLY_MODULES)
+    gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))
     await srv.wait_closed()
 
 
-def forget_boot_modules():
+def forget(*names):
+    """Drop the named modules of this package (BOOT_ONLY_MODULES) and collect: a
+    module nothing else keeps is freed, bytecode and all."""
     package = __name__.rpartition(".")[0]
-    for name in BOOT_ONLY_MODULES:
+    for name in names:
         sys.modules.pop(package + "." + name, None)
         try:
             delattr(sys.modules[package], name)
         except (AttributeError, KeyError):  # never imported (MicroPython: KeyError)
             pass
     gc.collect()
-    gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))
+
+
+def forget_boot_modules():
+    forget(*BOOT_ONLY_MODULES)
 
 
 def main(argv=()):
@@ -98,6 +107,7 @@ def main(argv=()):
 
     configs = startup.load_configs(argv)
     startup = None  # forgotten once the device serves (BOOT_ONLY_MODULES)
+    forget("config", "netconf")  # before the firmware's modules are loaded
     if configs is None:
         return 2
     firmware = run(*configs)

@@ -3,17 +3,12 @@
 # so its bytecode does not stay in the heap of a board that loads .mpy files. Nothing
 # that lives on may keep a function of this module: a function keeps its module's
 # globals, and with them every function here.
+#
+# Each step imports what it needs when it runs, and app.py forgets a step's boot-only
+# modules as soon as it is over: the configs are read before the firmware's modules
+# are loaded, and the TLS files are checked before the device is built, so the
+# heap never holds all of start-up's code and the firmware's at once.
 import json
-
-from . import VERSION, server, settingsfile
-from .commands import CommandEngine
-from .compat import ticks_ms
-from .device import Device, Status
-from .eventlog import EventLog
-from .hub import ClientHub
-from .iobank import IoBank
-from .report import SwitchReport
-from .settings import Settings
 
 BOARD_FILE = "board.json"
 
@@ -43,10 +38,27 @@ def load_hardware(board):
     return MachineHardware(board)
 
 
+def tls_context(board):
+    """The SSLContext to serve HTTPS with; None for plain HTTP (tlskeys.py says why)."""
+    from . import tlskeys
+
+    return tlskeys.context(board["state_dir"])
+
+
 def build(board, hardware, conf):
     """Wire the device together. `conf` is config.json (netconf.py).
 
     Returns (device, bank, status, microdot app)."""
+    from . import VERSION, server, settingsfile
+    from .commands import CommandEngine
+    from .compat import ticks_ms
+    from .device import Device, Status
+    from .eventlog import EventLog
+    from .hub import ClientHub
+    from .iobank import IoBank
+    from .report import SwitchReport
+    from .settings import Settings
+
     bank = IoBank(hardware, board["ios"], board["debounce_ms"])
     default_name = "pinsock-" + hardware.unique_id_hex()[-4:]
     settings = Settings(board["state_dir"], bank, default_name)
@@ -88,20 +100,21 @@ async def start_app(app, host, port, ssl=None):
     With `ssl` (an SSLContext, tlskeys.py) the connections are TLS: HTTPS and WSS. The
     handshake happens at the first read, within server.REQUEST_TIMEOUT_MS.
     """
+    from . import server
+
     if ssl is not None:
         app.before_request_handlers.insert(0, server.over_tls)
     return await server.serve(server.http_handler(app), host, port, ssl)
 
 
-async def serve(app, board):
-    """Serve HTTP, or HTTPS with plain HTTP redirecting to it when the state folder
-    holds a usable certificate and key (tlskeys.py). Any TLS trouble, a bad file or a
-    port that cannot be opened, is logged and leaves plain HTTP serving: the owner is
-    never locked out. Returns the server whose end ends the firmware."""
-    from . import tlskeys
+async def serve(app, board, context):
+    """Serve HTTP, or HTTPS with plain HTTP redirecting to it when `context`
+    (tls_context) is an SSLContext. Any TLS trouble, a bad file or a port that cannot
+    be opened, is logged and leaves plain HTTP serving: the owner is never locked out.
+    Returns the server whose end ends the firmware."""
+    from . import server
 
     host = board["host"]
-    context = tlskeys.context(board["state_dir"])
     if context is not None:
         try:
             srv = await start_app(app, host, board["https_port"], context)

@@ -53,6 +53,8 @@ MICRODOT_UNUSED = {
         # server.py reads requests and writes responses itself (server.http_handler).
         "Microdot.handle_request", "Request.create", "Request._safe_readline",
         "Response.write", "Response.body_iter", "Response.complete", "MUTED_SOCKET_ERRORS",
+        # Routes are matched by server.StaticPath (plain paths, no regular expressions).
+        "URLPattern.compile", "URLPattern.match",
     ),
     "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO"),
 }

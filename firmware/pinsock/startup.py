@@ -78,6 +78,7 @@ def build(board, hardware, conf):
     service = server.WebSocketService(device)
     app = server.make_app(service, board_description(board), conf)
     hardware.add_routes(app)
+    server.use_static_paths(app)
     return device, bank, status, app
 
 

@@ -52,6 +52,7 @@ MICRODOT_UNUSED = {
         "Response.types_map", "URLPattern.segment_patterns", "URLPattern.segment_parsers",
         # server.py reads requests and writes responses itself (server.http_handler).
         "Microdot.handle_request", "Request.create", "Request._safe_readline",
+        "Request.__init__",  # server.LeanRequest has its own
         "Response.write", "Response.body_iter", "Response.complete", "MUTED_SOCKET_ERRORS",
         # Routes are matched by server.StaticPath (plain paths, no regular expressions).
         "URLPattern.compile", "URLPattern.match",

@@ -62,9 +62,12 @@ class WebSocketService:
             await self._read_messages(stream, client)
         except wsframe.FrameError as exc:
             client.close(exc.code, exc.reason)
-        except Exception:  # EOF, reset, or the socket closed under us: the peer is gone
+        except (EOFError, OSError):  # EOF, reset, or the socket closed under us
             client.peer_has_closed()
             client.hang_up()
+        except Exception as exc:  # MemoryError, or a bug: logged, and the client told
+            print_exception(exc)
+            client.close(wsframe.CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             device.disconnected(client)
         # The writer (if one runs) now flushes what is queued and the close

@@ -8,19 +8,17 @@ in the heap too (a frozen image does not).
 
 Measured with tools/bench_memory.py (November 2026, `floor`: the smallest heap, in
 2 KiB steps, in which the soak below passes with 2000 transitions):
-  4 clients: 132-136 KiB from run to run (196 KiB before the memory work, 144 before
-  the board config was freed after start-up, 138 before start-up code left the heap).
-  At rest after boot 104.4 KB is allocated (140 KB before; 106.0 before reading
-  settings.json left with start-up code, 1.6 KB of bytecode); each WebSocket client
-  adds 2.4 KB (6.1 KB before: the session no longer keeps microdot's request, and its
-  writer task runs only while something waits to be written). About 72 KB of it is
-  modules, bytecode and qstrs (asyncio 4, microdot 19.5 trimmed by the build, pinsock
-  43.5, simhw 6; startup, config, netconf, tlskeys and settingsfile are dropped after
-  start-up, and the board config is emptied); the rest is the IO bank, the event log
-  and report, the routes and /board, the listening sockets. What fails first in a
-  smaller heap is the page inflated for a client without gzip: its state and window
-  (1336 and 1024 bytes, each in one piece) while a request is served next to the 4
-  sessions.
+  4 clients: 126 KiB in 3 runs of 3 (196 KiB before the memory work, 132-136 before
+  server.py read requests and wrote answers itself, matched routes without regular
+  expressions, sent the log from a task of its own and start-up let each of its
+  modules go as soon as it was done with it).
+  At rest after boot 102.8 KB is allocated (140 KB before the memory work); each
+  WebSocket client adds 2.4 KB. About 70 KB of it is modules, bytecode and qstrs
+  (asyncio 4, microdot 15.8 trimmed by the build, simhw 6, the rest pinsock; startup,
+  config, netconf, tlskeys and settingsfile are dropped during start-up, and the
+  board config is emptied); the rest is the IO bank, the event log and report, the
+  routes and /board, the listening sockets. What fails in a smaller heap is an
+  allocation of a few hundred bytes while a request is served next to the 4 sessions.
   Pushing a switch report allocates 0 bytes per client (352 before), and nothing per
   change in the device logic.
 The test holds the floor with margin: HEAP below.
@@ -36,20 +34,19 @@ import build
 from conftest import ROOT
 from pinsock.app import BOOT_ONLY_MODULES
 
-# Smallest heap measured for the soak with 4 clients: 132-136 KiB from run to run;
-# this leaves 4 KiB over the worst run.
-HEAP = "140K"
+# Smallest heap measured for the soak with 4 clients: 126 KiB; this leaves 4 KiB.
+HEAP = "130K"
 # With a password (test_password_e2e.py): the login code stays loaded (login.py,
 # access.py, and netconf.py, which it keeps). Smallest heap its scenario passed in:
-# 140 KiB (138 failed).
-HEAP_WITH_PASSWORD = "144K"
+# 132 KiB (128 failed).
+HEAP_WITH_PASSWORD = "136K"
 CLIENTS = 4
 TRANSITIONS = 1000
 # What a pushed switch report may allocate per client (gc.mem_alloc() deltas).
 MAX_BYTES_PER_PUSH_PER_CLIENT = 256
 
 
-def test_serves_4_clients_through_the_soak_within_140k(start_sim):
+def test_serves_4_clients_through_the_soak_within_130k(start_sim):
     sim = start_sim(heapsize=HEAP, max_clients=CLIENTS, debounce_ms=0)
     # Every client told every transition, commands, the page (gzip and inflated on the
     # device), /board, /log, /action.cgi and reconnects; then a new client is served.

@@ -95,6 +95,18 @@ def test_board_description(sim):
     assert [io["dip"] for io in board["ios"]] == [1, 2, 3, 4, 5, 6, 7, 8] + [0] * 8
 
 
+def test_head_answers_the_head_of_get_without_the_body(sim):
+    full = sim.http(b"GET /board HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    head = sim.http(b"HEAD /board HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    full_head, _, body = full.partition(b"\r\n\r\n")
+    assert head == full_head + b"\r\n\r\n"
+    assert b"Content-Length: %d\r\n" % len(body) in head
+    # Methods a path does not take: 405, and the server goes on.
+    assert sim.http(b"POST /board HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").startswith(
+        b"HTTP/1.0 405")
+    assert get(sim.base_url + "/board")[0] == 200
+
+
 # --- switch reports -------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/ws", "/INDEX"])
 def test_report_on_connect_and_after_each_change(start_sim, path):

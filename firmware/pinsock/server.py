@@ -526,11 +526,10 @@ class LeanRequest(Request):
     content_type = None
     _body = b""
     _form = None
-    after_request_handlers = ()
-    # microdot's dispatch_request sets these on every request it routes.
-    url_prefix = ""
-    subapp = None
-    route = None
+    after_request_handlers = []  # shared: Request.after_request is not in the build
+    # microdot's dispatch_request sets it (url_prefix, route) on every request it routes,
+    # but reads it first when it answers 413.
+    subapp = None  # pyright: ignore[reportAssignmentType]
 
     def __init__(self, method, url, headers, sock):
         self.method = method
@@ -541,7 +540,7 @@ class LeanRequest(Request):
         self.path = path
         if query:
             self.query_string = query_string
-            self.args = self._parse_urlencoded(query_string)
+            self.args = self._parse_urlencoded(query_string)  # pyright: ignore[reportAttributeAccessIssue]
         content_type = headers.get("Content-Type")
         if content_type is not None:
             self.content_type = content_type

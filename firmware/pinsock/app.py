@@ -79,7 +79,7 @@ async def run(board, conf):
     # the pointer (a finished coroutine's frame, a dead stack slot) kept all of it.
     board.clear()
     board = conf = app = context = startup = None
-    forget(*BOOT_ONLY_MODULES)
+    forget_boot_modules()
     gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))
     await srv.wait_closed()
 
@@ -98,6 +98,7 @@ def forget(*names):
 
 
 def forget_boot_modules():
+    """Once the device serves: none of start-up's modules stays."""
     forget(*BOOT_ONLY_MODULES)
 
 

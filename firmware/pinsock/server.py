@@ -1,10 +1,11 @@
 # Transport: HTTP routes on microdot, and the WebSocket connection loop.
 #
 # Thin on purpose. It turns bytes into text messages and back; what a message means
-# is the device's business (device.py). microdot parses HTTP; the upgrade handshake
-# and the frames are done here: the firmware must refuse bad frames with the right
-# close code, which microdot's reader cannot, and a session must not keep microdot's
-# request alive (see upgrade()).
+# is the device's business (device.py). microdot routes HTTP requests; reading a
+# request and writing its answer are done here (http_handler: a fraction of
+# microdot's allocations), and so are the upgrade handshake and the frames: the
+# firmware must refuse bad frames with the right close code, which microdot's reader
+# cannot, and a session must not keep microdot's request alive (see upgrade()).
 import asyncio
 import gc
 

@@ -2,9 +2,9 @@
 # unix port, where the flags override the board config (see tools/sim.py).
 import sys
 
-from pinsock import app
+from pinsock import lifecycle
 
-code = app.main(sys.argv[1:])
+code = lifecycle.main(sys.argv[1:])
 if code:
     # Only on failure: on a board sys.exit() soft-reboots, and after a clean stop
     # (Ctrl-C from mpremote) the board must stay at the REPL for the next deploy.

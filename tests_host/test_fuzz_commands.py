@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent / "device"))
 import test_fuzz_engine as fuzz  # noqa: E402
 from wire import split_frame  # noqa: E402
-from pinsock import wsframe  # noqa: E402
-from pinsock.hub import Client  # noqa: E402
-from pinsock.server import _close_reply  # noqa: E402
+from pinsock.transport import wsframe  # noqa: E402
+from pinsock.transport.hub import Client  # noqa: E402
+from pinsock.transport.websocket import close_reply as _close_reply  # noqa: E402
 
 # No example database on disk; enough examples to matter, few enough for ~10 s.
 FUZZ = settings(max_examples=400, deadline=None, database=None,
@@ -89,9 +89,9 @@ def test_device_answers_each_message_with_one_text_frame(texts):
     client = Client(None)
     client.outbox_len = len(texts) + 1  # room for every frame, to look at them all
     client._frames = [None] * client.outbox_len
-    rig.device.connected(client)
+    rig.service.join(client)
     for text in texts:
-        rig.device.received(client, text)
+        rig.device.received(rig.service, client, text)
     frames = [f for f in client._frames if f is not None]
     assert len(frames) == 1 + len(texts)  # the report on connect, one reply each
     for text, frame in zip(texts, frames[1:]):

@@ -32,7 +32,9 @@ from websockets.sync.client import connect
 import bench_memory
 import build
 from conftest import ROOT
-from pinsock.app import BOOT_ONLY_MODULES
+
+# Start-up's own modules: firmware/pinsock/boot/, all forgotten once the device serves.
+BOOT_ONLY_MODULES = sorted(p.stem for p in (ROOT / "firmware" / "pinsock" / "boot").glob("*.py"))
 
 # Smallest heap measured for the soak with 4 clients: 126 KiB; this leaves 4 KiB.
 HEAP = "130K"
@@ -93,24 +95,26 @@ def test_page_inflates_with_a_1k_window(sim_build, micropython):
     assert int(proc.stdout) == len((ROOT / "html" / "index.html").read_bytes())
 
 
-# Start-up's steps as app.run() takes them (configs, TLS files, hardware, build), then
-# app.forget_boot_modules(): what it imported for start-up only is gone.
+# Start-up's steps as lifecycle.run() takes them (configs, TLS files, hardware, build),
+# then lifecycle.forget_boot_modules(): what it imported for start-up only is gone.
 FORGET_BOOT_MODULES = """
 import sys
 import pinsock
-from pinsock import app, startup
+from pinsock import lifecycle
+from pinsock.boot import startup
 
 board, conf = startup.load_configs(["--state-dir", sys.argv[1]])
 context = startup.tls_context(board)
-device, bank, status, routes = startup.build(board, startup.load_hardware(board), conf)
-loaded = [n for n in app.BOOT_ONLY_MODULES if "pinsock." + n in sys.modules]
-boot = [sys.modules["pinsock." + n] for n in loaded]
+device, bank, status, hub, routes = startup.build(board, startup.load_hardware(board), conf)
+prefix = "pinsock.boot."
+loaded = sorted(n[len(prefix):] for n in sys.modules if n.startswith(prefix))
+boot = [sys.modules[prefix + n] for n in loaded] + [sys.modules["pinsock.boot"]]
 board = conf = routes = startup = context = None
-app.forget_boot_modules()
+lifecycle.forget_boot_modules()
 print("loaded:", " ".join(loaded))
 print("alive:", " ".join(n[8:] for n in sys.modules if n.startswith("pinsock.")))
-print("kept:", " ".join(n for n in app.BOOT_ONLY_MODULES
-                       if "pinsock." + n in sys.modules or hasattr(pinsock, n)))
+print("kept:", " ".join([n for n in sys.modules if n.startswith("pinsock.boot")]
+                       + (["pinsock.boot"] if hasattr(pinsock, "boot") else [])))
 print("held by:", " ".join(name + "." + attr for name, module in sys.modules.items()
                           for attr in dir(module)
                           if any(getattr(module, attr) is m for m in boot)))
@@ -119,8 +123,8 @@ print("held by:", " ".join(name + "." + attr for name, module in sys.modules.ite
 
 def test_start_up_modules_are_forgotten_once_the_device_serves(sim_build, micropython,
                                                                 tmp_path):
-    # settingsfile (reading settings.json) is among them: settings.py lives on and
-    # saves, but must not keep the loading code in the heap of a board.
+    # boot/settings_json.py (reading settings.json) is among them: logic/settings.py
+    # lives on and saves, but must not keep the loading code in the heap of a board.
     proc = subprocess.run([micropython, "-c", FORGET_BOOT_MODULES, str(tmp_path)],
                           cwd=sim_build, capture_output=True, text=True, timeout=30,
                           env={"MICROPYPATH": ".frozen::%s" % (sim_build / "lib")})
@@ -128,7 +132,7 @@ def test_start_up_modules_are_forgotten_once_the_device_serves(sim_build, microp
     said = dict(line.partition(":")[::2] for line in proc.stdout.splitlines()
                 if line.startswith(("loaded:", "alive:", "kept:", "held by:")))
     assert said["loaded"].split() == list(BOOT_ONLY_MODULES), proc.stdout
-    assert "settings" in said["alive"].split(), proc.stdout
-    assert "settingsfile" not in said["alive"].split(), proc.stdout
+    assert "logic.settings" in said["alive"].split(), proc.stdout
+    assert "boot.settings_json" not in said["alive"].split(), proc.stdout
     assert said["kept"].split() == [], proc.stdout
     assert said["held by"].split() == [], proc.stdout

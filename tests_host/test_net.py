@@ -2,7 +2,7 @@
 
 The hardware layer (hw.py, net.py) runs on the unix port as compiled for the Pico W,
 against fakes of `machine` and `network` (realboard/boardfakes.py): every test in
-realboard/netcheck.py must report PASS. config.json's reader (netconf.py, pure) and
+realboard/netcheck.py must report PASS. config.json's reader (config_json.py, pure) and
 tools/configure.py are tested here under CPython.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 import build
 from conftest import ROOT
-from pinsock import netconf
+from pinsock.boot import config_json
 
 REALBOARD = Path(__file__).resolve().parent / "realboard"
 MPYRUN = Path(__file__).resolve().parent / "device" / "mpyrun.py"
@@ -45,12 +45,12 @@ def load(tmp_path, text):
     if text is not None:
         path.write_text(text)
     log = []
-    return netconf.load(str(path), log.append), log
+    return config_json.load(str(path), log.append), log
 
 
 def test_missing_config_gives_defaults_the_access_point_and_no_password(tmp_path):
     conf, log = load(tmp_path, None)
-    assert conf == netconf.DEFAULTS and conf["wifi_ssid"] == "" and conf["password"] == ""
+    assert conf == config_json.DEFAULTS and conf["wifi_ssid"] == "" and conf["password"] == ""
     assert log == ["config: no %s, using defaults" % (tmp_path / "config.json")]
 
 
@@ -61,7 +61,7 @@ def test_missing_config_gives_defaults_the_access_point_and_no_password(tmp_path
 ])
 def test_unreadable_config_gives_defaults_but_refuses_logins(tmp_path, text, why):
     conf, log = load(tmp_path, text)
-    assert conf == dict(netconf.DEFAULTS, password=netconf.LOCKED)
+    assert conf == dict(config_json.DEFAULTS, password=config_json.LOCKED)
     assert why in log[0] and "refusing logins" in log[0] and "secret" not in log[0]
 
 
@@ -88,15 +88,15 @@ def test_bad_allowed_origins_are_ignored_so_only_the_devices_own_page_may(tmp_pa
 
 
 def test_config_json_lives_in_the_state_folder():
-    assert netconf.path_in("") == "config.json"  # a real board: the root, beside board.json
-    assert netconf.path_in("/tmp/flash/") == "/tmp/flash/config.json"
+    assert config_json.path_in("") == "config.json"  # a real board: the root, beside board.json
+    assert config_json.path_in("/tmp/flash/") == "/tmp/flash/config.json"
 
 
 def test_each_bad_value_is_ignored_and_logged_the_rest_used(tmp_path):
     conf, log = load(tmp_path, json.dumps({
         "wifi_ssid": "home", "wifi_password": 1234, "hostname": "kitchen_pi",
         "country": "DEU", "ap_password": "short", "watchdog_ms": True, "extra": 1}))
-    assert conf == dict(netconf.DEFAULTS, wifi_ssid="home")
+    assert conf == dict(config_json.DEFAULTS, wifi_ssid="home")
     text = "\n".join(log)
     for key, why in (("wifi_password", "text"), ("hostname", "letters, digits"),
                      ("country", "two letters"), ("ap_password", "8 to 63"),
@@ -108,7 +108,7 @@ def test_each_bad_value_is_ignored_and_logged_the_rest_used(tmp_path):
 def test_example_config_is_valid_and_complete(tmp_path):
     conf, log = load(tmp_path, (ROOT / "config.example.json").read_text())
     assert log == [] and set(json.loads((ROOT / "config.example.json").read_text())) == set(
-        netconf.DEFAULTS)
+        config_json.DEFAULTS)
     assert conf["wifi_ssid"] == "your-network" and conf["watchdog_ms"] == 8000
 
 
@@ -118,7 +118,7 @@ def test_example_config_is_valid_and_complete(tmp_path):
     ("dot.ted", False), ("", False),
 ])
 def test_hostname_rules(name, ok):
-    assert netconf.is_hostname(name) is ok
+    assert config_json.is_hostname(name) is ok
 
 
 def test_config_json_is_git_ignored_and_not_in_a_build(tmp_path):
@@ -132,7 +132,7 @@ def test_config_json_is_git_ignored_and_not_in_a_build(tmp_path):
 # --- tools/configure.py ---------------------------------------------------------------
 def test_configure_covers_every_setting():
     asked = [q[0] for q in configure.QUESTIONS]
-    assert asked + list(configure.EDITED_BY_HAND) == list(netconf.DEFAULTS)
+    assert asked + list(configure.EDITED_BY_HAND) == list(config_json.DEFAULTS)
 
 
 def test_configure_asks_until_valid_and_writes_config_json(tmp_path, capsys):
@@ -152,7 +152,7 @@ def test_configure_asks_until_valid_and_writes_config_json(tmp_path, capsys):
     assert configure.main(["--out", str(out)], read=lambda q: "",
                           read_secret=lambda q: "") == 0
     assert json.loads(out.read_text()) == written
-    conf = netconf.load(str(out), print)
+    conf = config_json.load(str(out), print)
     assert conf == written
     # What configure does not ask about, it keeps.
     out.write_text(json.dumps(dict(written, allowed_origins=["http://dash.lan"])))

@@ -23,8 +23,8 @@ def test_firmware_typechecks_against_the_boards_stubs(name):
     names = {p.relative_to(ROOT).as_posix() for p in files}
     # What goes on the board is what is checked: the shared firmware, the real-board
     # hardware layer (with this board's stubs), the entry points; not the simulator.
-    assert {"firmware/main.py", "firmware/boot.py", "firmware/pinsock/app.py",
-            "firmware/pinsock/hw.py", "firmware/pinsock/net.py"} <= names
+    assert {"firmware/main.py", "firmware/boot.py", "firmware/pinsock/lifecycle.py",
+            "firmware/pinsock/hardware/pins.py", "firmware/pinsock/hardware/net.py"} <= names
     assert not any("UNIX_SIM" in n for n in names)
     assert failures == [], "\n".join(typecheck.describe(d) for d in failures)
 
@@ -58,7 +58,7 @@ except ImportError:
     no_such_ticks = None
 """,
     # In the hardware layer a wrong argument type fails too, not only a missing API.
-    "hal/hw.py": """\
+    "hardware/pins.py": """\
 import machine
 
 machine.Timer(0, mode=machine.Timer.PERIODIC, period="x", callback=print)  # line 3
@@ -93,5 +93,5 @@ def test_a_call_the_board_lacks_fails(name, own, other, probe_files):
     assert not any(f == own for f, _, _ in found)
     assert ("detect.py", 11, "reportAttributeAccessIssue") in found
     assert not any(f == "detect.py" and line != 11 for f, line, _ in found)
-    assert ("hal/hw.py", 3, "reportArgumentType") in found
+    assert ("hardware/pins.py", 3, "reportArgumentType") in found
     assert len(found) == 5, found

@@ -5,7 +5,8 @@
 The folder holds, ready to copy to the device's root:
     main.py, boot.py            entry points, kept as source (MicroPython runs them)
     board.json                  the board config
-    pinsock/*.mpy               the firmware, compiled with mpy-cross for the board
+    pinsock/**/*.mpy            the firmware, compiled with mpy-cross for the board (the
+                                folders boards/firmware_layout.py gives the board's hal)
     lib/microdot/*.mpy          microdot, compiled from the installed PyPI package
     <board modules>.mpy         Python files in boards/<BOARD>/ (the simulator's pins)
     www/index.html.gz           the page, gzip-compressed with a small window (PAGE_WINDOW_BITS)
@@ -31,7 +32,7 @@ PAGE = ROOT / "html" / "index.html"
 BUILD_TOOL = Path(__file__).resolve()  # a change here (MICRODOT_UNUSED) rebuilds
 
 # The microdot modules the firmware imports (and what they import). Not websocket.py:
-# server.py does the handshake and the frames itself.
+# transport/websocket.py does the handshake and the frames itself.
 MICRODOT_MODULES = ("__init__.py", "microdot.py", "helpers.py")
 # What the firmware never uses of microdot, left out of the .mpy build: a board that
 # loads .mpy files copies their bytecode into the heap (a frozen image does not: the
@@ -50,11 +51,11 @@ MICRODOT_UNUSED = {
         "Microdot.query", "Request.after_request", "MultiDict.getlist",
         "NoCaseDict.__delitem__", "HTTPException.__repr__", "URLPattern.__repr__",
         "Response.types_map", "URLPattern.segment_patterns", "URLPattern.segment_parsers",
-        # server.py reads requests and writes responses itself (server.http_handler).
+        # transport/http.py reads requests and writes responses itself.
         "Microdot.handle_request", "Request.create", "Request._safe_readline",
-        "Request.__init__",  # server.LeanRequest has its own
+        "Request.__init__",  # http.LeanRequest has its own
         "Response.write", "Response.body_iter", "Response.complete", "MUTED_SOCKET_ERRORS",
-        # Routes are matched by server.StaticPath (plain paths, no regular expressions).
+        # Routes are matched by http.StaticPath (plain paths, no regular expressions).
         "URLPattern.compile", "URLPattern.match",
     ),
     "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO"),
@@ -64,11 +65,18 @@ MICRODOT_UNUSED = {
 # in one piece: 1 KiB fits a fragmented heap where the default 32 KiB does not. (It
 # costs about 1 KiB of flash and transfer.)
 PAGE_WINDOW_BITS = 10
-# Files in a board folder that describe the board and are not copied as modules.
-BOARD_DATA_FILES = ("manifest.py",)
-# Firmware modules only boards of one "hal" carry: the real boards' hardware layer
-# (the simulator's hardware layer lives in boards/UNIX_SIM/).
-HAL_MODULES = {"machine": ("hw.py", "net.py")}
+
+
+def _load_layout():
+    # What each board carries: the rule the freeze manifests use too.
+    spec = importlib.util.spec_from_file_location("firmware_layout",
+                                                  BOARDS / "firmware_layout.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+layout = _load_layout()
 
 
 def microdot_dir():
@@ -118,8 +126,8 @@ def compile_mpy(src, dst, arch, source_name):
 
 
 def check_board(board, path):
-    """Refuse a board file the firmware would refuse at boot (firmware/pinsock/config.py)."""
-    source = FIRMWARE / "pinsock" / "config.py"
+    """Refuse a board file the firmware would refuse at boot (pinsock/boot/board_json.py)."""
+    source = FIRMWARE / "pinsock" / "boot" / "board_json.py"
     spec = importlib.util.spec_from_file_location("_pinsock_config", source)
     config = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(config)
@@ -161,11 +169,11 @@ def build(board_name, out=None):
         return out / rel
 
     # The firmware package and the board's own modules, compiled.
-    other_hals = {m for hal, ms in HAL_MODULES.items() if hal != board["hal"] for m in ms}
-    sources = [(p, Path("pinsock") / (p.stem + ".mpy"), "pinsock/" + p.name)
-               for p in sorted((FIRMWARE / "pinsock").glob("*.py")) if p.name not in other_hals]
-    sources += [(p, Path(p.stem + ".mpy"), p.name) for p in sorted(board_dir.glob("*.py"))
-                if p.name not in BOARD_DATA_FILES]
+    sources = [(FIRMWARE / "pinsock" / rel, Path("pinsock") / (rel[:-3] + ".mpy"),
+                "pinsock/" + rel)
+               for rel in layout.firmware_files(FIRMWARE / "pinsock", board["hal"])]
+    sources += [(board_dir / name, Path(name[:-3] + ".mpy"), name)
+                for name in layout.board_modules(board_dir)]
     sources += [(microdot_dir() / m, Path("lib/microdot") / (m[:-3] + ".mpy"), "microdot/" + m)
                 for m in MICRODOT_MODULES]
     for src, rel, name in sources:

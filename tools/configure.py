@@ -6,7 +6,7 @@ Asks for the Wi-Fi network name (SSID) and password, the board's hostname and th
 optional settings, offering the current values (or config.example.json's) as
 defaults; Enter keeps a default. config.json holds the Wi-Fi password: it is
 git-ignored, and the firmware never serves it. The keys, and what the firmware does
-with each, are in firmware/pinsock/netconf.py.
+with each, are in firmware/pinsock/boot/config_json.py.
 """
 
 import argparse
@@ -23,13 +23,13 @@ EXAMPLE = ROOT / "config.example.json"
 def firmware_config():
     # The firmware's own module for the file: one set of rules on both sides.
     spec = importlib.util.spec_from_file_location(
-        "_pinsock_netconf", ROOT / "firmware" / "pinsock" / "netconf.py")
+        "_pinsock_config_json", ROOT / "firmware" / "pinsock" / "boot" / "config_json.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-# (key, question, secret); every key of netconf.DEFAULTS but EDITED_BY_HAND, in
+# (key, question, secret); every key of config_json.DEFAULTS but EDITED_BY_HAND, in
 # asking order.
 QUESTIONS = (
     ("wifi_ssid", "Wi-Fi network name (SSID); empty: the board opens its own access point",
@@ -47,7 +47,7 @@ QUESTIONS = (
 EDITED_BY_HAND = ("allowed_origins",)
 
 
-def ask(key, question, secret, default, netconf, read=input, read_secret=getpass.getpass):
+def ask(key, question, secret, default, config_json, read=input, read_secret=getpass.getpass):
     """Ask until the answer is valid; returns the value."""
     while True:
         if secret:
@@ -58,13 +58,13 @@ def ask(key, question, secret, default, netconf, read=input, read_secret=getpass
         if answer == "":
             return default
         value = answer.strip()
-        if isinstance(netconf.DEFAULTS[key], int):
+        if isinstance(config_json.DEFAULTS[key], int):
             try:
                 value = int(value)
             except ValueError:
                 print("  a whole number, please")
                 continue
-        problem = netconf.device_value_error(key, value)
+        problem = config_json.device_value_error(key, value)
         if problem is None:
             return value
         print("  " + problem)
@@ -74,9 +74,9 @@ def main(argv=None, read=input, read_secret=getpass.getpass):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "config.json"))
     args = parser.parse_args(argv)
-    netconf = firmware_config()
+    config_json = firmware_config()
     out = Path(args.out)
-    current = dict(netconf.DEFAULTS)
+    current = dict(config_json.DEFAULTS)
     source = out if out.exists() else EXAMPLE
     current.update(json.loads(source.read_text()))
     if source == EXAMPLE:
@@ -84,7 +84,7 @@ def main(argv=None, read=input, read_secret=getpass.getpass):
     print("Writing %s (Enter keeps the value in brackets)." % out)
     values = {key: current[key] for key in EDITED_BY_HAND}
     for key, question, secret in QUESTIONS:
-        values[key] = ask(key, question, secret, current.get(key, ""), netconf, read,
+        values[key] = ask(key, question, secret, current.get(key, ""), config_json, read,
                           read_secret)
     out.write_text(json.dumps(values, indent=2) + "\n")
     print("Wrote %s. `make deploy BOARD=<board> PORT=<port>` copies it to the board." % out)

@@ -6,7 +6,7 @@ BOARD is a folder of boards/; PORT the board's serial port (/dev/ttyACM0, /dev/t
 COM3) or a virtual board's pseudo-terminal. It builds first (only what changed), then
 in one mpremote session:
   1. stops the running firmware (Ctrl-C) without a soft reset, and keeps its watchdog
-     fed while the copy runs (pinsock.net.hold_watchdog);
+     fed while the copy runs (pinsock.hardware.net.hold_watchdog);
   2. removes files the build no longer makes from the folders the build owns
      (pinsock/, lib/microdot/, www/), so a stale module cannot shadow a new one;
   3. copies the build folder to the board's root; mpremote compares SHA-256 hashes
@@ -40,14 +40,14 @@ OWNED_DIRS = ("pinsock", "lib/microdot", "www")
 # What a frozen image carries in its flash instead of the file system.
 FROZEN_DIRS = ("pinsock", "lib")
 DEVICE_CONFIG = "config.json"
-# The TLS certificate and key (firmware/pinsock/tlskeys.py): copied together or not at all.
+# The TLS certificate and key (firmware/pinsock/boot/tlskeys.py): copied together or not at all.
 TLS_FILES = ("cert.der", "key.der")
 
 # Run on the board right after Ctrl-C. The stopped firmware's watchdog would restart
 # the board in the middle of the copy; keep feeding it until the reset.
 HOLD_WATCHDOG = """\
 import sys
-_net = sys.modules.get("pinsock.net")
+_net = sys.modules.get("pinsock.hardware.net")
 if _net:
     _net.hold_watchdog()
 """

@@ -80,20 +80,15 @@ def checked_boards():
                   if json.loads(p.read_text()).get("stubs"))
 
 
-def hal_files(board):
-    return set(build.HAL_MODULES.get(board["hal"], ()))
-
-
 def board_files(board_name):
     """The Python files that go on the board, as they are in the source tree."""
     board = json.loads((build.BOARDS / board_name / "board.json").read_text())
-    other_hals = {m for hal, ms in build.HAL_MODULES.items() if hal != board["hal"] for m in ms}
     files = [build.FIRMWARE / name for name in ("main.py", "boot.py")
              if (build.FIRMWARE / name).exists()]
-    files += [p for p in sorted((build.FIRMWARE / "pinsock").glob("*.py"))
-              if p.name not in other_hals]
-    files += [p for p in sorted((build.BOARDS / board_name).glob("*.py"))
-              if p.name not in build.BOARD_DATA_FILES]
+    files += [build.FIRMWARE / "pinsock" / rel
+              for rel in build.layout.firmware_files(build.FIRMWARE / "pinsock", board["hal"])]
+    files += [build.BOARDS / board_name / name
+              for name in build.layout.board_modules(build.BOARDS / board_name)]
     return board, files
 
 
@@ -105,11 +100,11 @@ def write_config(board_name, out_dir, files=None):
     config.update({
         "typeshedPath": str(stub_dir(STDLIB_STUBS)),
         "stubPath": str(stub_dir(board["stubs"])),
-        # Board folders hold the other boards' hardware layers (simhw.py): app.py names
-        # them, in branches a real board never takes.
+        # Board folders hold the other boards' hardware layers (simhw.py): startup.py
+        # names them, in branches a real board never takes.
         "extraPaths": [str(build.FIRMWARE), str(build.microdot_dir().parent)]
         + sorted(str(p.parent) for p in build.BOARDS.glob("*/*.py")
-                 if p.name not in build.BOARD_DATA_FILES),
+                 if p.name not in build.layout.BOARD_DATA_FILES),
         "pythonPath": sys.executable,
     })
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +131,8 @@ def check(board_name, files=None):
     except ValueError:
         raise RuntimeError("pyright did not run:\n" + proc.stdout + proc.stderr)
     failures, others = [], []
-    hal = hal_files(board)
+    # The board's hardware layer: the folders only boards of its hal carry.
+    hal_folders = build.layout.HAL_FOLDERS.get(board["hal"], ())
     skipped = {}
     for d in report["generalDiagnostics"]:
         path = Path(d["file"])
@@ -147,7 +143,8 @@ def check(board_name, files=None):
         if line in skipped[path]["except"] or (
                 line in skipped[path]["try"] and rule == "reportAssignmentType"):
             continue
-        if d["severity"] == "error" or (d["severity"] == "warning" and path.name in hal):
+        if d["severity"] == "error" or (d["severity"] == "warning"
+                                         and path.parent.name in hal_folders):
             failures.append(d)
         else:
             others.append(d)

@@ -16,6 +16,4 @@
 # What the stock ESP32_GENERIC image freezes (asyncio, the networking bundle, ...).
 include("$(PORT_DIR)/boards/manifest.py")
 
-package("pinsock", base_path="../../firmware")
-
-include("../microdot_manifest.py")
+include("../pinsock_manifest.py", board="ESP32_GENERIC")

@@ -15,6 +15,4 @@
 # What the stock Pico W image freezes (asyncio, the networking bundle, aioble, ...).
 include("$(BOARD_DIR)/manifest.py")
 
-package("pinsock", base_path="../../firmware")
-
-include("../microdot_manifest.py")
+include("../pinsock_manifest.py", board="RPI_PICO_W")

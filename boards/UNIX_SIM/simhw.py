@@ -86,7 +86,7 @@ class SimHardware:
                                             the control port; io: 0..15 or a hex digit
         JSON answers; bad input -> 400, an output pin -> 409, both {"error": reason}.
         """
-        from microdot import Response
+        from pinsock.transport.http import Response
 
         reasons = {200: "OK", 400: "Bad Request", 409: "Conflict"}
 

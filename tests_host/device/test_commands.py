@@ -11,6 +11,7 @@
 #                          simulator's control port) and the inputs are scanned
 #   ! wait 20              time passes (ms) and the inputs are scanned
 #   ! debounce 20          inputs must hold 20 ms to count (default 0)
+#   ! rate 1               clients that connect from now on may send 1 command/s
 #   ! board 8 4            a board of 8 DIP switches then 4 GPIOs (default 8 8,
 #                          laid out like UNIX_SIM); only before other lines
 #   ! connect 2            client 2 connects; its first message is the switch report
@@ -28,14 +29,16 @@
 import os
 
 from fakes import FakeClient, FakeHardware, board_ios, scratch_dir
-from pinsock import commands, settingsfile
-from pinsock.commands import CommandEngine, error_reply, is_error
-from pinsock.device import Device
-from pinsock.eventlog import EventLog
-from pinsock.hub import ClientHub
-from pinsock.iobank import IoBank
-from pinsock.report import SwitchReport
-from pinsock.settings import Settings
+from pinsock.boot import settings_json
+from pinsock.protocol import commands
+from pinsock.protocol.commands import CommandEngine, error_reply, is_error
+from pinsock.logic.device import Device
+from pinsock.logic.eventlog import EventLog
+from pinsock.transport.hub import ClientHub
+from pinsock.transport.websocket import WebSocketService
+from pinsock.logic.iobank import IoBank
+from pinsock.protocol.report import SwitchReport
+from pinsock.logic.settings import Settings
 
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 TRANSCRIPTS = _HERE + "/transcripts"
@@ -126,13 +129,15 @@ class TranscriptRun:
         self.pins = SimPins(len(ios))
         self.bank = IoBank(self.pins, ios, self.debounce_ms)
         self.settings = Settings(self.state_dir, self.bank, DEFAULT_NAME, self.log.append)
-        settingsfile.load(self.settings)
+        settings_json.load(self.settings)
         self.hub = ClientHub(8)
         self.booted = self.now
         self.engine = CommandEngine(self.bank, self.settings, TranscriptStatus(self))
         self.bank.start(self.now)
-        self.device = Device(self.bank, SwitchReport(self.bank, True), self.hub, self.engine,
+        self.device = Device(self.bank, SwitchReport(self.bank, True), self.engine,
                              EventLog(256), TranscriptStatus(self))
+        self.service = WebSocketService(self.device, self.hub)
+        self.device.add_sink(self.service)
         self.clients = {}
         self.seen = {}
         self.connect("1")
@@ -142,14 +147,14 @@ class TranscriptRun:
         client = FakeClient()
         self.clients[name] = client
         self.seen[name] = 0
-        self.device.connected(client)
+        self.service.join(client)
 
     def disconnect(self, name):
-        self.device.disconnected(self.clients.pop(name))
+        self.hub.remove(self.clients.pop(name))
         self.seen.pop(name)
 
     def send(self, name, text):
-        self.device.received(self.clients[name], text)
+        self.device.received(self.service, self.clients[name], text)
 
     def next_message(self, name):
         client = self.clients[name]
@@ -274,6 +279,8 @@ def directive(run, text):
         run.restart()
     elif verb == "debounce" and len(words) == 2:
         run.bank.debounce_ms = int(words[1])
+    elif verb == "rate" and len(words) == 2:
+        run.device.max_commands_per_s = int(words[1])  # for clients that connect next
     else:
         raise TranscriptError("unknown directive: ! %s" % text)
 

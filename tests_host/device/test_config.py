@@ -2,7 +2,7 @@
 import json
 
 from fakes import board_ios, scratch_dir
-from pinsock import config
+from pinsock.boot import board_json
 
 
 def board(**changes):
@@ -18,8 +18,8 @@ def write(path, text):
 
 def expect_config_error(b, words):
     try:
-        config.check_board(b)
-    except config.ConfigError as exc:
+        board_json.check_board(b)
+    except board_json.ConfigError as exc:
         assert words in str(exc), str(exc)
         return
     raise AssertionError("accepted a bad board")
@@ -28,17 +28,17 @@ def expect_config_error(b, words):
 def test_defaults_and_overrides():
     d = scratch_dir("config1")
     write(d + "/board.json", json.dumps(board()))
-    b = config.load_board(d + "/board.json", {"max_clients": 3})
+    b = board_json.load_board(d + "/board.json", {"max_clients": 3})
     assert b["max_clients"] == 3
-    assert b["debounce_ms"] == config.DEFAULTS["debounce_ms"]
+    assert b["debounce_ms"] == board_json.DEFAULTS["debounce_ms"]
 
 
 def test_bad_json_names_the_file():
     d = scratch_dir("config2")
     write(d + "/board.json", "{nope")
     try:
-        config.load_board(d + "/board.json")
-    except config.ConfigError as exc:
+        board_json.load_board(d + "/board.json")
+    except board_json.ConfigError as exc:
         assert "not valid JSON" in str(exc)
     else:
         raise AssertionError("accepted bad JSON")
@@ -46,8 +46,8 @@ def test_bad_json_names_the_file():
 
 def test_missing_file():
     try:
-        config.load_board("/nonexistent/board.json")
-    except config.ConfigError as exc:
+        board_json.load_board("/nonexistent/board.json")
+    except board_json.ConfigError as exc:
         assert "cannot read" in str(exc)
     else:
         raise AssertionError("accepted a missing file")
@@ -69,11 +69,11 @@ def test_rejects_bad_boards():
 
 
 def test_parse_args():
-    assert config.parse_args(["--http-port", "81", "--state-dir", "/x"]) == {
+    assert board_json.parse_args(["--http-port", "81", "--state-dir", "/x"]) == {
         "http_port": 81, "state_dir": "/x"}
     for bad in (["--nope", "1"], ["--http-port"], ["--http-port", "x"]):
         try:
-            config.parse_args(bad)
-        except config.ConfigError:
+            board_json.parse_args(bad)
+        except board_json.ConfigError:
             continue
         raise AssertionError("accepted %r" % bad)

@@ -1,14 +1,16 @@
-# Device: the command rate limit. Runs on CPython and the unix port.
+# Device: what it tells its sinks, and the command rate limit. Runs on CPython and the
+# unix port.
 import json
 
 from fakes import FakeClient, FakeHardware, FakeStatus, board_ios
-from pinsock.commands import CommandEngine
+from pinsock.protocol.commands import CommandEngine
 from pinsock.compat import ticks_add, ticks_ms
-from pinsock.device import Device
-from pinsock.eventlog import EventLog
-from pinsock.hub import ClientHub
-from pinsock.iobank import IoBank
-from pinsock.report import SwitchReport
+from pinsock.logic.device import Device, Sink
+from pinsock.logic.eventlog import EventLog
+from pinsock.transport.hub import ClientHub
+from pinsock.logic.iobank import IoBank
+from pinsock.protocol.report import SwitchReport
+from pinsock.transport.websocket import WebSocketService
 
 
 class NoSettings:
@@ -23,32 +25,89 @@ class Status(FakeStatus):
         return 0
 
 
-def make_device():
+class RecordingSink(Sink):
+    """A sink that writes down what it hears, as text, in order."""
+
+    def __init__(self):
+        self.heard = []
+
+    def report_changed(self, payload):
+        self.heard.append("report " + bytes(payload).decode())
+
+    def level_changed(self, io, level):
+        self.heard.append("level %d %d" % (io, level))
+
+    def logged(self, seq):
+        self.heard.append("logged %d" % seq)
+
+    def reply(self, client, text):
+        self.heard.append("reply " + text)
+
+
+def make_device(log_size=8):
+    """A device on a fake board with the WebSocket service as its sink (the clients
+    get frames, as over a socket)."""
     ios = board_ios()
     bank = IoBank(FakeHardware(len(ios)), ios, 0)
     bank.start(0)
-    hub = ClientHub(2)
     engine = CommandEngine(bank, NoSettings(), FakeStatus())
-    return Device(bank, SwitchReport(bank, True), hub, engine, EventLog(8), Status())
+    device = Device(bank, SwitchReport(bank, True), engine, EventLog(log_size), Status())
+    service = WebSocketService(device, ClientHub(2))
+    device.add_sink(service)
+    return device, service
+
+
+def test_sinks_hear_every_change_in_order_and_nothing_of_frames():
+    device, _ = make_device()
+    sink = RecordingSink()
+    device.add_sink(sink)
+    off = ",".join('"dip%d":"Off"' % n for n in range(2, 9))
+    # On joining, the current report (all Off: the switches are pulled up).
+    assert sink.heard == ['report {"dipSwitches":{"dip1":"Off",%s},"seq":0}' % off]
+    sink.heard.clear()
+    hw = device.bank.hardware
+    hw.set(0, 0, 5)  # DIP 1 closed: On
+    device.bank.scan(5)
+    hw.set(9, 1, 6)  # GPIO 9, an input: logged, no report
+    device.bank.scan(6)
+    assert sink.heard == [
+        "logged 1", 'report {"dipSwitches":{"dip1":"On",%s},"seq":1}' % off, "level 0 0",
+        "logged 2", "level 9 1"]
+    sink.heard.clear()
+    client = FakeClient()
+    device.connected(client)
+    device.received(sink, client, "d9=1")  # an output now
+    device.received(sink, client, "v9=1")
+    assert sink.heard == ['reply {"d":{"9":"1"}}', 'reply {"v":{"9":"1"}}']
+    sink.heard.clear()
+    device.received(sink, client, "v9=0")  # an output driven: a level, not logged
+    assert sink.heard == ["level 9 0", 'reply {"v":{"9":"0"}}']
+
+
+def test_execute_answers_without_a_sink():
+    device, _ = make_device()
+    state = FakeClient()
+    device.connected(state)
+    assert device.execute(state, "v0") == '{"v":{"0":"1"}}'
 
 
 def test_burst_up_to_the_rate_is_served_then_rate_limited():
-    device = make_device()
+    device, service = make_device()
     client = FakeClient()
-    device.connected(client)
+    service.join(client)
     client.frames.clear()
     now = ticks_ms()
     client.credit_at = now
     rate = Device.max_commands_per_s
     for _ in range(rate + 5):
-        device.received(client, "v3")
+        device.received(service, client, "v3")
     replies = [json.loads(t) for t in client.texts()]
     assert replies[:rate] == [{"v": {"3": "1"}}] * rate
     assert replies[rate:] == [{"e": {"c": "v3", "m": "rate limited"}}] * 5
 
 
 def test_rate_limit_refills_with_time_and_is_per_client():
-    device = make_device()
+    device, _ = make_device()
     a, b = FakeClient(), FakeClient()
     device.connected(a)
     device.connected(b)
@@ -63,12 +122,12 @@ def test_rate_limit_refills_with_time_and_is_per_client():
 
 
 def test_rate_limited_error_names_the_command_without_value():
-    device = make_device()
+    device, service = make_device()
     client = FakeClient()
-    device.connected(client)
+    service.join(client)
     client.frames.clear()
     client.credit, client.credit_at = 0, ticks_ms()
-    device.received(client, "sn=" + "x" * 40)
+    device.received(service, client, "sn=" + "x" * 40)
     assert json.loads(client.texts()[0]) == {"e": {"c": "sn", "m": "rate limited"}}
 
 
@@ -109,15 +168,14 @@ def test_a_switch_change_reaches_every_client_and_allocates_nothing():
         from micropython import heap_lock, heap_unlock
     except ImportError:  # CPython has no heap to lock: the unix port runs this
         heap_lock = heap_unlock = None
-    from pinsock.hub import Client
+    from pinsock.transport.hub import Client
 
-    device = make_device()
-    device.log = EventLog(64)
+    device, service = make_device(64)
     hw = device.bank.hardware
     clients = [Client(SocketWithRoom()), Client(SocketWithRoom())]
     for client in clients:
-        device.connected(client)
-    device.received(clients[0], "tuv0=3")
+        service.join(client)
+    device.received(service, clients[0], "tuv0=3")
     for client in clients:
         client.stream.used = 0
     for t in range(1, 41):

@@ -1,7 +1,7 @@
 # The event log ring. Runs on CPython and the unix port.
 import json
 
-from pinsock.eventlog import EventLog
+from pinsock.logic.eventlog import EventLog
 
 
 def test_records_are_numbered_from_one():

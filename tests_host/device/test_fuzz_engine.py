@@ -11,14 +11,17 @@
 import json
 
 from fakes import FakeHardware, board_ios, scratch_dir
-from pinsock import commands, settingsfile, wsframe
-from pinsock.commands import CommandEngine
-from pinsock.device import Device
-from pinsock.eventlog import EventLog
-from pinsock.hub import Client, ClientHub
-from pinsock.iobank import IoBank
-from pinsock.report import SwitchReport
-from pinsock.settings import Settings
+from pinsock.boot import settings_json
+from pinsock.protocol import commands
+from pinsock.transport import wsframe
+from pinsock.transport.websocket import WebSocketService
+from pinsock.protocol.commands import CommandEngine
+from pinsock.logic.device import Device
+from pinsock.logic.eventlog import EventLog
+from pinsock.transport.hub import Client, ClientHub
+from pinsock.logic.iobank import IoBank
+from pinsock.protocol.report import SwitchReport
+from pinsock.logic.settings import Settings
 
 SEED = 0x5EED
 MESSAGES = 3000  # through the engine directly
@@ -114,12 +117,14 @@ class Rig:
         self.pins = FakeHardware(len(ios))
         self.bank = IoBank(self.pins, ios, 0)
         self.settings = Settings(scratch_dir(name), self.bank, "pinsock-c0de", _quiet)
-        settingsfile.load(self.settings)
+        settings_json.load(self.settings)
         self.bank.start(0)
         self.hub = ClientHub(4)
         self.engine = CommandEngine(self.bank, self.settings, _Status(self.hub))
-        self.device = Device(self.bank, SwitchReport(self.bank, True), self.hub, self.engine,
+        self.device = Device(self.bank, SwitchReport(self.bank, True), self.engine,
                              EventLog(16), _Status(self.hub))
+        self.service = WebSocketService(self.device, self.hub)
+        self.device.add_sink(self.service)
 
 
 class _Status:
@@ -193,7 +198,7 @@ def test_random_and_mutated_messages_each_get_one_valid_reply():
     rand = Rand(SEED)
     rig = Rig("fuzz_engine")
     client = Client(None)
-    rig.device.connected(client)
+    rig.service.join(client)
     errors = 0
     for n, text in enumerate(messages(rand, MESSAGES)):
         reply = rig.engine.execute(client, text, n)
@@ -215,10 +220,10 @@ def test_device_answers_every_message_with_one_frame():
     client = Client(None)
     client.outbox_len = DEVICE_MESSAGES + 2  # keep every frame for the check
     client._frames = [None] * client.outbox_len
-    rig.device.connected(client)
+    rig.service.join(client)
     sent = list(messages(rand, DEVICE_MESSAGES))
     for text in sent:
-        rig.device.received(client, text)
+        rig.device.received(rig.service, client, text)
     frames = [f for f in client._frames if f is not None]
     assert len(frames) == 1 + len(sent)  # the report on connect, then one reply each
     for text, frame in zip(sent, frames[1:]):
@@ -262,10 +267,16 @@ class ByteStream:
 class Inbox:
     """Stands in for the device: keeps the texts the reader delivers."""
 
+    class report:  # what the service sizes its report frame from
+        max_len = 200
+
+    class bank:
+        count = 16
+
     def __init__(self):
         self.texts = []
 
-    def received(self, client, text):
+    def received(self, sink, client, text):
         self.texts.append(text)
 
 
@@ -321,12 +332,8 @@ def read_stream(data):
     """Run the server's reader over `data`: (how it ended, client, texts delivered)."""
     import asyncio
 
-    from pinsock.server import WebSocketService
-
     inbox = Inbox()
-    service = WebSocketService(None)
-    service.device = inbox
-    service.max_frame_len = 256
+    service = WebSocketService(inbox, None, 256)
     client = Client(None)
 
     async def run():

@@ -1,7 +1,7 @@
 # ClientHub and Client outboxes: replacement of the oldest client, superseded
 # reports, and a bounded outbox. Runs on CPython and the unix port.
-from pinsock import wsframe
-from pinsock.hub import Client, ClientHub
+from pinsock.transport import wsframe
+from pinsock.transport.hub import Client, ClientHub
 
 
 class NullStream:

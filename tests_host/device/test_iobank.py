@@ -1,6 +1,6 @@
 # IoBank: debouncing, edge capture and outputs. Runs on CPython and the unix port.
 from fakes import FakeHardware, board_ios
-from pinsock.iobank import IoBank
+from pinsock.logic.iobank import IoBank
 
 
 def make_bank(debounce_ms=20):

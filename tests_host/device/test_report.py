@@ -2,9 +2,8 @@
 import json
 
 from fakes import FakeHardware, board_ios
-from pinsock import wsframe
-from pinsock.iobank import IoBank
-from pinsock.report import SwitchReport
+from pinsock.logic.iobank import IoBank
+from pinsock.protocol.report import SwitchReport
 
 
 def make(active_low=True):
@@ -38,13 +37,14 @@ def test_active_high_polarity():
     assert json.loads(report.text(0))["dipSwitches"]["dip3"] == "On"
 
 
-def test_frame_is_the_text_in_one_websocket_text_frame():
+def test_payload_is_the_text_as_bytes():
     bank, hw, report = make()
     hw.set(2, 0, 1)
     bank.scan(1)
     text = report.text(123456)
     assert json.loads(text)["dipSwitches"]["dip3"] == "On"
-    assert report.frame(123456) == wsframe.encode_text(text)
+    assert bytes(report.payload(123456)) == text.encode()
+    assert len(text) <= report.max_len
 
 
 def test_board_without_dip_switches_reports_none():
@@ -61,19 +61,20 @@ def test_sixteen_switches_take_the_long_length_field():
     report = SwitchReport(bank, True)
     text = report.text(1)
     assert len(text) > 125 and len(json.loads(text)["dipSwitches"]) == 16
-    assert report.frame(1) == wsframe.encode_text(text)
+    assert bytes(report.payload(10**19)) == report.text(10**19).encode()
+    assert len(report.text(10**19)) <= report.max_len
 
 
-def test_frame_is_a_view_the_next_frame_overwrites_and_text_matches_it():
+def test_payload_is_a_view_the_next_payload_overwrites_and_text_matches_it():
     bank, hw, report = make()
-    first = bytes(report.frame(9))
+    first = bytes(report.payload(9))
     hw.set(0, 0, 1)
     bank.scan(1)
-    second = report.frame(10)
+    second = report.payload(10)
     assert json.loads(report.text(10)) == {
         "dipSwitches": {"dip%d" % n: "On" if n == 1 else "Off" for n in range(1, 9)},
         "seq": 10}
-    assert bytes(second) != first and second == wsframe.encode_text(report.text(10))
+    assert bytes(second) != first and bytes(second) == report.text(10).encode()
 
 
 def test_seq_digits_from_zero_to_twenty_digits():
@@ -82,7 +83,7 @@ def test_seq_digits_from_zero_to_twenty_digits():
         text = report.text(seq)
         assert json.loads(text)["seq"] == seq, text
         assert text.endswith('},"seq":%d}' % seq)
-        assert report.frame(seq) == wsframe.encode_text(text)
+        assert bytes(report.payload(seq)) == text.encode()
 
 
 def test_a_new_report_allocates_nothing():
@@ -98,16 +99,15 @@ def test_a_new_report_allocates_nothing():
     for seq in (10, 11):  # both lengths of dip1's value, with two-digit numbers
         hw.set(0, seq & 1, seq)
         bank.scan(seq)
-        report.frame(seq)
-    frames = []
+        report.payload(seq)
+    payloads = []
     for seq in range(12, 40):
         hw.set(0, seq & 1, seq)
         bank.scan(seq)
         heap_lock()
         try:
-            frame = report.frame(seq)
+            payload = report.payload(seq)
         finally:
             heap_unlock()
-        frames.append(bytes(frame))
-    assert [json.loads(f[4:] if f[1] == 126 else f[2:])["seq"] for f in frames] == list(
-        range(12, 40))
+        payloads.append(bytes(payload))
+    assert [json.loads(p)["seq"] for p in payloads] == list(range(12, 40))

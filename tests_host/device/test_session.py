@@ -1,10 +1,11 @@
-# A WebSocket session (server.WebSocketService.session) when serving a message fails
+# A WebSocket session (websocket.WebSocketService.session) when serving a message fails
 # on the device's side: the connection is closed with 1011 and the failure logged,
 # where a peer that is gone is only hung up on. Runs on CPython and the unix port.
 import asyncio
 
-from pinsock import server, wsframe
-from pinsock.hub import Client
+from pinsock.transport import wsframe
+from pinsock.transport.hub import Client, ClientHub
+from pinsock.transport.websocket import WebSocketService
 
 MASK = b"\x01\x02\x03\x04"
 
@@ -43,54 +44,65 @@ class ScriptedStream:
         self.closed = True
 
 
+REPORT = b'{"dipSwitches":{},"seq":0}'
+
+
 class Device:
-    """Stands in for device.Device: fails on the first message as told."""
+    """Stands in for logic.device.Device: fails on the first message as told."""
+
+    class report:  # what the service sizes its report frame from
+        max_len = len(REPORT)
+
+    class bank:
+        count = 1
 
     def __init__(self, failure):
         self.failure = failure
-        self.clients = []
 
     def connected(self, client):
-        self.clients.append(client)
+        pass
 
-    def disconnected(self, client):
-        self.clients.remove(client)
-
-    def received(self, client, text):
+    def received(self, sink, client, text):
         if self.failure is not None:
             raise self.failure
-        client.push(wsframe.encode_text("ok " + text))
+        sink.reply(client, "ok " + text)
 
 
 def run_session(failure, incoming):
     stream = ScriptedStream(incoming)
     device = Device(failure)
+    hub = ClientHub(2)
+    service = WebSocketService(device, hub)
+    service.report_changed(REPORT)  # what Device.add_sink does first
     wait = Client.close_wait_ms
     Client.close_wait_ms = 20  # the test's peer never answers a close frame
     try:
-        asyncio.run(server.WebSocketService(device).session(stream))
+        asyncio.run(service.session(stream))
     finally:
         Client.close_wait_ms = wait
-    return stream, device
+    # The report a client gets first, then what the session wrote.
+    assert stream.written[:1] == [wsframe.encode_text(REPORT)], stream.written
+    stream.written = stream.written[1:]
+    return stream, hub
 
 
 def test_a_memory_error_while_serving_a_message_closes_with_1011():
-    stream, device = run_session(MemoryError("memory allocation failed"),
-                                 client_text_frame("v0"))
+    stream, hub = run_session(MemoryError("memory allocation failed"),
+                              client_text_frame("v0"))
     assert stream.written == [wsframe.encode_close(1011, "internal error")]
     assert stream.closed
-    assert device.clients == []
+    assert hub.clients == [] and hub.connections == []
 
 
 def test_a_bug_while_serving_a_message_closes_with_1011():
-    stream, device = run_session(KeyError("oops"), client_text_frame("v0"))
+    stream, _ = run_session(KeyError("oops"), client_text_frame("v0"))
     assert stream.written == [wsframe.encode_close(1011, "internal error")]
     assert stream.closed
 
 
 def test_a_peer_that_is_gone_is_only_hung_up_on():
     # The reply is sent, then EOF: no close frame for a peer that cannot read it.
-    stream, device = run_session(None, client_text_frame("v0"))
+    stream, hub = run_session(None, client_text_frame("v0"))
     assert stream.written == [wsframe.encode_text("ok v0")]
     assert stream.closed
-    assert device.clients == []
+    assert hub.clients == [] and hub.connections == []

@@ -1,14 +1,14 @@
-# Settings on flash: saved atomically (settings.py), restored at boot (settingsfile.py),
+# Settings on flash: saved atomically (settings.py), restored at boot (settings_json.py),
 # and a missing or corrupt file boots with defaults and says why. Runs on CPython and
 # the unix port.
 import json
 import os
 
 from fakes import FakeHardware, board_ios, scratch_dir
-from pinsock import settings as settings_module
-from pinsock import settingsfile
-from pinsock.iobank import IoBank
-from pinsock.settings import Settings, is_valid_name
+from pinsock.logic import settings as settings_module
+from pinsock.boot import settings_json
+from pinsock.logic.iobank import IoBank
+from pinsock.logic.settings import Settings, is_valid_name
 
 DEFAULT = "pinsock-0000"
 
@@ -38,7 +38,7 @@ def logged(log, words):
 def test_missing_file_boots_with_defaults_and_says_so():
     d = scratch_dir("settings1")
     s, bank, log = make(d)
-    assert settingsfile.load(s) is False
+    assert settings_json.load(s) is False
     assert s.name == DEFAULT
     assert list(bank.direction) == [0] * 16
     assert list(bank.pull) == [1] * 8 + [0] * 8
@@ -54,7 +54,7 @@ def test_save_then_boot_restores_direction_pull_and_name():
     s.name = "kitchen"
     assert s.save() is True
     s2, bank2, log2 = make(d)
-    assert settingsfile.load(s2) is True
+    assert settings_json.load(s2) is True
     assert s2.name == "kitchen"
     assert list(bank2.direction) == list(bank.direction)
     assert list(bank2.pull) == list(bank.pull)
@@ -80,7 +80,7 @@ def corrupt(text):
     d = scratch_dir("settings_corrupt")
     write(d + "/settings.json", text)
     s, bank, log = make(d)
-    used = settingsfile.load(s)
+    used = settings_json.load(s)
     return used, s, bank, log
 
 
@@ -154,7 +154,7 @@ def test_a_settings_file_that_cannot_be_opened_says_why():
     os.mkdir(d + "/settings.json")  # not a file
     try:
         s, _, log = make(d)
-        assert settingsfile.load(s) is False
+        assert settings_json.load(s) is False
         assert s.name == DEFAULT
         assert logged(log, "settings: cannot read " + d + "/settings.json"), log
     finally:
@@ -168,7 +168,7 @@ def test_a_stale_temporary_file_does_not_matter():
     s.save()
     write(d + "/settings.json.tmp", '{"name": "half')  # a save that lost power
     s2, _, log = make(d)
-    assert settingsfile.load(s2) is True
+    assert settings_json.load(s2) is True
     assert s2.name == "saved"
     assert log == []
     s2.name = "next"
@@ -183,7 +183,7 @@ def test_only_the_temporary_file_left_is_used():
     write(d + "/settings.json.tmp", json.dumps({"name": "from-tmp", "dir": [0] * 16,
                                                 "pull": [1] * 8 + [2] * 8}))
     s, bank, log = make(d)
-    assert settingsfile.load(s) is True
+    assert settings_json.load(s) is True
     assert s.name == "from-tmp" and bank.pull[15] == 2
     assert logged(log, "no " + d + "/settings.json, using " + d + "/settings.json.tmp"), log
 
@@ -192,7 +192,7 @@ def test_a_half_written_temporary_file_alone_is_not_used():
     d = scratch_dir("settings6")
     write(d + "/settings.json.tmp", '{"name": "ha')
     s, _, log = make(d)
-    assert settingsfile.load(s) is False
+    assert settings_json.load(s) is False
     assert s.name == DEFAULT
     assert logged(log, "settings.json.tmp is not valid JSON"), log
 

@@ -4,7 +4,7 @@
 # throwaway test keys (tls/README.md says how they were made); the good pair is
 # served for real by the simulator in test_tls_e2e.py.
 from fakes import scratch_dir
-from pinsock import tlskeys
+from pinsock.boot import tlskeys
 
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 

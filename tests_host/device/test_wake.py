@@ -3,7 +3,7 @@
 import gc
 
 from fakes import FakeHardware, board_ios
-from pinsock.iobank import IoBank
+from pinsock.logic.iobank import IoBank
 
 
 def _micropython_asyncio():
@@ -20,7 +20,7 @@ def _scan_task_commits_every_edge(flag_kind):
     """Edges set the flag, the scan task wakes and commits each. Returns (changes
     seen by the listener in order, bytes allocated per edge with gc off)."""
     asyncio = _micropython_asyncio()
-    from pinsock.app import scan_inputs
+    from pinsock.lifecycle import scan_inputs
 
     ios = board_ios()
     hw = FakeHardware(len(ios))

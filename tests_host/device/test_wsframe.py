@@ -1,5 +1,5 @@
 # WebSocket framing rules. Runs on CPython and the unix port.
-from pinsock import wsframe
+from pinsock.transport import wsframe
 
 
 def expect_error(b0, b1, code):

@@ -1,6 +1,6 @@
 # Stand-ins for MicroPython's `machine` and `network` modules of a real board, so the
-# real-board hardware layer (hw.py, net.py) runs on the unix port. install() puts them
-# in sys.modules before pinsock.hw / pinsock.net are imported.
+# real-board hardware layer (hardware/pins.py, hardware/net.py) runs on the unix port.
+# install() puts them in sys.modules before pinsock.hardware is imported.
 import sys
 
 

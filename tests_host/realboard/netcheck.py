@@ -9,7 +9,9 @@ import boardfakes as fakes
 
 fakes.install()
 
-from pinsock import hw, net, netconf  # noqa: E402
+from pinsock.boot import config_json  # noqa: E402
+from pinsock.hardware import net  # noqa: E402
+from pinsock.hardware import pins as hw  # noqa: E402
 
 
 class Log:
@@ -35,7 +37,7 @@ class RecordingLed(net.StatusLed):
 
 
 def conf(**settings):
-    c = dict(netconf.DEFAULTS)
+    c = dict(config_json.DEFAULTS)
     c.update(settings)
     return c
 
@@ -305,7 +307,7 @@ def test_machine_hardware_start_reads_config_json_and_starts_the_network():
     hardware = hw.MachineHardware(BOARD)
 
     async def main():
-        await hardware.start(netconf.load())  # returns at once; the link runs as a task
+        await hardware.start(config_json.load())  # returns at once; the link runs as a task
         await asyncio.sleep_ms(10)
 
     asyncio.run(main())

@@ -6,7 +6,7 @@ import asyncio
 import machine
 
 from . import net
-from .compat import ticks_ms
+from ..compat import ticks_ms
 
 _PULLS = (None, machine.Pin.PULL_UP, machine.Pin.PULL_DOWN)
 

@@ -11,8 +11,8 @@
 # is one error reply {"e":{"c":"<command>","m":"<reason>"}}; see docs/PROTOCOL.md.
 import json
 
-from .iobank import DIR_OUT
-from .settings import is_valid_name
+from ..logic.iobank import DIR_OUT
+from ..logic.settings import is_valid_name
 
 _HEX = "0123456789abcdef"
 
@@ -28,6 +28,7 @@ E_READ_ONLY = "read-only"
 E_INPUT = "io is an input"
 E_RANGE = "value out of range"
 E_NOT_SUPPORTED = "not supported by this io"
+E_RATE_LIMITED = "rate limited"  # logic/device.py: commands beyond a client's rate
 
 
 class CommandError(Exception):
@@ -45,6 +46,16 @@ def is_error(reply):
     return reply.startswith('{"e":')
 
 
+def update_text(io, level):
+    """The update a client's trigger asks for when IO `io` changes to `level`."""
+    return '{"u":{"v":{"%s":"%d"}}}' % (_HEX[io], level)
+
+
+def wants_update(triggers, io, level):
+    """True when a connection's triggers (CommandEngine.connected) ask for this edge."""
+    return triggers[io] & (1 if level else 2)  # the trigger bit of a rising/falling edge
+
+
 class CommandEngine:
     max_command_len = 32
     max_value_len = 64
@@ -53,33 +64,10 @@ class CommandEngine:
         self.bank = bank
         self.settings = settings
         self.status = status  # has .version, .board, .clients(), .uptime_s(), .free_heap()
-        # The update message for an IO's level, encoded the first time a client's
-        # trigger needs it and kept: index io * 2 + level. Most IOs never have a
-        # trigger, and their frames (64 bytes each on the unix port) are never made.
-        self.update_frames = [None] * (bank.count * 2)  # type: list
 
     # --- connections ----------------------------------------------------------
     def connected(self, client):
         client.triggers = bytearray(self.bank.count)  # all off
-
-    def level_changed(self, clients, io, level):
-        want = 1 if level else 2  # trigger bit that matches this edge
-        frame = None
-        for client in clients:
-            if client.triggers[io] & want:
-                if frame is None:
-                    frame = self._update_frame(io, level)
-                client.push(frame)
-
-    def _update_frame(self, io, level):
-        frames = self.update_frames
-        frame = frames[io * 2 + level]
-        if frame is None:
-            from .wsframe import encode_text
-
-            frame = encode_text('{"u":{"v":{"%s":"%d"}}}' % (_HEX[io], level))
-            frames[io * 2 + level] = frame
-        return frame
 
     # --- commands -------------------------------------------------------------
     def execute(self, client, text, now):
@@ -95,6 +83,11 @@ class CommandEngine:
             return self._run(client, command, value, now)
         except CommandError as exc:
             return error_reply(command, exc.args[0])
+
+    def rate_limited(self, text):
+        """The reply to a message beyond its client's rate: not run."""
+        eq = text.find("=")
+        return error_reply(text if eq < 0 else text[:eq], E_RATE_LIMITED)
 
     def _run(self, client, command, value, now):
         if not command:

@@ -146,7 +146,7 @@ class LoginThrottle:
     max_waiting = 2
 
     def __init__(self, password):
-        # None (netconf.LOCKED): config.json was unreadable and no password is right.
+        # None (LOCKED, boot/config_json.py): config.json was unreadable; no password is right.
         self._secret = None if password is None else password.encode()
         self._lock = asyncio.Lock()
         self.failures = 0  # wrong passwords in a row

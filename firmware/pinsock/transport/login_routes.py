@@ -1,14 +1,14 @@
 # The login on HTTP, when config.json sets a password: the login page, POST /login and
 # POST /logout, the session cookie, and the answer to a request without a session.
-# Sessions and the throttle are access.py. server.make_app imports this module only
-# when there is a password, so a device without one spends no RAM on it.
+# Sessions and the throttle are logic/sessions.py. routes.make_app imports this module
+# only when there is a password, so a device without one spends no RAM on it.
 #
 # The password is only ever read from the POST body, and never printed.
-from microdot import Response
-
-from . import access, netconf
+from ..logic.sessions import BUSY, RIGHT, LoginThrottle, Sessions, now_s
+from .http import Response
 
 SESSION_COOKIE = "pinsock_session"
+LOCKED = None  # the password when config.json was unreadable (boot/config_json.py)
 OPEN_PATHS = ("/login", "/logout")  # the only routes open without a session
 LOCKED_MESSAGE = "config.json could not be read; fix it over USB with make deploy."
 _HEAD = (b'<!doctype html><meta charset="utf-8"><meta name="viewport" content='
@@ -35,7 +35,7 @@ def see_other(location):
 
 def login_required(request):
     """The answer to a request without a valid session (to a WebSocket handshake, too:
-    server.write_response writes that one as HTTP/1.1)."""
+    http.write_response writes that one as HTTP/1.1)."""
     if request.path == "/":  # a browser opening the page goes to the login page
         return see_other("/login")
     return Response(_REQUIRED, 401, _REQUIRED_HEADERS, reason="Unauthorized")
@@ -62,14 +62,14 @@ def form_password(request):
 def add_routes(app, password):
     """Add GET /login, POST /login and POST /logout to `app`.
 
-    `password` is config.json's (netconf.LOCKED when it was unreadable). Returns the
+    `password` is config.json's; None (LOCKED) when it was unreadable. Returns the
     gate for before_request: gate(request) is None when the request may go on, else
     the answer to send instead."""
-    sessions = access.Sessions()
-    throttle = access.LoginThrottle(password)
+    sessions = Sessions()
+    throttle = LoginThrottle(password)
 
     def has_session(request):
-        return sessions.valid(request.cookies.get(SESSION_COOKIE), access.now_s())
+        return sessions.valid(request.cookies.get(SESSION_COOKIE), now_s())
 
     def gate(request):
         if request.path in OPEN_PATHS or has_session(request):
@@ -80,24 +80,24 @@ def add_routes(app, password):
     async def login_form(request):
         if has_session(request):
             return see_other("/")
-        return page(LOCKED_MESSAGE if password is netconf.LOCKED else "", 200, "OK")
+        return page(LOCKED_MESSAGE if password is LOCKED else "", 200, "OK")
 
     @app.post("/login")
     async def log_in(request):
-        if password is netconf.LOCKED:
+        if password is LOCKED:
             return page(LOCKED_MESSAGE, 403, "Forbidden")
         guess = form_password(request)
         if guess is None:
             return page("Send the password as the form field password"
                         " (application/x-www-form-urlencoded).", 400, "Bad Request")
         answer = await throttle.attempt(guess)
-        if answer == access.RIGHT:
+        if answer == RIGHT:
             response = see_other("/")
             response.headers["Set-Cookie"] = session_cookie(request,
-                                                            sessions.open(access.now_s()))
+                                                            sessions.open(now_s()))
             print("login: session opened")
             return response
-        if answer == access.BUSY:
+        if answer == BUSY:
             response = page("Too many logins at once; try again in a few seconds.", 429,
                             "Too Many Requests")
             response.headers["Retry-After"] = str(throttle.max_delay_ms // 1000)

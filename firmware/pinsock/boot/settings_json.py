@@ -6,7 +6,7 @@
 # defaults for what could not be used) and the log says why.
 import json
 
-from .settings import is_valid_name
+from ..logic.settings import is_valid_name
 
 _ENOENT = 2  # errno: no such file
 

@@ -2,7 +2,7 @@
 # device without a certificate carries none of it in its heap.
 import asyncio
 
-from .server import RequestHeadReader
+from .http import RequestHeadReader
 
 
 class HttpsRedirect:

@@ -3,7 +3,7 @@
 from binascii import b2a_base64
 from hashlib import sha1
 
-from .compat import const
+from ..compat import const
 
 OP_CONT = const(0x0)
 OP_TEXT = const(0x1)

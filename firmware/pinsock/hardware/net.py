@@ -24,7 +24,7 @@ import asyncio
 import machine
 import network
 
-from .compat import print_exception
+from ..compat import print_exception
 
 # What the status LED shows.
 JOINING = 0

@@ -11,7 +11,7 @@
 #   is committed and every listener is called with (io, level, time).
 from array import array
 
-from .compat import const, ticks_diff
+from ..compat import const, ticks_diff
 
 DIR_IN = const(0)
 DIR_OUT = const(1)

@@ -1,8 +1,8 @@
 # Login sessions and the login throttle (access.py). Runs on CPython and the unix port.
 import asyncio
 
-from pinsock import access
-from pinsock.access import BUSY, RIGHT, WRONG, LoginThrottle, Sessions, same_bytes
+from pinsock.logic import sessions as access  # the module (its constants)
+from pinsock.logic.sessions import BUSY, RIGHT, WRONG, LoginThrottle, Sessions, same_bytes
 from pinsock.compat import ticks_diff, ticks_ms
 
 HOUR = 3600

@@ -1,6 +1,6 @@
-# The firmware's life: start-up (startup.py wires board config -> hardware layer ->
-# device logic -> transport, and is forgotten once the device serves), then the tasks
-# that keep it serving.
+# The firmware's life: start-up (boot/startup.py wires board config -> hardware layer
+# -> device logic -> transport; everything in boot/ is forgotten once the device
+# serves), then the tasks that keep it serving.
 import asyncio
 import gc
 import sys
@@ -10,21 +10,19 @@ from .compat import print_exception, ticks_ms
 # During start-up, garbage is collected each time this many bytes have been allocated
 # (board config included), not only when the heap is full: it is then freed before
 # it spreads over the heap, and what lives long is packed low, leaving the rest of the
-# heap in larger pieces. Measured (tools/bench_memory.py floor, 4 clients): 144 KiB
-# of heap instead of 156 (4096: 142, within the noise; it collects twice as often).
+# heap in larger pieces (the smallest heap for 4 clients is lower for it, and twice
+# as often gains nothing: docs/PERFORMANCE.md).
 GC_EVERY_BYTES = 8192
 # Once serving, a collection each time a 1/GC_FREE_SHARE of the heap then free has been
 # allocated: about as often as GC_EVERY_BYTES in a tight heap (~8 KiB of ~30 KiB free),
-# rarely in a roomy one. A command allocates ~1.3 KB and a collection scans the whole
-# heap: collecting every 8 KiB in a 2 MiB heap made a command round trip 40 µs slower.
+# rarely in a roomy one, where a collection every 8 KiB (a command allocates ~1.3 KB,
+# and a collection scans the whole heap) would slow every command down.
 GC_FREE_SHARE = 4
-# Modules only start-up uses, imported where they are used and forgotten as soon as
-# start-up is done with each (all of them once the device serves): a board that loads
-# .mpy files keeps their bytecode in the heap (about 15.6 KB of it on the unix port).
-# One that another module keeps (netconf, by login.py when there is a password) stays
-# as long as that one does. settingsfile reads settings.json at boot; settings.py,
-# which saves it, lives on.
-BOOT_ONLY_MODULES = ("startup", "config", "netconf", "tlskeys", "settingsfile")
+# The modules of boot/ are only for start-up: each is imported where it is used and
+# forgotten as soon as start-up is done with it (all of them once the device serves),
+# since a board that loads .mpy files keeps their bytecode in the heap (about 15.6 KB
+# of it on the unix port). One that another module keeps stays as long as that one.
+BOOT_PACKAGE = __name__.rpartition(".")[0] + ".boot"
 
 
 async def scan_inputs(bank, flag):
@@ -62,14 +60,14 @@ async def run(board, conf):
     """The firmware, from the board config to the end of serving. Nothing keeps
     `board` once the device serves: whatever needs a piece of it took a copy of that
     piece, and the config (6 KB of heap on the unix port) is freed."""
-    from . import startup
+    from .boot import startup
 
     context = startup.tls_context(board)
     forget("tlskeys")
     hardware = startup.load_hardware(board)
-    device, bank, status, app = startup.build(board, hardware, conf)
-    forget("settingsfile")
-    asyncio.create_task(keep_house(device.hub))
+    _, bank, status, hub, app = startup.build(board, hardware, conf)
+    forget("settings_json")
+    asyncio.create_task(keep_house(hub))
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if board["poll_ms"]:
         asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
@@ -85,30 +83,39 @@ async def run(board, conf):
 
 
 def forget(*names):
-    """Drop the named modules of this package (BOOT_ONLY_MODULES) and collect: a
-    module nothing else keeps is freed, bytecode and all."""
-    package = __name__.rpartition(".")[0]
+    """Drop the named modules of boot/ and collect: a module nothing else keeps is
+    freed, bytecode and all."""
+    package = sys.modules.get(BOOT_PACKAGE)
     for name in names:
-        sys.modules.pop(package + "." + name, None)
-        try:
-            delattr(sys.modules[package], name)
-        except (AttributeError, KeyError):  # never imported (MicroPython: KeyError)
-            pass
+        sys.modules.pop(BOOT_PACKAGE + "." + name, None)
+        if package is not None:
+            try:
+                delattr(package, name)
+            except AttributeError:  # never imported
+                pass
     gc.collect()
 
 
 def forget_boot_modules():
-    """Once the device serves: none of start-up's modules stays."""
-    forget(*BOOT_ONLY_MODULES)
+    """Once the device serves: nothing of boot/ stays."""
+    prefix = BOOT_PACKAGE + "."
+    forget(*[key[len(prefix):] for key in sys.modules if key.startswith(prefix)])
+    sys.modules.pop(BOOT_PACKAGE, None)
+    parent = sys.modules[BOOT_PACKAGE.rpartition(".")[0]]
+    try:
+        delattr(parent, "boot")
+    except AttributeError:
+        pass
+    gc.collect()
 
 
 def main(argv=()):
     gc.threshold(GC_EVERY_BYTES)
-    from . import startup
+    from .boot import startup
 
     configs = startup.load_configs(argv)
-    startup = None  # forgotten once the device serves (BOOT_ONLY_MODULES)
-    forget("config", "netconf")  # before the firmware's modules are loaded
+    startup = None  # forgotten once the device serves
+    forget("board_json", "config_json")  # before the firmware's modules are loaded
     if configs is None:
         return 2
     firmware = run(*configs)

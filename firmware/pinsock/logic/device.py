@@ -1,0 +1,129 @@
+# Device logic: what happens on the device, told to whoever listens (the sinks), and
+# what it does with a client's message. Pure: it sees the IOs through IoBank and the
+# command language through the engine it is given (protocol/commands.py); it knows
+# nothing of WebSocket frames, HTTP or MQTT.
+#
+# A transport is a sink (Sink below) and a channel for commands: it passes each
+# message to execute() or received() and sends the reply its own way. The WebSocket
+# service is one sink (transport/websocket.py), a test's recording sink another.
+from ..compat import mem_free, ticks_diff, ticks_ms
+from .iobank import DIR_IN
+
+
+class Sink:
+    """What a transport hears from the device (Device.add_sink). Each method is called
+    in the order things happen, from the task that saw them; a sink overrides those it
+    needs. None may raise: what goes wrong in one transport stays there."""
+
+    def report_changed(self, payload):
+        """The switch report changed. `payload` is its text as a view of a buffer the
+        report rewrites on the next change: valid during the call only."""
+
+    def level_changed(self, io, level):
+        """IO `io` now reads `level` (a debounced input, or an output driven)."""
+
+    def logged(self, seq):
+        """Event-log record `seq` was added (Device.log.record(seq) is its text)."""
+
+    def reply(self, client, text):
+        """The reply to a message `client` sent through this sink's transport."""
+
+
+class Device:
+    #: Commands a client may send per second (token bucket, a second's worth of burst).
+    #: More are answered with a "rate limited" error; the reply costs what any reply
+    #: does. Board config: max_commands_per_s.
+    max_commands_per_s = 50
+
+    def __init__(self, bank, report, engine, log, status, max_commands_per_s=None):
+        self.bank = bank
+        self.report = report
+        self.engine = engine
+        self.log = log
+        self.status = status
+        if max_commands_per_s is not None:
+            self.max_commands_per_s = max_commands_per_s
+        self.sinks = []
+        bank.listeners.append(self._level_changed)
+
+    def add_sink(self, sink):
+        """Tell `sink` from now on; it hears the current switch report at once."""
+        self.sinks.append(sink)
+        sink.report_changed(self.report.payload(self.log.seq))
+
+    def _level_changed(self, io, level, now):
+        bank = self.bank
+        sinks = self.sinks
+        if bank.direction[io] == DIR_IN:
+            seq = self.log.append(io, level, self.status.ms_at(now))
+            for sink in sinks:
+                sink.logged(seq)
+        if bank.is_dip(io):
+            payload = self.report.payload(self.log.seq)
+            for sink in sinks:
+                sink.report_changed(payload)
+        for sink in sinks:
+            sink.level_changed(io, level)
+
+    # --- called by a transport ---------------------------------------------
+    def connected(self, client):
+        """A client connected: its own state (triggers, rate credit) starts afresh."""
+        client.credit = self.max_commands_per_s * 1000
+        client.credit_at = ticks_ms()
+        self.engine.connected(client)
+
+    def execute(self, client, text):
+        """The reply to one message from `client`, within its rate. Never raises."""
+        now = ticks_ms()
+        if self._over_rate(client, now):
+            return self.engine.rate_limited(text)
+        return self.engine.execute(client, text, now)
+
+    def received(self, sink, client, text):
+        """One message from `client` of `sink`'s transport; the reply goes to the sink."""
+        sink.reply(client, self.execute(client, text))
+
+    def _over_rate(self, client, now):
+        # Token bucket in thousandths of a command: refills at max_commands_per_s and
+        # holds at most one second's worth, so a burst of that many is fine.
+        rate = self.max_commands_per_s
+        full = rate * 1000
+        credit = client.credit + ticks_diff(now, client.credit_at) * rate
+        client.credit_at = now
+        if credit > full:
+            credit = full
+        if credit < 1000:
+            client.credit = credit
+            return True
+        client.credit = credit - 1000
+        return False
+
+
+class Status:
+    """What `s` reports: version, board, clients, uptime and free heap."""
+
+    def __init__(self, version, board, count_clients):
+        self.version = version
+        self.board = board
+        self.clients = count_clients  # () -> connected clients (the WebSocket's)
+        self._uptime_ms = 0
+        self._last = ticks_ms()
+
+    def uptime_s(self):
+        # ticks_ms wraps after 2**30 ms (12 days); adding up differences does not.
+        # tick() runs at least every poll period, far more often than that.
+        self.tick()
+        return self._uptime_ms // 1000
+
+    def ms_at(self, ticks):
+        """Milliseconds since boot at `ticks` (a recent ticks_ms() value)."""
+        self.tick()
+        return self._uptime_ms + ticks_diff(ticks, self._last)
+
+    def tick(self):
+        now = ticks_ms()
+        self._uptime_ms += ticks_diff(now, self._last)
+        self._last = now
+
+    def free_heap(self):
+        return mem_free()

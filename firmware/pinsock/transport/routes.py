@@ -1,0 +1,141 @@
+# Transport: the device's HTTP routes (on http.App), and the checks every request
+# passes first: Host, the cross-site check and, with a password, the session.
+from ..protocol.commands import E_BAD_CHAR, error_reply, is_error
+from .http import App, RequestHeadReader, Response, is_upgrade, text_response
+from .http import urldecode
+from .websocket import send_log
+
+PAGE_FILE = "www/index.html.gz"
+PAGE_WINDOW_BITS = 10  # the window the build deflates the page with (tools/build.py)
+_JSON = {"Content-Type": "application/json"}
+_BOARD_JSON = {"Content-Type": "application/json; charset=UTF-8"}  # as microdot's for a dict
+_LOGIN_PATHS = ("/login", "/logout")  # login_routes.py; cross-site POSTs to them are refused too
+
+
+def cross_site(request, allowed_origins):
+    """True for a request a browser makes on behalf of another site's page.
+
+    Such a page must not reach the device's WebSocket or change its pins (cross-site
+    WebSocket hijacking, CSRF). A browser says where a request comes from in
+    `Origin` (WebSocket handshakes and fetch) and in `Sec-Fetch-Site`. Scripts and
+    the console send neither and are allowed.
+    """
+    headers = request.headers
+    if headers.get("Sec-Fetch-Site") == "cross-site":
+        return True
+    origin = headers.get("Origin")
+    if origin is None:
+        return False
+    if origin in allowed_origins:
+        return False
+    return origin.split("://", 1)[-1].rstrip("/") != headers.get("Host", "")
+
+
+def log_json(log, since):
+    """Plain GET /log: the messages as one JSON array, produced piece by piece."""
+    yield "["
+    comma = ""
+    for text in log.messages(since):
+        yield comma + text
+        comma = ","
+    yield "]"
+
+
+def _page(request):
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        return Response.send_file(PAGE_FILE, 200, "text/html", compressed=True, max_age=0)
+    # A client that cannot take gzip gets the page inflated on the fly. The build
+    # compresses with a 1 KiB window (PAGE_WINDOW_BITS), so inflating needs 1 KiB of
+    # heap, not 32.
+    import deflate
+
+    # close=True: closing the inflater closes the file too.
+    stream = deflate.DeflateIO(open(PAGE_FILE, "rb"), deflate.GZIP, PAGE_WINDOW_BITS, True)
+    return Response.send_file("index.html", 200, "text/html", stream=stream, max_age=0)
+
+
+def make_app(service, description, conf):
+    """The routes; `service` is the WebSocket service (websocket.py), `description`
+    GET /board's answer (encoded once at start-up: it then allocates no JSON), `conf`
+    config.json (boot/config_json.py)."""
+    app = App()
+    allowed_origins = conf["allowed_origins"]
+    # With a password (config.json), every route but the login needs a session. The
+    # login is imported only then: without a password it takes no RAM.
+    gate = None
+    if conf["password"] != "":
+        from . import login_routes
+
+        gate = login_routes.add_routes(app, conf["password"])
+
+    @app.before_request
+    async def check_request(request):
+        # HTTP/1.1 requires Host, and the cross-site check compares against it.
+        if "Host" not in request.headers:
+            return text_response("Bad request: no Host header\n", 400, "Bad Request")
+        path = request.path
+        if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
+                path == "/action.cgi" or (path in _LOGIN_PATHS and request.method == "POST"):
+            if cross_site(request, allowed_origins):
+                return text_response("Forbidden: cross-site request\n", 403, "Forbidden")
+        if gate is not None:
+            return gate(request)  # None when the request has a session, or needs none
+
+    app.get("/")(_page)
+    app.get("/ws")(service.serve)
+    app.get("/INDEX")(service.serve)  # the NetBurner path scripts know
+
+    @app.get("/board")
+    async def board_info(request):
+        return Response(description, 200, _BOARD_JSON)
+
+    # The command interface over HTTP: GET /action.cgi?<command>[=<value>] answers with
+    # the same JSON the WebSocket would, from the same engine; an error answers 400.
+    # A request has no connection to hang triggers on: each one gets its own
+    # throwaway state with every trigger off, on the request's own object.
+    device = service.device
+
+    @app.get("/action.cgi")
+    async def action(request):
+        raw = request.query_string or ""
+        try:
+            text = urldecode(raw)
+        except (ValueError, UnicodeError):  # a bad %-escape, or bytes that are not UTF-8
+            return Response(error_reply(raw, E_BAD_CHAR), 400, _JSON, reason="Bad Request")
+        state = request.g
+        device.connected(state)
+        reply = device.execute(state, text)
+        if is_error(reply):
+            return Response(reply, 400, _JSON, reason="Bad Request")
+        return Response(reply, 200, _JSON)
+
+    # The event log (logic/eventlog.py): records after ?since=<seq>, over a WebSocket
+    # or as a JSON array.
+    event_log = device.log
+
+    @app.get("/log")
+    async def log(request):
+        try:
+            since = int(request.args.get("since", "0"))
+        except ValueError:
+            return Response('{"error":"since must be an integer"}', 400, _JSON,
+                            reason="Bad Request")
+        if is_upgrade(request):
+            return await send_log(request, event_log, since)
+        return Response(log_json(event_log, since), 200, _JSON)
+
+    @app.errorhandler(400)
+    async def bad_request(request):
+        # The request could not be read (http.RequestHeadReader has the limits).
+        return text_response("Bad request: malformed, or too long (request line %d bytes,"
+                             " head %d bytes or %d lines)\n"
+                             % (RequestHeadReader.max_line_bytes,
+                                RequestHeadReader.max_head_bytes,
+                                RequestHeadReader.max_head_lines),
+                             400, "Bad Request")
+
+    @app.errorhandler(404)
+    async def not_found(request):
+        return text_response("Not found\n", 404, "Not Found")
+
+    return app

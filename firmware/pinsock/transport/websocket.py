@@ -1,0 +1,257 @@
+# Transport: the WebSocket service on /ws and /INDEX, and the event log over a
+# WebSocket. It is the device's sink for WebSocket clients (logic/device.py Sink):
+# it turns what the device announces into frames, encoded once and queued to every
+# client that is owed them (hub.py), and each client's messages into commands.
+#
+# The handshake and the frames are done here, not by microdot: the firmware must
+# refuse bad frames with the right close code, which microdot's reader cannot, and a
+# session must not keep the HTTP request alive (http.take_connection).
+import asyncio
+import gc
+
+from ..compat import print_exception, ticks_ms
+from ..logic.device import Sink
+from ..protocol.commands import update_text, wants_update
+from . import wsframe
+from .http import (HttpServer, Response, already_handled, is_upgrade, take_connection,
+                   text_response)
+from .hub import Client
+
+_SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Accept: ")
+# The switch report's frame is written after this much room for its header: 2 bytes
+# for a payload under 126 bytes, 4 (a 16-bit length) up to 64 KiB, far beyond any board.
+_HEADER_ROOM = 4
+
+
+class WebSocketService(Sink):
+    #: Longest client frame payload accepted, in bytes; a longer one is refused with
+    #: close 1009. Each session holds a buffer this big. Board config: max_frame_len.
+    max_frame_len = 256
+
+    def __init__(self, device, hub, max_frame_len=None):
+        self.device = device
+        self.hub = hub
+        if max_frame_len is not None:
+            self.max_frame_len = max_frame_len
+        # The newest switch report as a frame, in a buffer made once: a change
+        # allocates nothing. The frame is a view of the buffer, one per payload
+        # length, made the first time that length comes up and kept. A report's
+        # length varies only with the switches Off and the digits of seq, so there
+        # are never more than a few dozen.
+        self._report_buf = bytearray(_HEADER_ROOM + device.report.max_len)
+        self._report_view = memoryview(self._report_buf)
+        self._report_frames = {}  # payload length -> view of _report_buf
+        self.report_frame = b""  # what a newcomer is sent first
+        # The update message for an IO's level, encoded the first time a client's
+        # trigger needs it and kept: index io * 2 + level. Most IOs never have a
+        # trigger, and their frames (64 bytes each on the unix port) are never made.
+        self._update_frames = [None] * (device.bank.count * 2)  # type: list
+
+    # --- the device's sink ----------------------------------------------------
+    def report_changed(self, payload):
+        buf = self._report_buf
+        n = len(payload)
+        buf[_HEADER_ROOM : _HEADER_ROOM + n] = payload
+        if n < 126:
+            start = _HEADER_ROOM - 2
+            buf[start + 1] = n
+        else:
+            start = 0
+            buf[1] = 126
+            buf[2] = n >> 8
+            buf[3] = n & 0xFF
+        buf[start] = 0x80 | wsframe.OP_TEXT
+        frames = self._report_frames
+        frame = frames.get(n)
+        if frame is None:
+            frame = frames[n] = self._report_view[start : _HEADER_ROOM + n]
+        self.report_frame = frame
+        self.hub.broadcast(frame, True)
+
+    def level_changed(self, io, level):
+        frame = None
+        for client in self.hub.clients:
+            if wants_update(client.triggers, io, level):
+                if frame is None:
+                    frame = self._update_frame(io, level)
+                client.push(frame)
+
+    def reply(self, client, text):
+        client.push(wsframe.encode_text(text))
+
+    def _update_frame(self, io, level):
+        frames = self._update_frames
+        frame = frames[io * 2 + level]
+        if frame is None:
+            frame = frames[io * 2 + level] = wsframe.encode_text(update_text(io, level))
+        return frame
+
+    # --- clients --------------------------------------------------------------
+    def join(self, client):
+        """A client connected: it is served (it may replace the oldest), and the
+        switch report is the first it gets."""
+        self.device.connected(client)
+        self.hub.admit(client)
+        client.push(self.report_frame, True)
+
+    # --- the route ------------------------------------------------------------
+    async def serve(self, request):
+        if not is_upgrade(request):
+            return Response(
+                "This is pinsock's WebSocket endpoint. Connect with a WebSocket client"
+                " (Upgrade: websocket); the page at / does.\n",
+                426,
+                {"Upgrade": "websocket", "Connection": "Upgrade", "Content-Type": "text/plain"},
+                reason="Upgrade Required",
+            )
+        stream = await upgrade(request)
+        if stream is None:
+            return bad_handshake()
+        asyncio.create_task(self.session(stream))
+        return already_handled
+
+    async def session(self, stream):
+        """One WebSocket session, in a task of its own, until the connection ends."""
+        # The request that opened it is garbage now: collect it first, so what the
+        # session keeps (the client, its buffers) is allocated low in the heap and
+        # not in the middle of the space the request leaves free.
+        gc.collect()
+        client = Client(stream, spawn=asyncio.create_task)
+        self.join(client)
+        try:
+            await self._read_messages(stream, client)
+        except wsframe.FrameError as exc:
+            client.close(exc.code, exc.reason)
+        except (EOFError, OSError):  # EOF, reset, or the socket closed under us
+            client.peer_has_closed()
+            client.hang_up()
+        except Exception as exc:  # MemoryError, or a bug: logged, and the client told
+            print_exception(exc)
+            client.close(wsframe.CLOSE_INTERNAL_ERROR, "internal error")
+        finally:
+            self.hub.remove(client)
+        # The writer (if one runs) now flushes what is queued and the close
+        # handshake. A peer that stopped reading cannot hold this connection open
+        # past the deadline.
+        writer_task = client.writer
+        if writer_task is not None:
+            try:
+                await asyncio.wait_for(writer_task, 2 * Client.close_wait_ms / 1000)
+            except Exception:
+                pass
+        client.hang_up()
+        # Collect now, while the heap holds no other connection's garbage: what this
+        # session leaves is freed in one piece instead of fragmenting it later.
+        gc.collect()
+
+    async def _read_messages(self, reader, client):
+        # One buffer per connection, sized to the frame limit, reused for every frame.
+        limit = self.max_frame_len
+        buf = bytearray(limit)
+        view = memoryview(buf)
+        device = self.device
+        while True:
+            head = await reader.readexactly(2)
+            opcode, n = wsframe.check_header(head[0], head[1])
+            if n == 126:
+                n = int.from_bytes(await reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await reader.readexactly(8), "big")
+            if n > limit:
+                raise wsframe.FrameError(wsframe.CLOSE_TOO_BIG, "frame too big")
+            mask = await reader.readexactly(4)
+            got = 0
+            while got < n:
+                k = await reader.readinto(view[got:n])
+                if k is None:  # TLS: the rest of the record has not arrived yet
+                    continue
+                if not k:
+                    raise EOFError
+                got += k
+            wsframe.unmask(buf, n, mask)
+            client.last_heard = ticks_ms()
+            if opcode == wsframe.OP_TEXT:
+                try:
+                    text = bytes(view[:n]).decode()
+                except UnicodeError:
+                    raise wsframe.FrameError(wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
+                if not client.closing:
+                    device.received(self, client, text)
+            elif opcode == wsframe.OP_PING:
+                client.push(wsframe.encode(wsframe.OP_PONG, bytes(view[:n])))
+            elif opcode == wsframe.OP_CLOSE:
+                client.peer_has_closed()
+                client.close(*close_reply(view, n))
+                return
+            # OP_PONG: nothing to do
+
+
+async def upgrade(request):
+    """Answer the WebSocket handshake and take the connection over.
+
+    Returns a stream of its own for the session (its close() closes the socket), or
+    None when the handshake lacks what RFC 6455 requires (the caller answers 400)."""
+    headers = request.headers
+    key = headers.get("Sec-WebSocket-Key")
+    if not key or "upgrade" not in headers.get("Connection", "").lower():
+        return None
+    return await take_connection(request, _SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
+
+
+def bad_handshake():
+    return text_response("Bad request: a WebSocket handshake needs Connection: Upgrade and"
+                         " Sec-WebSocket-Key\n", 400, "Bad Request")
+
+
+def close_reply(view, n):
+    """The close frame (code, reason) that answers a peer's close frame of n bytes in
+    `view` (RFC 6455 5.5.1, 7.4)."""
+    if n == 0:
+        return (wsframe.CLOSE_NORMAL, "")
+    if n == 1:
+        return (wsframe.CLOSE_PROTOCOL_ERROR, "bad close frame")
+    code = (view[0] << 8) | view[1]
+    if not wsframe.close_code_valid(code):
+        return (wsframe.CLOSE_PROTOCOL_ERROR, "bad close code")
+    try:
+        bytes(view[2:n]).decode()
+    except UnicodeError:
+        return (wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
+    return (code, "")
+
+
+# --- the event log over a WebSocket --------------------------------------------------
+
+async def send_log(request, log, since):
+    """GET /log upgraded: one message per record after `since`, then "end", then close.
+
+    The records are sent by a task of their own, like a session, so the request and
+    the coroutines that served it are freed at once (a log read in flight then holds
+    a quarter of the heap it would otherwise)."""
+    stream = await upgrade(request)
+    if stream is None:
+        return bad_handshake()
+    asyncio.create_task(_stream_log(stream, log, since))
+    return already_handled
+
+
+async def _stream_log(stream, log, since):
+    try:
+        # The same deadline as any HTTP exchange; then a moment for the peer to answer
+        # our close frame before we hang up.
+        await asyncio.wait_for(_write_log(stream, log, since),
+                               HttpServer.request_timeout_ms / 1000)
+        await asyncio.wait_for(stream.read(64), Client.close_wait_ms / 1000)
+    except Exception:  # the peer went away, or does not read
+        pass
+    stream.close()
+
+
+async def _write_log(stream, log, since):
+    for text in log.messages(since):
+        stream.write(wsframe.encode_text(text))
+        await stream.drain()
+    stream.write(wsframe.encode_text("end"))
+    stream.write(wsframe.encode_close(wsframe.CLOSE_NORMAL))
+    await stream.drain()

@@ -14,8 +14,6 @@ and produces every figure. Its numbers mean nothing and it writes no file unless
 """
 
 import argparse
-import base64
-import collections
 import datetime
 import json
 import os
@@ -33,9 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_report  # noqa: E402
 import build  # noqa: E402
+import simclient  # noqa: E402
 import soak  # noqa: E402
 from sim import micropython_command  # noqa: E402
-from simproc import Sim, free_port, read_to_end, stop_process  # noqa: E402
+from simclient import Control, RawWs, free_port  # noqa: E402
+from simproc import Sim, stop_process  # noqa: E402
 
 ROOT = build.ROOT
 FLOORS_SRC = ROOT / "tools" / "bench_floors" / "floors.py"
@@ -103,123 +103,6 @@ def summary_ms(values_us):
             "n": len(values_us)}
 
 
-# --- a minimal WebSocket client ---------------------------------------------------------
-class WsClient:
-    """A WebSocket client on a plain socket: no library between us and the timing.
-
-    Counts the bytes it sends and receives, handshake included, and answers pings.
-    """
-
-    def __init__(self, port, path="/ws"):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n" % (path, port, key)).encode()
-        self.sock.sendall(request)
-        self.handshake_out = len(request)
-        data = b""
-        deadline = time.monotonic() + WAIT_S
-        while b"\r\n\r\n" not in data:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no WebSocket handshake answer")
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("closed during the handshake: %r" % data)
-            data += chunk
-        head, _, self.buf = data.partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise ConnectionError("no upgrade: %r" % head[:80])
-        self.handshake_in = len(head) + 4
-        self.bytes_in = 0  # frame bytes after the handshake
-        self.frame_sizes = []  # sizes of text frames received, when recording
-        self.record_sizes = False
-        self.last_report = None
-        self.reports = 0
-        # Text messages not yet taken by recv_text(); bounded, the oldest fall out
-        # (loops that only watch switch reports never take them).
-        self.inbox = collections.deque(maxlen=64)
-        self._parse()  # frames that came with the handshake's answer
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def send_text(self, text):
-        self._send(0x1, text.encode())
-
-    def _send(self, opcode, payload):
-        mask = os.urandom(4)
-        n = len(payload)
-        head = bytes((0x80 | opcode, 0x80 | n)) if n < 126 else \
-            bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + masked)
-
-    def feed(self):
-        """Read what the socket has; return the text messages now complete (as str).
-
-        Switch reports are also remembered (last_report, reports).
-        """
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the device closed the connection")
-        self.bytes_in += len(chunk)
-        self.buf += chunk
-        return self._parse()
-
-    def _parse(self):
-        texts = []
-        buf = self.buf
-        while len(buf) >= 2:
-            opcode, n, start = buf[0] & 0x0F, buf[1] & 0x7F, 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n, start = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n, start = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < start + n:
-                break
-            payload, buf = buf[start:start + n], buf[start + n:]
-            if opcode == 0x1:
-                text = payload.decode()
-                if self.record_sizes:
-                    self.frame_sizes.append(start + n)
-                if text.startswith('{"dipSwitches"'):
-                    self.last_report = json.loads(text)
-                    self.reports += 1
-                texts.append(text)
-                self.inbox.append(text)
-            elif opcode == 0x9:
-                self._send(0xA, payload)
-            elif opcode == 0x8:
-                raise ConnectionError("the device sent close %r" % payload[:40])
-        self.buf = buf
-        return texts
-
-    def recv_text(self):
-        """The next text message (blocking, bounded)."""
-        deadline = time.monotonic() + WAIT_S
-        while not self.inbox:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no message within %d s" % WAIT_S)
-            self.feed()
-        return self.inbox.popleft()
-
-    def seq(self):
-        return self.last_report["seq"] if self.last_report else -1
-
-    def close(self):
-        try:
-            self._send(0x8, (1000).to_bytes(2, "big"))
-        except OSError:
-            pass
-        self.sock.close()
-
-
 def wait_for_reports(clients, seq, control=None, deadline_s=WAIT_S):
     """Read every client until each has a switch report with seq >= `seq` (and the
     control connection, when given, its one answer line).
@@ -255,44 +138,6 @@ def wait_for_reports(clients, seq, control=None, deadline_s=WAIT_S):
                 times[s] = t
                 pending.remove(s)
     return [times[c] for c in clients], answer
-
-
-# --- the simulator's control port -------------------------------------------------------
-class Control:
-    """One kept-open connection to the control port (lines may be pipelined)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def read_line(self):
-        """Read what is there; return one answer line once complete, else None."""
-        if b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("control port closed")
-            self.buf += chunk
-        if b"\n" in self.buf:
-            line, self.buf = self.buf.split(b"\n", 1)
-            return line.decode()
-        return None
-
-    def ask(self, line):
-        self.sock.sendall(line.encode() + b"\n")
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            answer = self.read_line()
-            if answer is not None:
-                return answer
-            if time.monotonic() > deadline:
-                raise TimeoutError("control port did not answer %r" % line)
-
-    def close(self):
-        self.sock.close()
 
 
 # --- the floors -------------------------------------------------------------------------
@@ -358,22 +203,17 @@ def ws_round_trip(ws, message="v0"):
     return now_us() - t0
 
 
-def http_get(port, path, gzip_ok=False):
+def timed_get(port, path):
     """One GET on a new connection, as a polling page does it.
 
     Returns (microseconds from connect to the whole answer, bytes sent, bytes received,
     body).
     """
-    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: application/json\r\n"
-               "%s\r\n" % (path, port, "Accept-Encoding: gzip\r\n" if gzip_ok else "")
-               ).encode()
+    request = simclient.get_request(port, path, {"Accept": "application/json"})
     t0 = now_us()
-    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as s:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.sendall(request)
-        data = read_to_end(s)
+    answer = simclient.exchange(port, request, WAIT_S)
     elapsed = now_us() - t0
-    return elapsed, len(request), len(data), data.partition(b"\r\n\r\n")[2]
+    return elapsed, len(request), len(answer), simclient.split_answer(answer)[2]
 
 
 def measure_floors(floors, plan):
@@ -382,7 +222,7 @@ def measure_floors(floors, plan):
     The WebSocket echo is timed interleaved with the firmware's figures (below).
     """
     tcp = tcp_echo_round_trips(floors.tcp_port, plan.round_trips)
-    gets = [http_get(floors.http_port, "/state") for _ in range(plan.round_trips // 4)]
+    gets = [timed_get(floors.http_port, "/state") for _ in range(plan.round_trips // 4)]
     _, sent, received, body = gets[-1]
     return {"tcp_echo": summary_ms(tcp),
             "http_get": dict(summary_ms([g[0] for g in gets]), request_bytes=sent,
@@ -402,9 +242,9 @@ class Bench:
     def connect(self, n):
         """Have exactly n clients connected, each holding its report on connect."""
         while len(self.clients) > n:
-            self.clients.pop().close()
+            self.clients.pop().close(1000)
         while len(self.clients) < n:
-            ws = WsClient(self.sim.http_port)
+            ws = RawWs(self.sim.http_port)
             ws.recv_text()  # the report on connect
             self.clients.append(ws)
         return self.clients
@@ -418,7 +258,7 @@ class Bench:
 
     def close(self):
         for c in self.clients:
-            c.close()
+            c.close(1000)
         self.ctl.close()
         self.sim.stop()
 
@@ -426,7 +266,7 @@ class Bench:
 def command_round_trips(bench, echo, plan):
     """Figure 1: `v0` over the WebSocket, reply timed on the client; each round also
     times the floor's WebSocket echo, so both see the same moments of the machine."""
-    ws = WsClient(bench.sim.http_port)
+    ws = RawWs(bench.sim.http_port)
     try:
         ws.recv_text()  # the report on connect
         times, floor = [], []
@@ -434,7 +274,7 @@ def command_round_trips(bench, echo, plan):
             floor.append(ws_round_trip(echo))
             times.append(ws_round_trip(ws))
     finally:
-        ws.close()
+        ws.close(1000)
     return dict(summary_ms(times), echo=summary_ms(floor))
 
 
@@ -450,7 +290,7 @@ def push_latencies(bench, clients, rounds, echo):
         seq = bench.seq() + 1
         line = bench.flip_line(0, timed=True)
         sent = now_us()
-        bench.ctl.sock.sendall(line.encode())
+        bench.ctl.send(line)
         times, (answer, acked) = wait_for_reports(ws, seq, bench.ctl)
         word, edge = answer.split()
         if word != "ok":
@@ -499,7 +339,7 @@ class Readers(threading.Thread):
 
 
 def get_log(port, since):
-    _, _, _, body = http_get(port, "/log?since=%d" % since)
+    _, _, body = simclient.http_get(port, "/log?since=%d" % since, timeout=WAIT_S)
     return json.loads(body)
 
 
@@ -538,7 +378,7 @@ def throughput_step(bench, readers, count, rate):
     while sent < count:
         due = count if rate is None else min(count, int((time.monotonic() - start) * rate) + 1)
         if due > sent:
-            bench.ctl.sock.sendall(b"".join(lines[sent:due]))
+            bench.ctl.send(b"".join(lines[sent:due]))
             sent = due
         else:
             time.sleep(0.0005)
@@ -648,12 +488,12 @@ def firmware_figures(plan, log):
             log("floors: TCP echo, GET /state ...")
             figures = {"floors": measure_floors(floors, plan)}
             bench = Bench(state)
-            echo = WsClient(floors.ws_port)
+            echo = RawWs(floors.ws_port)
             log("command round trip, push latency (each beside the WebSocket echo) ...")
             figures["command"] = command_round_trips(bench, echo, plan)
             figures["push_1"] = push_latencies(bench, 1, plan.pushes, echo)
             figures["push_4"] = push_latencies(bench, 4, plan.pushes, echo)
-            echo.close()
+            echo.close(1000)
             echo = None
             figures["sizes"] = frame_sizes(bench)
             log("heap allocated per update ...")
@@ -665,7 +505,7 @@ def firmware_figures(plan, log):
             alive = bench.sim.alive()
         finally:
             if echo:
-                echo.close()
+                echo.close(1000)
             if bench:
                 bench.close()
             floors.stop()

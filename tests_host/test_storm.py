@@ -30,8 +30,8 @@ SEED = 6
 # connection holds far more than this (a client's outbox, buffers, tasks and stream:
 # about 6 KiB on the 64-bit unix port); what may differ without a leak is capacity
 # kept by lists and dicts that grew while connections came and went, in the unix
-# port's 16-byte blocks. Measured: 0 bytes. (Before Client.hang_up woke the writer,
-# every reset connection held its memory for 2 s: 590 KB were still held here.)
+# port's 16-byte blocks. Measured: 0 bytes (what it once was: docs/PERFORMANCE.md,
+# History).
 HEAP_BOUND = 2048
 # `heap` readings (each after a collection) that quiet_heap() takes the best of.
 QUIET_READINGS = 12

@@ -285,22 +285,22 @@ def render_file(r, method, history=""):
     return text + "\n" + history if history else text
 
 
-def kept_history(path=PERFORMANCE_MD):
-    """The History section of the report at `path`: from HISTORY_START to the end of the
-    file; "" when the file or the marker is missing."""
+def kept_history(path=None):
+    """The History section of the report at `path` (default docs/PERFORMANCE.md): from
+    HISTORY_START to the end of the file; "" when the file or the marker is missing."""
     try:
-        text = Path(path).read_text()
+        text = Path(path or PERFORMANCE_MD).read_text()
     except FileNotFoundError:
         return ""
     at = text.find(HISTORY_START)
     return text[at:] if at >= 0 else ""
 
 
-def write_report(r, method, out=PERFORMANCE_MD):
-    """Write the report to `out`, with docs/PERFORMANCE.md's History section as it is.
-    Returns False when there was no History section to keep."""
+def write_report(r, method, out=None):
+    """Write the report to `out` (default docs/PERFORMANCE.md), with docs/PERFORMANCE.md's
+    History section as it is. Returns False when there was no History section to keep."""
     history = kept_history()
-    Path(out).write_text(render_file(r, method, history))
+    Path(out or PERFORMANCE_MD).write_text(render_file(r, method, history))
     return bool(history)
 
 

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-import bench
+import bench_report
 from conftest import ROOT
 
 FIGURES = ("1. Command round trip", "2. Push latency, 1 client", "2. Push latency, 4 clients",
@@ -75,10 +75,10 @@ def test_quick_bench_produces_every_figure(sim_build, tmp_path):
     assert all(isinstance(b["met"], bool) for b in r["budgets"])
 
     # The README's headline figures (a full run writes them between its markers).
-    lines = bench.readme_lines(r)
+    lines = bench_report.readme_lines(r)
     assert lines.count("\n- ") == 4 and "nan" not in lines, lines
     readme = (ROOT / "README.md").read_text()
-    assert bench.README_START in readme and bench.README_END in readme
+    assert bench_report.README_START in readme and bench_report.README_END in readme
 
     # The report: terminal and file carry the same table, the file the methods too.
     md = out_md.read_text()

@@ -19,7 +19,8 @@ from websockets.sync.client import connect
 
 import sim as sim_tool
 from conftest import ROOT
-from simproc import SIM_START_TIMEOUT_S, Sim, free_port
+from simclient import free_port
+from simproc import SIM_START_TIMEOUT_S, Sim
 
 # Longest wait for a message that should come; a test never waits unbounded.
 WAIT_S = 5

@@ -1,23 +1,16 @@
 """End-to-end: dead clients are found by ping and dropped; floods are rate limited."""
 
-import base64
 import json
-import os
-import socket
 import time
 
 from websockets.sync.client import connect
 
+from simclient import open_websocket
+
 
 def silent_websocket(sim):
     """A client that completes the handshake and then never sends or answers again."""
-    s = socket.create_connection(("127.0.0.1", sim.http_port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
-    s.settimeout(5)
-    assert s.recv(4096).startswith(b"HTTP/1.1 101")
-    return s
+    return open_websocket(sim.http_port, timeout=5)
 
 
 def clients(ws):

@@ -27,6 +27,7 @@ from websockets.sync.client import connect
 
 import sim as sim_tool
 from conftest import ROOT
+from simclient import free_port
 
 BOOT_TIMEOUT_S = 10  # the pty appears, the REPL answers
 DEPLOY_TIMEOUT_S = 120
@@ -41,12 +42,6 @@ def require_socat():
     if os.environ.get("CI") == "true":
         pytest.fail(reason + "; on CI this is a failure")
     pytest.skip(reason)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class VirtualBoard:

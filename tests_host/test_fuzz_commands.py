@@ -13,10 +13,8 @@
   the simulator keeps serving.
 """
 
-import base64
 import json
 import os
-import socket
 import struct
 import sys
 from pathlib import Path
@@ -26,7 +24,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "device"))
 import test_fuzz_engine as fuzz  # noqa: E402
-from wire import split_frame  # noqa: E402
+from simclient import RawWs  # noqa: E402
 from pinsock.transport import wsframe  # noqa: E402
 from pinsock.transport.hub import Client  # noqa: E402
 from pinsock.transport.websocket import close_reply as _close_reply  # noqa: E402
@@ -152,33 +150,13 @@ E2E_SEED = 0xF00D
 E2E_STEPS = 600
 
 
-class Wire:
+class Wire(RawWs):
     """A raw WebSocket connection to the simulator."""
 
     def __init__(self, sim):
-        self.sock = socket.create_connection(("127.0.0.1", sim.http_port), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-            "\r\n" % key).encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        self.buffer = b""
+        super().__init__(sim.http_port, timeout=5)
         opcode, payload = self.next_frame()
         assert opcode == 1 and "dipSwitches" in json.loads(payload)
-
-    def next_frame(self):
-        while True:
-            frame = split_frame(self.buffer)
-            if frame:
-                opcode, payload, self.buffer = frame
-                return opcode, payload
-            chunk = self.sock.recv(4096)
-            assert chunk, "the device hung up without a close frame"
-            self.buffer += chunk
 
     def next_answer(self):
         """The next frame that is not an update or report (a fuzzed `tuv` may ask for
@@ -197,9 +175,6 @@ class Wire:
             return self.sock.recv(1) == b""
         except ConnectionResetError:
             return True
-
-    def close(self):
-        self.sock.close()
 
 
 

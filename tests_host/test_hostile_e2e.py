@@ -1,7 +1,6 @@
 """End-to-end: hostile and broken WebSocket frames and HTTP requests get a clear answer
 (a close code or an HTTP status) and the device keeps serving everyone else."""
 
-import base64
 import json
 import os
 import socket
@@ -13,75 +12,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-
-class RawWebSocket:
-    """A hand-made WebSocket client, to send what real clients never would."""
-
-    def __init__(self, sim, path="/ws"):
-        self.sock = socket.create_connection(("127.0.0.1", sim.http_port), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-            "\r\n" % (path, key)).encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        self.buffer = b""
-
-    def send_frame(self, opcode, payload, fin=True, masked=True, rsv=0, length=None):
-        n = len(payload) if length is None else length
-        b0 = (0x80 if fin else 0) | rsv | opcode
-        mask_bit = 0x80 if masked else 0
-        if n < 126:
-            header = bytes((b0, mask_bit | n))
-        elif n < 65536:
-            header = bytes((b0, mask_bit | 126)) + struct.pack("!H", n)
-        else:
-            header = bytes((b0, mask_bit | 127)) + struct.pack("!Q", n)
-        if masked:
-            mask = os.urandom(4)
-            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-            header += mask
-        self.sock.sendall(header + payload)
-
-    def next_frame(self):
-        """(opcode, payload) of the next server frame."""
-        while len(self.buffer) < 2:
-            self._fill()
-        b0, b1 = self.buffer[0], self.buffer[1]
-        n = b1 & 0x7F
-        start = 2
-        if n == 126:
-            while len(self.buffer) < 4:
-                self._fill()
-            n = struct.unpack("!H", self.buffer[2:4])[0]
-            start = 4
-        while len(self.buffer) < start + n:
-            self._fill()
-        payload = self.buffer[start:start + n]
-        self.buffer = self.buffer[start + n:]
-        return b0 & 0x0F, payload
-
-    def frames(self):
-        """Read frames until the server's close frame; returns (texts, close code)."""
-        texts = []
-        while True:
-            opcode, payload = self.next_frame()
-            if opcode == 8:
-                return texts, struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-            if opcode == 1:
-                texts.append(payload.decode())
-
-    def _fill(self):
-        chunk = self.sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed without a close frame; got %r" % self.buffer)
-        self.buffer += chunk
-
-    def close(self):
-        self.sock.close()
+from simclient import RawWs, upgrade_request
 
 
 def still_serving(sim):
@@ -116,7 +47,7 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_hostile_frame_gets_its_close_code(sim, name):
     send, code = CASES[name]
-    ws = RawWebSocket(sim)
+    ws = RawWs(sim.http_port, timeout=5)  # to send what real clients never would
     try:
         send(ws)
         texts, got = ws.frames()
@@ -128,7 +59,7 @@ def test_hostile_frame_gets_its_close_code(sim, name):
 
 def test_length_that_lies_does_not_block_others(sim):
     # Says 200 bytes, sends 10, then waits: only this connection waits.
-    ws = RawWebSocket(sim)
+    ws = RawWs(sim.http_port, timeout=5)
     try:
         ws.sock.sendall(bytes((0x81, 0x80 | 126)) + struct.pack("!H", 200) + os.urandom(4)
                         + b"0123456789")
@@ -139,7 +70,7 @@ def test_length_that_lies_does_not_block_others(sim):
 
 
 def test_ping_is_answered_with_pong_and_commands_still_work(sim):
-    ws = RawWebSocket(sim)
+    ws = RawWs(sim.http_port, timeout=5)
     try:
         ws.send_frame(9, b"hello")
         while True:
@@ -158,7 +89,7 @@ def test_ping_is_answered_with_pong_and_commands_still_work(sim):
 
 
 def test_command_too_long_in_a_short_frame_is_an_error_reply_not_a_close(sim):
-    ws = RawWebSocket(sim)
+    ws = RawWs(sim.http_port, timeout=5)
     try:
         ws.send_frame(1, b"v" * 40)
         ws.send_frame(8, struct.pack("!H", 1000))
@@ -246,12 +177,8 @@ def test_action_cgi_with_broken_escape_answers_400(sim):
 
 def handshake(sim, path="/ws", extra=""):
     """The status line the device answers a WebSocket handshake with."""
-    key = base64.b64encode(os.urandom(16)).decode()
     with socket.create_connection(("127.0.0.1", sim.http_port), timeout=5) as s:
-        s.sendall((
-            "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-            "%s\r\n" % (path, sim.http_port, key, extra)).encode())
+        s.sendall(upgrade_request(path, "127.0.0.1:%d" % sim.http_port, extra))
         answer = b""
         while b"\r\n" not in answer:
             chunk = s.recv(256)

@@ -6,21 +6,19 @@ The simulator runs the compiled build (build/UNIX_SIM, .mpy) on the unix port wi
 on the 32-bit ESP32 and RP2040, and a board that loads .mpy files keeps their bytecode
 in the heap too (a frozen image does not).
 
-Measured with tools/bench_memory.py (November 2026, `floor`: the smallest heap, in
-2 KiB steps, in which the soak below passes with 2000 transitions):
-  4 clients: 126 KiB in 3 runs of 3 (196 KiB before the memory work, 132-136 before
-  server.py read requests and wrote answers itself, matched routes without regular
-  expressions, sent the log from a task of its own and start-up let each of its
-  modules go as soon as it was done with it).
-  At rest after boot 102.8 KB is allocated (140 KB before the memory work); each
-  WebSocket client adds 2.4 KB. About 70 KB of it is modules, bytecode and qstrs
-  (asyncio 4, microdot 15.8 trimmed by the build, simhw 6, the rest pinsock; startup,
-  config, netconf, tlskeys and settingsfile are dropped during start-up, and the
-  board config is emptied); the rest is the IO bank, the event log and report, the
-  routes and /board, the listening sockets. What fails in a smaller heap is an
-  allocation of a few hundred bytes while a request is served next to the 4 sessions.
-  Pushing a switch report allocates 0 bytes per client (352 before), and nothing per
-  change in the device logic.
+Measured with tools/bench_memory.py (`floor`: the smallest heap, in 2 KiB steps, in
+which the soak below passes with 2000 transitions):
+  4 clients: 126 KiB in 3 runs of 3.
+  At rest after boot 102.8 KB is allocated; each WebSocket client adds 2.4 KB. About
+  70 KB of it is modules, bytecode and qstrs (asyncio 4, microdot 15.8 trimmed by the
+  build, simhw 6, the rest pinsock; startup, config, netconf, tlskeys and settingsfile
+  are dropped during start-up, and the board config is emptied); the rest is the IO
+  bank, the event log and report, the routes and /board, the listening sockets. What
+  fails in a smaller heap is an allocation of a few hundred bytes while a request is
+  served next to the 4 sessions.
+  Pushing a switch report allocates 0 bytes per client, and nothing per change in the
+  device logic.
+How these figures came down: docs/PERFORMANCE.md, History.
 The test holds the floor with margin: HEAP below.
 """
 

@@ -2,9 +2,7 @@
 device's memory, and is closed with 1013 once its outbox has stayed full for
 `stuck_timeout_ms` (docs/PROTOCOL.md, Slow readers)."""
 
-import base64
 import json
-import os
 import socket
 import struct
 import time
@@ -12,7 +10,7 @@ import urllib.request
 
 from websockets.sync.client import connect
 
-from wire import split_frame
+from simclient import open_websocket, split_frame
 
 STUCK_TIMEOUT_MS = 500
 # Flips at most; the never-reading client's socket buffers and its outbox of 16
@@ -30,18 +28,8 @@ HEAP_EVERY = 250  # transitions between two heap readings
 
 
 def never_reading_client(sim):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-    s.settimeout(5)
-    s.connect(("127.0.0.1", sim.http_port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)  # byte by byte: nothing after the head is taken
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return s
+    # The answer's head is read byte by byte: nothing after it is taken.
+    return open_websocket(sim.http_port, timeout=5, rcvbuf=1024)
 
 
 def read_to_close(sock):

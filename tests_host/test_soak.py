@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 import soak
+from simclient import AsyncControl
 
 CLIENTS = 4
 TRANSITIONS = 4000
@@ -35,7 +36,7 @@ def test_soak_refuses_a_simulator_with_too_few_client_slots(start_sim):
 
 
 async def _overrun_then_read(sim, claimed_ring):
-    control = await soak.Control().open(sim)
+    control = await AsyncControl.open(sim.control_port)
     try:
         level = 1
         for _ in range(300):  # more than the 256 records the ring holds

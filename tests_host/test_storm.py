@@ -9,7 +9,6 @@ bytes) is measured with no client connected, after a warm-up round of the same m
 that whatever the device allocates for good on first use is already counted.
 """
 
-import base64
 import gzip
 import json
 import os
@@ -22,7 +21,7 @@ import urllib.request
 from websockets.sync.client import connect
 
 from conftest import ROOT
-from simproc import read_to_end
+from simclient import client_frame, open_websocket, read_to_end, upgrade_request
 
 CONNECTIONS = 500
 WARM_UP = 60
@@ -31,15 +30,11 @@ SEED = 6
 # connection holds far more than this (a client's outbox, buffers, tasks and stream:
 # about 6 KiB on the 64-bit unix port); what may differ without a leak is capacity
 # kept by lists and dicts that grew while connections came and went, in the unix
-# port's 16-byte blocks. Measured: 0 bytes. (Before Client.hang_up woke the writer,
-# every reset connection held its memory for 2 s: 590 KB were still held here.)
+# port's 16-byte blocks. Measured: 0 bytes (what it once was: docs/PERFORMANCE.md,
+# History).
 HEAP_BOUND = 2048
 # `heap` readings (each after a collection) that quiet_heap() takes the best of.
 QUIET_READINGS = 12
-
-UPGRADE = ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n")
-
 
 def reset(sock):
     """Close with a TCP reset instead of a FIN: SO_LINGER on, timeout 0."""
@@ -49,15 +44,7 @@ def reset(sock):
 
 def upgraded(sim):
     """A raw socket that has completed the WebSocket upgrade."""
-    sock = socket.create_connection(("127.0.0.1", sim.http_port), timeout=5)
-    sock.sendall((UPGRADE % base64.b64encode(os.urandom(16)).decode()).encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1024)
-        assert chunk, "closed during the upgrade: %r" % head
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
+    return open_websocket(sim.http_port, timeout=5)
 
 
 def clean_close(sim, rng):
@@ -74,17 +61,14 @@ def reset_after_handshake(sim, rng):
 
 def reset_mid_handshake(sim, rng):
     sock = socket.create_connection(("127.0.0.1", sim.http_port), timeout=5)
-    request = (UPGRADE % base64.b64encode(os.urandom(16)).decode()).encode()
+    request = upgrade_request()
     sock.sendall(request[: rng.randrange(1, len(request) - 1)])
     reset(sock)
 
 
 def reset_mid_frame(sim, rng):
     sock = upgraded(sim)
-    payload = b"tuv9=3"
-    mask = os.urandom(4)
-    frame = bytes((0x81, 0x80 | len(payload))) + mask + bytes(
-        b ^ mask[i % 4] for i, b in enumerate(payload))
+    frame = client_frame(1, b"tuv9=3")
     sock.sendall(frame[: rng.randrange(1, len(frame) - 1)])
     reset(sock)
 

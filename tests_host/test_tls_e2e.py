@@ -23,22 +23,13 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import ROOT
-from simproc import read_to_end
-from wire import split_frame
+from simclient import (client_frame, exchange, read_to_end, split_answer, split_frame,
+                       upgrade_request)
 
 
 def raw_http(port, head, body=b""):
     """One request of raw bytes: (status, {lower-case header: value}, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(head.encode() + body)
-        answer = read_to_end(s)
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(lines[0].split()[1]), headers, body
+    return split_answer(exchange(port, head.encode() + body, timeout=30))
 
 
 def need_openssl():
@@ -141,15 +132,15 @@ def test_frames_split_across_tls_records_and_packets_are_read_whole(tls_sim, pai
     cert, _ = pair
     link = TlsByHand(tls_sim.https_port, client_context(cert))
     try:
-        link.send(upgrade_request(tls_sim.https_port))
+        link.send(upgrade_request())
         assert link.read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 101")
         link.read_frame()  # the switch report
-        link.send(masked_frame(b"v3") + masked_frame(b"v9"))  # one record, two frames
+        link.send(client_frame(1, b"v3") + client_frame(1, b"v9"))  # one record, two frames
         assert link.read_frame() == b'{"v":{"3":"1"}}'
         assert link.read_frame() == b'{"v":{"9":"0"}}'
-        link.send(masked_frame(b"v3"), split_after=7)  # one record, in two packets
+        link.send(client_frame(1, b"v3"), split_after=7)  # one record, in two packets
         assert link.read_frame() == b'{"v":{"3":"1"}}'
-        frame = masked_frame(b"v9")
+        frame = client_frame(1, b"v9")
         link.send(frame[:6])  # the header in one record,
         link.send(frame[6:], split_after=7)  # the payload in another, in two packets
         assert link.read_frame() == b'{"v":{"9":"0"}}'
@@ -170,7 +161,8 @@ def test_plain_http_redirects_every_request_to_https(tls_sim):
         assert headers["location"] == "https://127.0.0.1:%d%s" % (port, target)
         assert headers["cache-control"] == "no-store"
     # A WebSocket handshake is redirected, not upgraded; /action.cgi ran nothing.
-    status, headers, _ = raw_http(tls_sim.http_port, upgrade_request(tls_sim.http_port))
+    status, headers, _ = raw_http(tls_sim.http_port, upgrade_request(
+        host="127.0.0.1:%d" % tls_sim.http_port).decode())
     assert status == 307 and headers["location"] == "https://127.0.0.1:%d/ws" % port
     assert tls_sim.control("get 9") == "0"
     # The name the browser used is kept; an absolute or odd target becomes /.
@@ -295,18 +287,6 @@ def test_deploy_copies_cert_and_key_together_or_not_at_all(tmp_path, capsys):
 
 
 # --- helpers ---------------------------------------------------------------------------
-def upgrade_request(port, path="/ws"):
-    return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: "
-            "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n" % (path, port))
-
-
-def masked_frame(payload):
-    mask = os.urandom(4)
-    return bytes((0x81, 0x80 | len(payload))) + mask + bytes(
-        b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
 class TlsByHand:
     """A TLS client over memory buffers, so the test decides how the encrypted bytes
     are cut into TCP packets."""

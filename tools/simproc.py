@@ -2,30 +2,25 @@
 
     sim = Sim(state_dir, max_clients=2, debounce_ms=0).start()
     sim.control("set 0 0"); sim.ws_url("/ws"); sim.stop()
+
+The clients themselves (control port, WebSocket, HTTP) are tools/simclient.py's;
+free_port and read_to_end are re-exported here for code that imports them from simproc.
 """
 
 import queue
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import simclient
+from simclient import free_port, read_to_end  # noqa: F401 (read_to_end: re-exported)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # How long a simulator may take to print "serving on" (CPU-starved CI machines).
 SIM_START_TIMEOUT_S = 30
-
-
-def read_to_end(sock):
-    """Everything a socket receives until the peer closes it."""
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
 
 
 def stop_process(proc):
@@ -37,12 +32,6 @@ def stop_process(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Sim:
@@ -103,7 +92,7 @@ class Sim:
         return "http://127.0.0.1:%d" % self.http_port
 
     def ws_url(self, path="/ws"):
-        return "ws://127.0.0.1:%d%s" % (self.http_port, path)
+        return simclient.ws_url(self.http_port, path)
 
     @property
     def https_url(self):
@@ -113,22 +102,12 @@ class Sim:
         return "wss://127.0.0.1:%d%s" % (self.https_port, path)
 
     def control(self, line):
-        """Send one control-port line; return the answer line."""
-        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
-            s.sendall(line.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(256)
-                if not chunk:
-                    break
-                data += chunk
-        return data.decode().strip()
+        """Send one control-port line on a connection of its own; return the answer."""
+        return simclient.control(self.control_port, line)
 
     def http(self, request_bytes, timeout=5):
         """Send raw bytes to the HTTP port; return everything it answers."""
-        with socket.create_connection(("127.0.0.1", self.http_port), timeout=timeout) as s:
-            s.sendall(request_bytes)
-            return read_to_end(s)
+        return simclient.exchange(self.http_port, request_bytes, timeout)
 
     def verdict(self, scenario, tail=300):
         """(passed, what went wrong) of scenario(self): it fails when the scenario

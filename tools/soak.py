@@ -31,9 +31,7 @@ Returns a dict of figures: transitions, seconds, heap, messages, commands, ...
 
 import argparse
 import asyncio
-import base64
 import json
-import os
 import random
 import socket
 import sys
@@ -42,8 +40,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from simclient import (  # noqa: E402
+    AsyncControl, client_frame, http_get_async, open_websocket_async, split_frame,
+    ws_connect_async)
 from simproc import Sim  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
 
 # What any client's reader found wrong in this run (run() raises the first).
 FAILURES = []
@@ -95,39 +95,11 @@ def check(condition, message, *args):
         raise SoakFailure(message % args if args else message)
 
 
-# --- the device's side: control port, heap, log ---------------------------------
-class Control:
-    """One kept-open control-port connection."""
-
-    async def open(self, sim):
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", sim.control_port)
-        return self
-
-    async def ask(self, line):
-        self.writer.write(line.encode() + b"\n")
-        answer = await asyncio.wait_for(self.reader.readline(), STEP_TIMEOUT_S)
-        check(answer.endswith(b"\n"), "control port closed on %r", line)
-        return answer.decode().strip()
-
-    async def heap(self):
-        free, alloc = (await self.ask("heap")).split()
-        return int(free), int(alloc)
-
-    def close(self):
-        self.writer.close()
-
-
+# --- the device's side: HTTP, the log -----------------------------------------------
 async def http_get(sim, path):
     """Body of a plain GET on the simulator's HTTP port."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", sim.http_port)
-    try:
-        writer.write(("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % path).encode())
-        data = await asyncio.wait_for(reader.read(), STEP_TIMEOUT_S)
-    finally:
-        writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    check(head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"),
-          "GET %s answered %r", path, head[:80])
+    status, _, body = await http_get_async(sim.http_port, path, timeout=STEP_TIMEOUT_S)
+    check(status == 200, "GET %s answered %d", path, status)
     return body
 
 
@@ -148,7 +120,7 @@ class LogReader:
             messages = json.loads(await http_get(self.sim, path))
         else:
             messages = []
-            async with connect(self.sim.ws_url(path), open_timeout=STEP_TIMEOUT_S) as ws:
+            async with ws_connect_async(self.sim.http_port, path, STEP_TIMEOUT_S) as ws:
                 while True:
                     text = await asyncio.wait_for(ws.recv(), STEP_TIMEOUT_S)
                     if text == "end":
@@ -201,8 +173,8 @@ class ViewClient:
         self.tokens_at = time.monotonic()
 
     async def connect(self):
-        self.ws = await connect(self.sim.ws_url(), open_timeout=STEP_TIMEOUT_S,
-                                max_queue=None)
+        self.ws = await ws_connect_async(self.sim.http_port, timeout=STEP_TIMEOUT_S,
+                                         max_queue=None)
         self.sessions += 1
         self.dips = None  # the last switch report
         self.report_seq = -1
@@ -326,17 +298,8 @@ class SlowClient:
         self.pause = SLOW_READ_PAUSE_S
 
     async def connect(self):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
-        s.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", self.sim.http_port))
-        self.reader, self.writer = await asyncio.open_connection(sock=s)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.writer.write(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
-        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), STEP_TIMEOUT_S)
-        check(head.startswith(b"HTTP/1.1 101"), "slow client: upgrade answered %r", head[:40])
+        self.reader, self.writer = await open_websocket_async(
+            self.sim.http_port, timeout=STEP_TIMEOUT_S, rcvbuf=SLOW_RCVBUF)
         self.task = asyncio.create_task(self._read_slowly())
 
     async def _read_slowly(self):
@@ -349,31 +312,19 @@ class SlowClient:
             await asyncio.sleep(self.pause)
 
     def _frames(self):
-        buf = self.buffer
-        while len(buf) >= 2:
-            n = buf[1] & 0x7F
-            start = 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n = int.from_bytes(buf[2:4], "big")
-                start = 4
-            if len(buf) < start + n:
-                break
-            opcode, payload = buf[0] & 0x0F, buf[start:start + n]
-            buf = buf[start + n:]
+        while frame := split_frame(self.buffer):
+            opcode, payload, self.buffer = frame
             self.messages += 1
             if opcode == 8:
                 self.closed_with = int.from_bytes(payload[:2], "big")
             elif opcode == 9:  # ping: pong with the same payload, masked (with zeros)
-                self.writer.write(bytes((0x8A, 0x80 | len(payload))) + bytes(4) + payload)
+                self.writer.write(client_frame(0xA, payload, mask=bytes(4)))
             elif opcode == 1:
                 msg = json.loads(payload)
                 if "dipSwitches" in msg:
                     check(self.report is None or msg["seq"] >= self.report["seq"],
                           "slow client: report seq went back")
                     self.report = msg
-        self.buffer = buf
 
     async def catch_up(self, seq):
         """Read at full speed until the report numbered `seq` (or a close) arrives."""
@@ -443,7 +394,7 @@ async def settle_heap(control):
 async def run(sim, clients, transitions, seed, slow):
     del FAILURES[:]
     rng = random.Random(seed)
-    control = await Control().open(sim)
+    control = await AsyncControl.open(sim.control_port, STEP_TIMEOUT_S)
     board = Board(json.loads(await http_get(sim, "/board")))
     log_size = board_log_size()
     start_seq = json.loads(await http_get(sim, "/log?since=0") or b"[]")

@@ -40,8 +40,10 @@ async def scan_inputs(bank, flag):
             await edge  # pyright: ignore[reportGeneralTypeIssues] (an iterator will do)
 
 
-async def poll_inputs(bank, status, poll_ms):
-    """Re-read inputs now and then: covers an interrupt a pin failed to raise."""
+async def poll_inputs(bank, status):
+    """Re-read inputs now and then (IoBank.poll_ms): covers an interrupt a pin failed
+    to raise."""
+    poll_ms = bank.poll_ms
     while True:
         await asyncio.sleep_ms(poll_ms)
         bank.resample(ticks_ms())
@@ -69,8 +71,8 @@ async def run(board, conf):
     forget("settings_json")
     asyncio.create_task(keep_house(hub))
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
-    if board["poll_ms"]:
-        asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
+    if bank.poll_ms:
+        asyncio.create_task(poll_inputs(bank, status))
     await hardware.start(conf)
     srv = await startup.serve(app, board, context)
     # Emptied, not only dropped: the collector is conservative, and a stale copy of

@@ -77,3 +77,26 @@ def test_parse_args():
         except board_json.ConfigError:
             continue
         raise AssertionError("accepted %r" % bad)
+
+
+def test_each_limits_default_is_its_class_attribute():
+    # One home per limit: board.json may leave a limit out, and its default is the
+    # documented attribute of the class it bounds.
+    from pinsock.logic.device import Device
+    from pinsock.logic.eventlog import EventLog
+    from pinsock.logic.iobank import IoBank
+    from pinsock.transport.hub import ClientHub
+    from pinsock.transport.websocket import WebSocketService
+
+    homes = {"max_clients": (ClientHub, "max_clients"),
+             "ping_interval_ms": (ClientHub, "ping_interval_ms"),
+             "idle_timeout_ms": (ClientHub, "idle_timeout_ms"),
+             "stuck_timeout_ms": (ClientHub, "stuck_timeout_ms"),
+             "debounce_ms": (IoBank, "debounce_ms"), "poll_ms": (IoBank, "poll_ms"),
+             "log_size": (EventLog, "size"),
+             "max_frame_len": (WebSocketService, "max_frame_len"),
+             "max_commands_per_s": (Device, "max_commands_per_s")}
+    not_limits = ("host", "http_port", "https_port", "state_dir")
+    assert sorted(k for k in board_json.DEFAULTS if k not in homes) == sorted(not_limits)
+    for key, (cls, attr) in homes.items():
+        assert board_json.DEFAULTS[key] == getattr(cls, attr), key

@@ -2,7 +2,9 @@
 # with the run-time overrides the simulator takes on its command line.
 import json
 
-# Settings a board file may leave out. Each is documented in README.md.
+# Settings a board file may leave out. A limit's default is the class attribute that
+# holds it (IoBank.debounce_ms, ClientHub.max_clients, ...: tests_host/device/
+# test_config.py checks they agree), documented there and in README.md.
 DEFAULTS = {
     "host": "0.0.0.0",  # address the HTTP server listens on
     "http_port": 80,

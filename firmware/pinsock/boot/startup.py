@@ -62,7 +62,7 @@ def build(board, hardware, conf):
     from ..transport.websocket import WebSocketService
     from . import settings_json
 
-    bank = IoBank(hardware, board["ios"], board["debounce_ms"])
+    bank = IoBank(hardware, board["ios"], board["debounce_ms"], board["poll_ms"])
     default_name = "pinsock-" + hardware.unique_id_hex()[-4:]
     settings = Settings(board["state_dir"], bank, default_name)
     settings_json.load(settings)

@@ -7,8 +7,14 @@ from array import array
 
 
 class EventLog:
-    def __init__(self, size):
-        self.size = size
+    #: Records the ring keeps (GET /log); older ones are reported as {"lost":N}. 10
+    #: bytes of RAM each, allocated at start-up. Board config: log_size.
+    size = 256
+
+    def __init__(self, size=None):
+        if size is not None:
+            self.size = size
+        size = self.size
         self.seq = 0  # number of the newest record; 0 = none yet
         self._time = array("q", bytes(8 * size))
         self._io = bytearray(size)

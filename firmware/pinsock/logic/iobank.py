@@ -23,16 +23,26 @@ _NO_EDGE = const(0xFF)
 
 
 class IoBank:
-    # Edges captured between two scans. When more arrive, the oldest are kept, the
-    # overflow is counted in `edges_dropped` and the next scan re-reads every input,
-    # so the committed state is still the pins' real state.
+    #: Edges captured between two scans. When more arrive, the oldest are kept, the
+    #: overflow is counted in `edges_dropped` and the next scan re-reads every input,
+    #: so the committed state is still the pins' real state. 6 bytes of RAM each.
     edge_ring_len = 64
+    #: An input level must hold this long (ms) to count: shorter glitches are never
+    #: reported, and every change reaches clients this much later. Board config:
+    #: debounce_ms.
+    debounce_ms = 30
+    #: Inputs are also re-read this often (ms), in case an interrupt was missed (0:
+    #: never); each re-read costs a pass over the inputs. Board config: poll_ms.
+    poll_ms = 50
 
-    def __init__(self, hardware, ios, debounce_ms):
+    def __init__(self, hardware, ios, debounce_ms=None, poll_ms=None):
         # ios: list of dicts from the board config, index = IO number:
         #   {"label", "dirs", "pulls", "dir", "pull", "dip" (switch number or 0)}
         self.hardware = hardware
-        self.debounce_ms = debounce_ms
+        if debounce_ms is not None:
+            self.debounce_ms = debounce_ms
+        if poll_ms is not None:
+            self.poll_ms = poll_ms
         count = len(ios)
         self.count = count
         self.labels = [io["label"] for io in ios]

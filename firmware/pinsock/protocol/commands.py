@@ -57,7 +57,10 @@ def wants_update(triggers, io, level):
 
 
 class CommandEngine:
+    #: Longest command (the path before "="), in characters; a longer one is an error
+    #: (`command too long`), and an error reply never echoes more of it.
     max_command_len = 32
+    #: Longest value (after "="), in characters (`value too long`).
     max_value_len = 64
 
     def __init__(self, bank, settings, status):

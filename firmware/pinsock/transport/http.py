@@ -128,7 +128,7 @@ class RequestHeadReader:
 
     async def _skip_head(self, line):
         # A client that sent its request whole has sent the rest already.
-        await asyncio.sleep_ms(self.skip_wait_ms)
+        await asyncio.sleep(self.skip_wait_ms / 1000)  # (sleep_ms is MicroPython only)
         budget = self.max_skipped_bytes
         while line not in (b"\r\n", b"\n", b"") and budget > 0:
             try:
@@ -312,29 +312,34 @@ class HttpServer:
 
 
 async def serve(exchange, host, port, ssl=None):
-    """Listen on host:port and give every connection to exchange(reader, writer), with
-    its request head bounded (RequestHeadReader) and its time too
-    (HttpServer.request_timeout_ms). Returns the asyncio server once it accepts."""
+    """Listen on host:port and give every connection to exchange(reader, writer) through
+    bounded(). Returns the asyncio server once it accepts."""
 
     async def handle(reader, writer):
-        head = RequestHeadReader(reader)
-        try:
-            # One deadline for the exchange: cheaper than one per header line.
-            await asyncio.wait_for(exchange(head, writer),
-                                   HttpServer.request_timeout_ms / 1000)
-        except asyncio.TimeoutError:
-            if not head.done:  # the head did not come in time
-                try:
-                    await writer.awrite(_HEAD_TIMEOUT)
-                except Exception:
-                    pass
-        except Exception as exc:  # one bad connection never stops the server
-            print_exception(exc)
-        await close_quietly(writer)
+        await bounded(exchange, reader, writer)
 
     if ssl is None:
         return await asyncio.start_server(handle, host, port)
     return await asyncio.start_server(handle, host, port, ssl=ssl)
+
+
+async def bounded(exchange, reader, writer):
+    """One connection: exchange(head, writer) with its request head bounded
+    (RequestHeadReader over `reader`) and its time too (HttpServer.request_timeout_ms:
+    a head not in by then is answered 408), then the connection closed."""
+    head = RequestHeadReader(reader)
+    try:
+        # One deadline for the exchange: cheaper than one per header line.
+        await asyncio.wait_for(exchange(head, writer), HttpServer.request_timeout_ms / 1000)
+    except asyncio.TimeoutError:
+        if not head.done:  # the head did not come in time
+            try:
+                await writer.awrite(_HEAD_TIMEOUT)
+            except Exception:
+                pass
+    except Exception as exc:  # one bad connection never stops the server
+        print_exception(exc)
+    await close_quietly(writer)
 
 
 async def close_quietly(writer):

@@ -148,7 +148,7 @@ def test_what_the_build_leaves_out_of_microdot_still_exists():
 
 def test_nothing_the_firmware_calls_is_left_out_of_the_build():
     used = {"Microdot.dispatch_request", "Microdot.find_route", "Microdot.error_response",
-            "Microdot.get_request_handlers", "Microdot.route", "Microdot.get",
+            "Microdot.get_request_handlers", "Microdot.get",
             "Microdot.post", "Microdot.before_request", "Microdot.errorhandler",
             "Request._parse_urlencoded", "Request.form", "Request.body", "Request.G",
             "Response.__init__", "Response.send_file", "NoCaseDict", "urldecode",

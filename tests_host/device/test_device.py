@@ -5,7 +5,7 @@ import json
 from fakes import FakeClient, FakeHardware, FakeStatus, board_ios
 from pinsock.protocol.commands import CommandEngine
 from pinsock.compat import ticks_add, ticks_ms
-from pinsock.logic.device import Device, Sink
+from pinsock.logic.device import Device
 from pinsock.logic.eventlog import EventLog
 from pinsock.transport.hub import ClientHub
 from pinsock.logic.iobank import IoBank
@@ -25,7 +25,7 @@ class Status(FakeStatus):
         return 0
 
 
-class RecordingSink(Sink):
+class RecordingSink:
     """A sink that writes down what it hears, as text, in order."""
 
     def __init__(self):

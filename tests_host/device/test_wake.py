@@ -1,4 +1,4 @@
-# The scan task's wait for edges (app.scan_inputs with wake.FlagWait), on MicroPython's
+# The scan task's wait for edges (lifecycle.scan_inputs and FlagWait), on MicroPython's
 # asyncio: runs on the unix port (CPython's asyncio has no such insides to lean on).
 import gc
 

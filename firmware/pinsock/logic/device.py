@@ -3,30 +3,26 @@
 # command language through the engine it is given (protocol/commands.py); it knows
 # nothing of WebSocket frames, HTTP or MQTT.
 #
-# A transport is a sink (Sink below) and a channel for commands: it passes each
+# A transport is a sink (below) and a channel for commands: it passes each
 # message to execute() or received() and sends the reply its own way. The WebSocket
 # service is one sink (transport/websocket.py), a test's recording sink another.
 from ..compat import mem_free, ticks_diff, ticks_ms
 from .iobank import DIR_IN
 
 
-class Sink:
-    """What a transport hears from the device (Device.add_sink). Each method is called
-    in the order things happen, from the task that saw them; a sink overrides those it
-    needs. None may raise: what goes wrong in one transport stays there."""
-
-    def report_changed(self, payload):
-        """The switch report changed. `payload` is its text as a view of a buffer the
-        report rewrites on the next change: valid during the call only."""
-
-    def level_changed(self, io, level):
-        """IO `io` now reads `level` (a debounced input, or an output driven)."""
-
-    def logged(self, seq):
-        """Event-log record `seq` was added (Device.log.record(seq) is its text)."""
-
-    def reply(self, client, text):
-        """The reply to a message `client` sent through this sink's transport."""
+# A sink is any object with these four methods (Device.add_sink). Each is called in
+# the order things happen, from the task that saw them; none may raise: what goes
+# wrong in one transport stays there. (Described here, not as a base class: a class
+# costs heap on the device, and duck typing needs none.)
+#
+#   report_changed(payload)  the switch report changed; `payload` is its text as a
+#                            view of a buffer the report rewrites on the next change:
+#                            valid during the call only
+#   level_changed(io, level) IO `io` now reads `level` (a debounced input, or an
+#                            output driven)
+#   logged(seq)              event-log record `seq` was added (Device.log.record(seq))
+#   reply(client, text)      the reply to a message `client` sent through this
+#                            sink's transport (Device.received)
 
 
 class Device:

@@ -315,8 +315,8 @@ async def serve(exchange, host, port, ssl=None):
     """Listen on host:port and give every connection to exchange(reader, writer) through
     bounded(). Returns the asyncio server once it accepts."""
 
-    async def handle(reader, writer):
-        await bounded(exchange, reader, writer)
+    def handle(reader, writer):
+        return bounded(exchange, reader, writer)  # the coroutine asyncio runs as the task
 
     if ssl is None:
         return await asyncio.start_server(handle, host, port)
@@ -381,16 +381,15 @@ class _HandedOver:
 _HANDED_OVER = _HandedOver()
 
 
-async def take_connection(request, answer):
-    """Write `answer` (bytes: a 101 Switching Protocols head) and take the connection
-    away from the HTTP exchange; returns a SessionStream of its own.
+def take_connection(request):
+    """Take the connection away from the HTTP exchange, once the answer that hands it
+    on (a 101 Switching Protocols head) is written; returns a SessionStream of its own.
 
     The route then returns Response.already_handled at once: the request, its
     headers and the coroutines that served it are freed instead of living as long as
     the session, and the server's closing the stream it knows no longer closes the
     socket."""
     stream = request.sock[1]
-    await stream.awrite(answer)
     session = SessionStream(stream.s, stream.e)
     stream.s = _HANDED_OVER
     return session

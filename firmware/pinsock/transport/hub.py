@@ -18,6 +18,7 @@ from . import wsframe
 from ..compat import ticks_diff, ticks_ms
 
 _PING = wsframe.encode(wsframe.OP_PING, b"")
+_NO_OUTBOX = []  # type: list  # a client's outbox until one is needed (never changed)
 
 
 class Client:
@@ -38,7 +39,9 @@ class Client:
         # False when the rest waits in the stream for the writer to drain().
         self._write_now = getattr(stream, "write_now", None)
         self._writing = False  # a writer task runs: push() must queue
-        self._frames = [None] * self.outbox_len  # type: list
+        # The outbox ring, made the first time a frame must wait: most clients' sockets
+        # take every frame at once, and never need one.
+        self._frames = _NO_OUTBOX
         self._head = 0
         self._count = 0
         self._report_at = -1  # ring index of the unsent switch report, or -1
@@ -87,6 +90,9 @@ class Client:
             return True
         n = self.outbox_len
         frames = self._frames
+        if frames is _NO_OUTBOX:
+            frames = [None] * n  # type: list
+            self._frames = frames
         if is_report and self._report_at >= 0:
             frames[self._report_at] = None  # superseded: keep only the newest
         full = self._count == n
@@ -128,7 +134,6 @@ class Client:
         client is closing the close handshake, after which it hangs up. Ends when
         there is nothing more to write."""
         stream = self.stream
-        frames = self._frames
         n = self.outbox_len
         drained = False
         try:
@@ -136,6 +141,7 @@ class Client:
             if self._write_now is not None:
                 await stream.drain()  # what write_now left in the stream
             while self._count:  # frames pushed meanwhile join the queue behind these
+                frames = self._frames  # made by the first push() that queued
                 i = self._head
                 frame = frames[i]
                 frames[i] = None

@@ -1,5 +1,5 @@
 # Transport: the WebSocket service on /ws and /INDEX, and the event log over a
-# WebSocket. It is the device's sink for WebSocket clients (logic/device.py Sink):
+# WebSocket. It is the device's sink for WebSocket clients (see logic/device.py):
 # it turns what the device announces into frames, encoded once and queued to every
 # client that is owed them (hub.py), and each client's messages into commands.
 #
@@ -10,7 +10,6 @@ import asyncio
 import gc
 
 from ..compat import print_exception, ticks_ms
-from ..logic.device import Sink
 from ..protocol.commands import update_text, wants_update
 from . import wsframe
 from .http import (HttpServer, Response, already_handled, is_upgrade, take_connection,
@@ -24,7 +23,9 @@ _SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 _HEADER_ROOM = 4
 
 
-class WebSocketService(Sink):
+class WebSocketService:
+    """The WebSocket clients' sink (logic/device.py) and the /ws route."""
+
     #: Longest client frame payload accepted, in bytes; a longer one is refused with
     #: close 1009. Each session holds a buffer this big. Board config: max_frame_len.
     max_frame_len = 256
@@ -79,6 +80,9 @@ class WebSocketService(Sink):
 
     def reply(self, client, text):
         client.push(wsframe.encode_text(text))
+
+    def logged(self, seq):
+        pass  # clients read the log themselves (GET /log)
 
     def _update_frame(self, io, level):
         frames = self._update_frames
@@ -196,7 +200,8 @@ async def upgrade(request):
     key = headers.get("Sec-WebSocket-Key")
     if not key or "upgrade" not in headers.get("Connection", "").lower():
         return None
-    return await take_connection(request, _SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
+    await request.sock[1].awrite(_SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
+    return take_connection(request)
 
 
 def bad_handshake():

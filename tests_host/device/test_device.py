@@ -31,8 +31,8 @@ class RecordingSink:
     def __init__(self):
         self.heard = []
 
-    def report_changed(self, payload):
-        self.heard.append("report " + bytes(payload).decode())
+    def report_changed(self, report, seq):
+        self.heard.append("report " + report.text(seq))
 
     def level_changed(self, io, level):
         self.heard.append("level %d %d" % (io, level))

@@ -47,11 +47,20 @@ class ScriptedStream:
 REPORT = b'{"dipSwitches":{},"seq":0}'
 
 
+class Report:
+    """Stands in for protocol.report.SwitchReport: always the same text."""
+
+    max_len = len(REPORT)
+
+    def write(self, buf, pos, seq):
+        buf[pos : pos + len(REPORT)] = REPORT
+        return pos + len(REPORT)
+
+
 class Device:
     """Stands in for logic.device.Device: fails on the first message as told."""
 
-    class report:  # what the service sizes its report frame from
-        max_len = len(REPORT)
+    report = Report()
 
     class bank:
         count = 1
@@ -73,7 +82,7 @@ def run_session(failure, incoming):
     device = Device(failure)
     hub = ClientHub(2)
     service = WebSocketService(device, hub)
-    service.report_changed(REPORT)  # what Device.add_sink does first
+    service.report_changed(Report(), 0)  # what Device.add_sink does first
     wait = Client.close_wait_ms
     Client.close_wait_ms = 20  # the test's peer never answers a close frame
     try:

@@ -80,12 +80,11 @@ def test_a_report_frame_allocates_nothing():
     device, service, _ = make()
     frames = []
     for seq in range(9, 40):
-        payload = device.report.payload(seq)
         locked = seq > 11  # from then on every length has come up before
         if locked:
             heap_lock()
         try:
-            service.report_changed(payload)
+            service.report_changed(device.report, seq)
         finally:
             if locked:
                 heap_unlock()

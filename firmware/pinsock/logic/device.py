@@ -15,9 +15,9 @@ from .iobank import DIR_IN
 # wrong in one transport stays there. (Described here, not as a base class: a class
 # costs heap on the device, and duck typing needs none.)
 #
-#   report_changed(payload)  the switch report changed; `payload` is its text as a
-#                            view of a buffer the report rewrites on the next change:
-#                            valid during the call only
+#   report_changed(report, seq)  the switch report changed: report.write(buf, pos,
+#                            seq) writes its text into a buffer of the sink's (room
+#                            for report.max_len bytes), where the sink frames it
 #   level_changed(io, level) IO `io` now reads `level` (a debounced input, or an
 #                            output driven)
 #   logged(seq)              event-log record `seq` was added (Device.log.record(seq))
@@ -45,7 +45,7 @@ class Device:
     def add_sink(self, sink):
         """Tell `sink` from now on; it hears the current switch report at once."""
         self.sinks.append(sink)
-        sink.report_changed(self.report.payload(self.log.seq))
+        sink.report_changed(self.report, self.log.seq)
 
     def _level_changed(self, io, level, now):
         bank = self.bank
@@ -55,9 +55,10 @@ class Device:
             for sink in sinks:
                 sink.logged(seq)
         if bank.is_dip(io):
-            payload = self.report.payload(self.log.seq)
+            report = self.report
+            seq = self.log.seq
             for sink in sinks:
-                sink.report_changed(payload)
+                sink.report_changed(report, seq)
         for sink in sinks:
             sink.level_changed(io, level)
 

@@ -30,6 +30,29 @@ class Client:
     #: How long to wait for the peer's answering close frame before hanging up (ms).
     close_wait_ms = 1000
 
+    # What a client's state starts as, held by the class: an object's attributes live
+    # in one table that grows as they are set, and most of these change only when
+    # something goes wrong (the socket fills, the client closes). Set on a client,
+    # each then shadows its default.
+    _writing = False  # a writer task runs: push() must queue
+    # The outbox ring, made the first time a frame must wait: most clients' sockets
+    # take every frame at once, and never need one.
+    _frames = _NO_OUTBOX
+    _head = 0
+    _count = 0
+    _report_at = -1  # ring index of the unsent switch report, or -1
+    _close_frame = None
+    closing = False
+    hung_up = False  # the socket is closed: nothing more can be sent
+    writer = None  # the running writer task, if any
+    peer_closed = False  # the peer sent its close frame, or is gone
+    _peer_closed_event = None  # made only while the writer waits for it
+    triggers = None  # this connection's update triggers (protocol/commands.py)
+    stuck_since = -1  # when the outbox filled up, or -1
+    closing_since = 0
+    dropped = 0  # frames dropped because the outbox was full
+    credit = 0  # command rate limit (logic/device.py)
+
     def __init__(self, stream, now=None, spawn=None):
         self.stream = stream  # has awrite() and close(); maybe write_now() and drain()
         # spawn(coroutine) starts the writer task when one is needed (the transport
@@ -38,27 +61,9 @@ class Client:
         # write_now(frame): write without waiting; True when the socket took all of it,
         # False when the rest waits in the stream for the writer to drain().
         self._write_now = getattr(stream, "write_now", None)
-        self._writing = False  # a writer task runs: push() must queue
-        # The outbox ring, made the first time a frame must wait: most clients' sockets
-        # take every frame at once, and never need one.
-        self._frames = _NO_OUTBOX
-        self._head = 0
-        self._count = 0
-        self._report_at = -1  # ring index of the unsent switch report, or -1
-        self._close_frame = None
-        self.closing = False
-        self.hung_up = False  # the socket is closed: nothing more can be sent
-        self.writer = None  # the running writer task, if any
-        self.peer_closed = False  # the peer sent its close frame, or is gone
-        self._peer_closed_event = None  # made only while the writer waits for it
-        self.triggers = None  # this connection's update triggers (commands.py)
         now = ticks_ms() if now is None else now
         self.last_heard = now  # last frame of any kind from the peer
         self.last_ping = now
-        self.stuck_since = -1  # when the outbox filled up, or -1
-        self.closing_since = 0
-        self.dropped = 0  # frames dropped because the outbox was full
-        self.credit = 0  # command rate limit (Device.received)
         self.credit_at = now
 
     def writes_now(self):

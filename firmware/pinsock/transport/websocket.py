@@ -45,15 +45,14 @@ class WebSocketService:
         self._report_frames = {}  # payload length -> view of _report_buf
         self.report_frame = b""  # what a newcomer is sent first
         # The update message for an IO's level, encoded the first time a client's
-        # trigger needs it and kept: index io * 2 + level. Most IOs never have a
+        # trigger needs it and kept, by io * 2 + level. Most IOs never have a
         # trigger, and their frames (64 bytes each on the unix port) are never made.
-        self._update_frames = [None] * (device.bank.count * 2)  # type: list
+        self._update_frames = {}
 
     # --- the device's sink ----------------------------------------------------
-    def report_changed(self, payload):
+    def report_changed(self, report, seq):
         buf = self._report_buf
-        n = len(payload)
-        buf[_HEADER_ROOM : _HEADER_ROOM + n] = payload
+        n = report.write(buf, _HEADER_ROOM, seq) - _HEADER_ROOM
         if n < 126:
             start = _HEADER_ROOM - 2
             buf[start + 1] = n
@@ -86,9 +85,10 @@ class WebSocketService:
 
     def _update_frame(self, io, level):
         frames = self._update_frames
-        frame = frames[io * 2 + level]
+        key = io * 2 + level
+        frame = frames.get(key)
         if frame is None:
-            frame = frames[io * 2 + level] = wsframe.encode_text(update_text(io, level))
+            frame = frames[key] = wsframe.encode_text(update_text(io, level))
         return frame
 
     # --- clients --------------------------------------------------------------

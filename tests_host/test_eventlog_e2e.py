@@ -103,3 +103,14 @@ def test_bad_since_answers_400(start_sim):
     except urllib.error.HTTPError as e:
         assert e.code == 400
         assert json.loads(e.read()) == {"error": "since must be an integer"}
+
+
+def test_a_new_connection_is_told_the_newest_record_after_a_gpio_change(start_sim):
+    # The report's seq is the newest record, whichever IO made it (PROTOCOL.md): a
+    # page that sees seq go down takes it for a restart.
+    sim = start_sim(debounce_ms=0)
+    flip(sim, 0, [0])      # DIP 1: record 1
+    flip(sim, 9, [1, 0])   # GPIO 9: records 2 and 3, no switch report
+    assert [r["seq"] for r in http_log(sim, 0)] == [1, 2, 3]
+    with connect(sim.ws_url()) as ws:
+        assert json.loads(ws.recv(timeout=5))["seq"] == 3

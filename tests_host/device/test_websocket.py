@@ -91,3 +91,18 @@ def test_a_report_frame_allocates_nothing():
         frames.append(bytes(service.report_frame))
     assert [json.loads(f[4:] if f[1] == 126 else f[2:])["seq"] for f in frames] == list(
         range(9, 40))
+
+
+def test_a_newcomer_is_told_the_newest_record_even_after_a_gpio_change():
+    # seq is the newest event-log record (PROTOCOL.md), not that of the last switch.
+    device, service, hw = make()
+    hw.set(0, 0, 1)  # DIP 1: record 1, a report
+    device.bank.scan(1)
+    hw.set(9, 1, 2)  # GPIO 9 as an input: records 2 and 3, no report
+    device.bank.scan(2)
+    hw.set(9, 0, 3)
+    device.bank.scan(3)
+    assert device.log.seq == 3
+    first = FakeClient()
+    service.join(first)
+    assert json.loads(first.texts()[0])["seq"] == 3

@@ -51,6 +51,11 @@ class WebSocketService:
 
     # --- the device's sink ----------------------------------------------------
     def report_changed(self, report, seq):
+        self.hub.broadcast(self._frame_report(report, seq), True)
+
+    def _frame_report(self, report, seq):
+        # The report as a frame in _report_buf; returns it (a view) and keeps it for
+        # newcomers.
         buf = self._report_buf
         n = report.write(buf, _HEADER_ROOM, seq) - _HEADER_ROOM
         if n < 126:
@@ -67,7 +72,7 @@ class WebSocketService:
         if frame is None:
             frame = frames[n] = self._report_view[start : _HEADER_ROOM + n]
         self.report_frame = frame
-        self.hub.broadcast(frame, True)
+        return frame
 
     def level_changed(self, io, level):
         frame = None
@@ -81,7 +86,9 @@ class WebSocketService:
         client.push(wsframe.encode_text(text))
 
     def logged(self, seq):
-        pass  # clients read the log themselves (GET /log)
+        # The report a newcomer gets carries the newest record's number (PROTOCOL.md),
+        # so a GPIO input's record renumbers it too; only a switch change is sent.
+        self._frame_report(self.device.report, seq)
 
     def _update_frame(self, io, level):
         frames = self._update_frames

@@ -71,7 +71,7 @@ def test_sinks_hear_every_change_in_order_and_nothing_of_frames():
     hw.set(9, 1, 6)  # GPIO 9, an input: logged, no report
     device.bank.scan(6)
     assert sink.heard == [
-        "logged 1", 'report {"dipSwitches":{"dip1":"On",%s},"seq":1}' % off, "level 0 0",
+        'report {"dipSwitches":{"dip1":"On",%s},"seq":1}' % off, "logged 1", "level 0 0",
         "logged 2", "level 9 1"]
     sink.heard.clear()
     client = FakeClient()

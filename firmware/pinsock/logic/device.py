@@ -48,17 +48,21 @@ class Device:
         sink.report_changed(self.report, self.log.seq)
 
     def _level_changed(self, io, level, now):
+        # In this order: the record is made, the report (numbered with it) told, then
+        # the record, then the level.
         bank = self.bank
         sinks = self.sinks
-        if bank.direction[io] == DIR_IN:
+        logged = bank.direction[io] == DIR_IN
+        if logged:
             seq = self.log.append(io, level, self.status.ms_at(now))
-            for sink in sinks:
-                sink.logged(seq)
         if bank.is_dip(io):
             report = self.report
             seq = self.log.seq
             for sink in sinks:
                 sink.report_changed(report, seq)
+        if logged:
+            for sink in sinks:
+                sink.logged(seq)
         for sink in sinks:
             sink.level_changed(io, level)
 

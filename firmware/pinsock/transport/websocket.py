@@ -44,6 +44,7 @@ class WebSocketService:
         self._report_view = memoryview(self._report_buf)
         self._report_frames = {}  # payload length -> view of _report_buf
         self.report_frame = b""  # what a newcomer is sent first
+        self._report_seq = -1  # the record it is numbered with
         # The update message for an IO's level, encoded the first time a client's
         # trigger needs it and kept, by io * 2 + level. Most IOs never have a
         # trigger, and their frames (64 bytes each on the unix port) are never made.
@@ -72,6 +73,7 @@ class WebSocketService:
         if frame is None:
             frame = frames[n] = self._report_view[start : _HEADER_ROOM + n]
         self.report_frame = frame
+        self._report_seq = seq
         return frame
 
     def level_changed(self, io, level):
@@ -88,7 +90,8 @@ class WebSocketService:
     def logged(self, seq):
         # The report a newcomer gets carries the newest record's number (PROTOCOL.md),
         # so a GPIO input's record renumbers it too; only a switch change is sent.
-        self._frame_report(self.device.report, seq)
+        if seq != self._report_seq:
+            self._frame_report(self.device.report, seq)
 
     def _update_frame(self, io, level):
         frames = self._update_frames

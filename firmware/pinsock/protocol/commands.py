@@ -13,6 +13,7 @@ import json
 
 from ..logic.iobank import DIR_OUT
 from ..logic.settings import is_valid_name
+from . import utf8
 
 _HEX = "0123456789abcdef"
 
@@ -36,9 +37,22 @@ class CommandError(Exception):
 
 
 def error_reply(command, reason):
-    # The command is cut to the longest one allowed, so an error never echoes more.
+    # The command is cut to the longest one allowed, so an error never echoes more,
+    # and to its valid UTF-8: a reply never carries bytes that are not (a text frame
+    # may not, RFC 6455 8.1), whatever a transport let through.
     cut = command[: CommandEngine.max_command_len]
+    if not utf8.is_valid_text(cut):
+        cut = _valid_start(cut)
     return '{"e":{"c":%s,"m":"%s"}}' % (json.dumps(cut), reason)
+
+
+def _valid_start(text):
+    # The longest start of `text` that is strict UTF-8 (the error path only).
+    try:
+        data = text.encode()
+    except UnicodeError:  # CPython: a lone surrogate
+        data = text.encode("utf-8", "replace")
+    return data[: utf8.valid_prefix(data)].decode()
 
 
 def is_error(reply):

@@ -1,6 +1,7 @@
 # Transport: the device's HTTP routes (on http.App), and the checks every request
 # passes first: Host, the cross-site check and, with a password, the session.
 from ..protocol.commands import E_BAD_CHAR, error_reply, is_error
+from ..protocol.utf8 import is_valid_text
 from .http import App, RequestHeadReader, Response, is_upgrade, text_response
 from .http import urldecode
 from .websocket import send_log
@@ -101,6 +102,9 @@ def make_app(service, description, conf):
         try:
             text = urldecode(raw)
         except (ValueError, UnicodeError):  # a bad %-escape, or bytes that are not UTF-8
+            text = None
+        # MicroPython's decode is lenient: the escapes' bytes are checked strictly.
+        if text is None or not is_valid_text(text):
             return Response(error_reply(raw, E_BAD_CHAR), 400, _JSON, reason="Bad Request")
         state = request.g
         device.connected(state)

@@ -11,6 +11,7 @@ import gc
 
 from ..compat import print_exception, ticks_ms
 from ..logic.device import Sink
+from ..protocol import utf8
 from ..protocol.commands import update_text, wants_update
 from . import wsframe
 from .http import (HttpServer, Response, already_handled, is_upgrade, take_connection,
@@ -172,10 +173,11 @@ class WebSocketService(Sink):
             wsframe.unmask(buf, n, mask)
             client.last_heard = ticks_ms()
             if opcode == wsframe.OP_TEXT:
-                try:
-                    text = bytes(view[:n]).decode()
-                except UnicodeError:
+                # Strictly: MicroPython's decode() takes overlong forms, surrogates
+                # and code points past U+10FFFF (protocol/utf8.py).
+                if not utf8.is_valid(buf, 0, n):
                     raise wsframe.FrameError(wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
+                text = bytes(view[:n]).decode()
                 if not client.closing:
                     device.received(self, client, text)
             elif opcode == wsframe.OP_PING:
@@ -214,9 +216,7 @@ def close_reply(view, n):
     code = (view[0] << 8) | view[1]
     if not wsframe.close_code_valid(code):
         return (wsframe.CLOSE_PROTOCOL_ERROR, "bad close code")
-    try:
-        bytes(view[2:n]).decode()
-    except UnicodeError:
+    if not utf8.is_valid(view, 2, n):
         return (wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
     return (code, "")
 

@@ -96,7 +96,7 @@ def test_checking_allocates_nothing():
 def test_an_error_reply_never_echoes_bytes_that_are_not_utf8():
     # What a lenient decode makes of the invalid cases (MicroPython keeps the bytes;
     # on CPython a str cannot hold them, and surrogates stand in).
-    for data, at in INVALID:
+    for data, _ in INVALID:
         try:
             text = (b"x" + data).decode()
         except UnicodeError:

@@ -1,7 +1,11 @@
-# Strict UTF-8, byte for byte (protocol/utf8.py). Runs on CPython and the unix port,
-# whose own bytes.decode() accepts the first three invalid cases below.
-from pinsock.protocol import utf8
-from pinsock.protocol.commands import error_reply
+# Strict UTF-8, byte for byte (protocol/commands.py utf8_prefix). Runs on CPython and
+# the unix port, whose own bytes.decode() accepts the first three invalid cases below.
+from pinsock.protocol.commands import error_reply, utf8_prefix, utf8_start
+
+
+def is_valid(data, start=0, end=None):
+    end = len(data) if end is None else end
+    return utf8_prefix(data, start, end) == end
 
 VALID = [
     b"",
@@ -44,16 +48,16 @@ INVALID = [
 
 def test_valid_sequences_of_one_to_four_bytes_are_accepted():
     for data in VALID:
-        assert utf8.is_valid(data), data
-        assert utf8.valid_prefix(data) == len(data), data
-        assert utf8.is_valid(bytearray(data)) and utf8.is_valid(memoryview(data)), data
+        assert is_valid(data), data
+        assert utf8_prefix(data, 0, len(data)) == len(data), data
+        assert is_valid(bytearray(data)) and is_valid(memoryview(data)), data
         assert data.decode().encode() == data  # what both decoders say, too
 
 
 def test_overlong_surrogates_and_past_u10ffff_are_refused_where_they_start():
     for data, at in INVALID:
-        assert not utf8.is_valid(data), data
-        assert utf8.valid_prefix(data) == at, (data, utf8.valid_prefix(data))
+        assert not is_valid(data), data
+        assert utf8_prefix(data, 0, len(data)) == at, (data, utf8_prefix(data, 0, len(data)))
 
 
 def test_every_two_byte_lead_is_judged_as_the_standard_says():
@@ -64,15 +68,15 @@ def test_every_two_byte_lead_is_judged_as_the_standard_says():
             expected = False  # ASCII, then a continuation byte alone
         else:
             expected = 0xC2 <= b <= 0xDF
-        assert utf8.is_valid(data) == expected, data
+        assert is_valid(data) == expected, data
 
 
 def test_a_range_of_a_buffer_is_checked_in_place():
     buf = bytearray(b"\xffv3\xc3\xa9\xff")
-    assert utf8.is_valid(buf, 1, 5)
-    assert not utf8.is_valid(buf, 0, 5)
-    assert not utf8.is_valid(buf, 1, 6)
-    assert not utf8.is_valid(buf, 1, 4)  # cuts the 2-byte sequence
+    assert is_valid(buf, 1, 5)
+    assert not is_valid(buf, 0, 5)
+    assert not is_valid(buf, 1, 6)
+    assert not is_valid(buf, 1, 4)  # cuts the 2-byte sequence
 
 
 def test_checking_allocates_nothing():
@@ -86,8 +90,8 @@ def test_checking_allocates_nothing():
     n = len(buf)
     heap_lock()
     try:
-        good = utf8.is_valid(buf, 0, n - 4)
-        bad = utf8.is_valid(buf, 0, n)
+        good = is_valid(buf, 0, n - 4)
+        bad = is_valid(buf, 0, n)
     finally:
         heap_unlock()
     assert good and not bad
@@ -105,5 +109,5 @@ def test_an_error_reply_never_echoes_bytes_that_are_not_utf8():
             except (UnicodeError, LookupError, TypeError):  # MicroPython: no such str
                 continue
         reply = error_reply(text, "invalid character")
-        assert utf8.is_valid_text(reply), (data, reply)
+        assert utf8_start(reply) is reply, (data, reply)
         assert reply.startswith('{"e":{"c":"x'), reply

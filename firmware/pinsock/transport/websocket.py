@@ -11,12 +11,11 @@ import gc
 
 from ..compat import print_exception, ticks_ms
 from ..logic.device import Sink
-from ..protocol import utf8
-from ..protocol.commands import update_text, wants_update
+from ..protocol.commands import update_text, utf8_prefix, wants_update
 from . import wsframe
 from .http import (HttpServer, Response, already_handled, is_upgrade, take_connection,
                    text_response)
-from .hub import Client
+from .hub import Client, peer_address
 
 _SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
               b"Connection: Upgrade\r\nSec-WebSocket-Accept: ")
@@ -89,10 +88,10 @@ class WebSocketService(Sink):
         return frame
 
     # --- clients --------------------------------------------------------------
-    def join(self, client):
-        """A client connected: it is served (it may replace the oldest), and the
-        switch report is the first it gets."""
-        self.device.connected(client)
+    def join(self, client, address=None):
+        """A client connected (from `address`, hub.peer_address): it is served (it may
+        replace the oldest), and the switch report is the first it gets."""
+        self.device.connected(client, address)
         self.hub.admit(client)
         client.push(self.report_frame, True)
 
@@ -119,7 +118,7 @@ class WebSocketService(Sink):
         # not in the middle of the space the request leaves free.
         gc.collect()
         client = Client(stream, spawn=asyncio.create_task)
-        self.join(client)
+        self.join(client, peer_address(stream))
         try:
             await self._read_messages(stream, client)
         except wsframe.FrameError as exc:
@@ -174,8 +173,8 @@ class WebSocketService(Sink):
             client.last_heard = ticks_ms()
             if opcode == wsframe.OP_TEXT:
                 # Strictly: MicroPython's decode() takes overlong forms, surrogates
-                # and code points past U+10FFFF (protocol/utf8.py).
-                if not utf8.is_valid(buf, 0, n):
+                # and code points past U+10FFFF (commands.utf8_prefix).
+                if utf8_prefix(buf, 0, n) != n:
                     raise wsframe.FrameError(wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
                 text = bytes(view[:n]).decode()
                 if not client.closing:
@@ -216,7 +215,7 @@ def close_reply(view, n):
     code = (view[0] << 8) | view[1]
     if not wsframe.close_code_valid(code):
         return (wsframe.CLOSE_PROTOCOL_ERROR, "bad close code")
-    if not utf8.is_valid(view, 2, n):
+    if utf8_prefix(view, 2, n) != n:
         return (wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
     return (code, "")
 

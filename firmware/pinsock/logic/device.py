@@ -125,7 +125,7 @@ class AddressRates:
         self.per_s = per_s  # commands per second
         self.full = per_s * 1000 * self.burst_s  # in thousandths of a command
         self._keys = [None] * n  # None: a free slot
-        self._credit = [0] * (n + 1)  # [n]: the shared bucket
+        self._credit = [self.full] * (n + 1)  # [n]: the shared bucket
         self._at = [0] * (n + 1)  # ticks_ms of the last use
 
     def allow(self, key, now):

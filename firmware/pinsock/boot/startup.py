@@ -73,7 +73,8 @@ def build(board, hardware, conf):
     bank.start(ticks_ms())
     log = EventLog(board["log_size"])
     report = SwitchReport(bank, board["dip"]["active_low"])
-    device = Device(bank, report, engine, log, status, board["max_commands_per_s"])
+    device = Device(bank, report, engine, log, status, board["max_commands_per_s"],
+                    board["max_clients"])
     service = WebSocketService(device, hub, board["max_frame_len"])
     device.add_sink(service)
     # The names it answers to (against DNS rebinding): config.json's hostname, else

@@ -31,13 +31,14 @@ class Sink:
 
 class Device:
     #: Commands a client may send per second (token bucket, a second's worth of burst),
-    #: and a source address over all its connections and /action.cgi requests
-    #: (AddressRates: burst_s seconds' worth). More are answered with a "rate
+    #: and a source address, over all its connections and /action.cgi requests,
+    #: max_clients times that (AddressRates: burst_s seconds' worth). More are answered with a "rate
     #: limited" error; the reply costs what any reply does. Board config:
     #: max_commands_per_s.
     max_commands_per_s = 50
 
-    def __init__(self, bank, report, engine, log, status, max_commands_per_s=None):
+    def __init__(self, bank, report, engine, log, status, max_commands_per_s=None,
+                 max_clients=1):
         self.bank = bank
         self.report = report
         self.engine = engine
@@ -45,7 +46,9 @@ class Device:
         self.status = status
         if max_commands_per_s is not None:
             self.max_commands_per_s = max_commands_per_s
-        self.rates = AddressRates(self.max_commands_per_s)
+        # An address may use every client slot at the full rate, but no more, however
+        # often it reconnects.
+        self.rates = AddressRates(self.max_commands_per_s * max_clients)
         self.sinks = []
         bank.listeners.append(self._level_changed)
 

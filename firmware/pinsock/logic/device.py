@@ -32,8 +32,8 @@ class Sink:
 class Device:
     #: Commands a client may send per second (token bucket, a second's worth of burst),
     #: and a source address, over all its connections and /action.cgi requests,
-    #: max_clients times that (AddressRates: burst_s seconds' worth). More are answered with a "rate
-    #: limited" error; the reply costs what any reply does. Board config:
+    #: max_clients times that (AddressRates: burst_s seconds' worth). More are answered
+    #: with a "rate limited" error; the reply costs what any reply does. Board config:
     #: max_commands_per_s.
     max_commands_per_s = 50
 

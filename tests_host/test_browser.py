@@ -250,6 +250,12 @@ def test_reconnects_after_the_device_restarts(dash):
     page.get_by_label("Name").fill("survivor")
     page.get_by_label("Name").press("Enter")
     expect(page.locator("h1")).to_have_text("survivor")
+    # Saved at the device's next housekeeping, within a second (coalesced saves).
+    saved = sim.state_dir / "settings.json"
+    deadline = time.monotonic() + 3
+    while '"survivor"' not in (saved.read_text() if saved.exists() else ""):
+        assert time.monotonic() < deadline, "the name was not saved"
+        time.sleep(0.05)
 
     sim.stop()
     dash.expect_state("reconnecting")

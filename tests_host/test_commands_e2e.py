@@ -80,6 +80,22 @@ def http(sim, message, path="/action.cgi"):
         return e.code, e.headers["Content-Type"], e.read().decode()
 
 
+def wait_saved(sim, good, timeout=3):
+    """settings.json once good(its content) holds: the device saves changes at its
+    next housekeeping, within a second (logic/settings.py)."""
+    path = sim.state_dir / "settings.json"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            saved = json.loads(path.read_text())
+            if good(saved):
+                return saved
+        except (OSError, ValueError):
+            saved = None
+        assert time.monotonic() < deadline, saved
+        time.sleep(0.05)
+
+
 def http_ok(sim, message):
     status, content_type, body = http(sim, message)
     assert (status, content_type) == (200, "application/json"), (message, status, body)
@@ -286,6 +302,9 @@ def test_settings_survive_a_restart(start_sim):
     assert s.ask("sn=garage door") == '{"s":{"n":"garage door"}}'
     assert s.ask("tuv9=3") == '{"t":{"u":{"v":{"9":"3"}}}}'
     s.close()
+    # Saved within a second of the first change, with every change up to then.
+    settings = wait_saved(sim, lambda saved: saved["name"] == "garage door")
+    assert (settings["dir"][9], settings["pull"][8], settings["pull"][10]) == (1, 2, 1)
     files = sorted(p.name for p in sim.state_dir.iterdir())
     assert files == ["settings.json"]  # replaced atomically: no temporary file left
     sim.restart()
@@ -317,7 +336,7 @@ def test_a_corrupt_settings_file_boots_with_defaults_and_says_why(start_sim, tmp
     assert http_ok(sim, "d9") == '{"d":{"9":"0"}}'
     # The next write replaces the corrupt file with a good one.
     assert http_ok(sim, "d9=1") == '{"d":{"9":"1"}}'
-    assert json.loads((state / "settings.json").read_text())["dir"][9] == 1
+    assert wait_saved(sim, lambda saved: saved["dir"][9] == 1)
 
 
 def test_a_missing_settings_file_says_so(start_sim):

@@ -177,7 +177,7 @@ def test_dead_client_does_not_lock_anyone_out(sim):
     # A client that completed the handshake and then went silent forever.
     dead = socket.create_connection(("127.0.0.1", sim.http_port))
     key = base64.b64encode(os.urandom(16)).decode()
-    dead.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    dead.sendall(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                   "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
     dead.settimeout(3)

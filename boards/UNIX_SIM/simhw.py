@@ -39,6 +39,7 @@ class SimHardware:
         ios = board["ios"]
         self.labels = [spec["label"] for spec in ios]
         self.host = board["host"]
+        self._host_names = () if self.host in ("0.0.0.0", "::", "") else (self.host,)
         self.control_port = board.get("control_port", 8081)
         n = len(ios)
         self.count = n
@@ -74,6 +75,11 @@ class SimHardware:
         # plain Event will do. (asyncio.ThreadSafeFlag in the unix port's poll set
         # crashes the 1.28/1.29 unix port with SIGSEGV once a few sockets are open.)
         return asyncio.Event()
+
+    def host_names(self):
+        # The address it listens on (board.json host, --host): the simulator has no
+        # name of its own on the network. 0.0.0.0 (every interface) is none.
+        return self._host_names
 
     def unique_id_hex(self):
         return "5153a1b0c0de"

@@ -49,11 +49,16 @@ async def poll_inputs(bank, status):
         status.tick()
 
 
-async def keep_house(hub):
-    """Once a second: ping clients, close the dead, the stuck and the unclosable."""
+async def keep_house(hub, settings):
+    """Once a second: ping clients, close the dead, the stuck and the unclosable, and
+    save the settings when a save is due (logic/settings.py: the changes of the last
+    second are one save, and saves are spaced out)."""
     while True:
         await asyncio.sleep_ms(1000)
-        hub.sweep(ticks_ms())
+        now = ticks_ms()
+        hub.sweep(now)
+        if settings.save_due(now):
+            settings.save()
 
 
 async def run(board, conf):
@@ -65,9 +70,10 @@ async def run(board, conf):
     context = startup.tls_context(board)
     forget("tlskeys")
     hardware = startup.load_hardware(board)
-    _, bank, status, hub, app = startup.build(board, hardware, conf)
+    device, bank, status, hub, app = startup.build(board, hardware, conf)
     forget("settings_json")
-    asyncio.create_task(keep_house(hub))
+    asyncio.create_task(keep_house(hub, device.engine.settings))
+    device = None
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if bank.poll_ms:
         asyncio.create_task(poll_inputs(bank, status))

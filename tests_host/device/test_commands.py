@@ -184,6 +184,10 @@ class TranscriptRun:
         self.bank.scan(self.now)
 
     def restart(self):
+        # A change is saved within a second (lifecycle.py keep_house); a transcript's
+        # restart comes after that.
+        if self.settings.pending:
+            self.settings.save()
         for name in list(self.clients):
             self.disconnect(name)
         self.boot()
@@ -476,8 +480,11 @@ def test_writes_that_change_nothing_do_not_touch_the_flash():
     engine.execute(client, "d9=0", 0)
     engine.execute(client, "p9=0", 0)
     engine.execute(client, "sn=" + DEFAULT_NAME, 0)
-    assert "settings.json" not in os.listdir(run.state_dir)
+    assert not run.settings.pending  # nothing for the save task to do
     engine.execute(client, "p9=2", 0)
+    assert run.settings.pending
+    assert run.settings.save_due(0)
+    assert run.settings.save()
     assert "settings.json" in os.listdir(run.state_dir)
 
 
@@ -501,6 +508,7 @@ def test_a_flash_that_cannot_be_written_does_not_break_a_write():
     run.settings.path = run.state_dir + "/no/such/folder/settings.json"
     assert engine.execute(client, "d9=1", 0) == '{"d":{"9":"1"}}'
     assert run.bank.direction[9] == 1
+    assert run.settings.save() is False  # when the save task gets to it
     assert [line for line in run.log if "cannot save" in line], run.log
 
 

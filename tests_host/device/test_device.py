@@ -19,6 +19,9 @@ class NoSettings:
     def save(self):
         return True
 
+    def changed(self):
+        pass
+
 
 class Status(FakeStatus):
     def ms_at(self, ticks):

@@ -68,7 +68,7 @@ class Device:
     def __init__(self, failure):
         self.failure = failure
 
-    def connected(self, client):
+    def connected(self, client, address=None):
         pass
 
     def received(self, sink, client, text):

@@ -148,15 +148,71 @@ def test_attempts_are_checked_one_at_a_time_and_a_flood_is_told_busy():
             answer = await throttle.attempt(guess)
             order.append((guess, answer))
 
-        # One being checked, two waiting: the fourth and fifth are BUSY at once.
+        # a is checked at once, b and pw wait their turn: c and d are BUSY at once.
         tasks = [asyncio.create_task(attempt(g)) for g in (b"a", b"b", b"pw", b"c", b"d")]
         for task in tasks:
             await task
         assert (b"c", BUSY) in order and (b"d", BUSY) in order
         assert order.index((b"c", BUSY)) < order.index((b"a", WRONG))
-        # The right password waited behind two wrong ones, then got in.
-        assert order[-3:] == [(b"a", WRONG), (b"b", WRONG), (b"pw", RIGHT)]
+        # The right password waited behind two wrong ones, then got in (b's answer
+        # and pw's check come due at the same moment).
+        assert order[-3] == (b"a", WRONG)
+        assert sorted(order[-2:]) == [(b"b", WRONG), (b"pw", RIGHT)]
         assert throttle.failures == 0 and throttle.waiting == 0
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_attempt_leaves_the_delay_in_full_and_counts_once():
+    # The request deadline, or a client gone, cancels an attempt: the delay its wrong
+    # guess started is the throttle's, not the attempt's, and holds for the next one.
+    async def main():
+        throttle = fast_throttle("pw")
+        for _ in range(3):  # up to the 160 ms cap
+            assert await throttle.attempt(b"x") == WRONG
+        task = asyncio.create_task(throttle.attempt(b"y"))
+        await asyncio.sleep(0.02)
+        assert throttle.failures == 4  # y was checked at once (the delay had passed)
+        task.cancel()  # while its answer waits
+        start = ticks_ms()
+        assert await throttle.attempt(b"pw") == RIGHT
+        took = ticks_diff(ticks_ms(), start)
+        assert took >= 160 - 20 - 5, took  # y's delay, served in full
+        assert throttle.failures == 0 and throttle.waiting == 0
+        # Cancelled while waiting its turn: it was never checked, nothing counts.
+        wrong = asyncio.create_task(throttle.attempt(b"z"))
+        await asyncio.sleep(0)  # z is checked: 40 ms of delay
+        task = asyncio.create_task(throttle.attempt(b"w"))
+        await asyncio.sleep(0.01)
+        assert throttle.waiting == 1
+        task.cancel()
+        await asyncio.sleep(0.01)
+        assert throttle.waiting == 0 and throttle.failures == 1
+        start = ticks_ms()
+        assert await throttle.attempt(b"pw") == RIGHT
+        assert ticks_diff(ticks_ms(), start) >= 40 - 25  # z's delay still held
+        assert await wrong == WRONG
+
+    asyncio.run(main())
+
+
+def test_an_attempt_that_is_not_busy_is_checked_within_the_worst_wait():
+    async def main():
+        throttle = fast_throttle("pw")
+        for _ in range(5):
+            assert await throttle.attempt(b"x") == WRONG
+        assert throttle.worst_wait_ms() == 2 * 160
+        # The worst case: a wrong guess just checked, one more waiting, then the owner.
+        first = asyncio.create_task(throttle.attempt(b"a"))
+        await asyncio.sleep(0)
+        ahead = asyncio.create_task(throttle.attempt(b"b"))
+        await asyncio.sleep(0)
+        assert not throttle.busy()
+        start = ticks_ms()
+        assert await throttle.attempt(b"pw") == RIGHT
+        took = ticks_diff(ticks_ms(), start)
+        assert 2 * 160 - 30 <= took <= throttle.worst_wait_ms() + 60, took
+        assert await first == WRONG and await ahead == WRONG
 
     asyncio.run(main())
 

@@ -73,12 +73,33 @@ def build(board, hardware, conf):
     bank.start(ticks_ms())
     log = EventLog(board["log_size"])
     report = SwitchReport(bank, board["dip"]["active_low"])
-    device = Device(bank, report, engine, log, status, board["max_commands_per_s"])
+    device = Device(bank, report, engine, log, status, board["max_commands_per_s"],
+                    board["max_clients"])
     service = WebSocketService(device, hub, board["max_frame_len"])
     device.add_sink(service)
-    app = make_app(service, board_description(board), conf)
+    # The names it answers to (against DNS rebinding): config.json's hostname, else
+    # the default name, and the addresses the hardware layer knows.
+    app = make_app(service, board_description(board), conf,
+                   own_names(conf["hostname"] or default_name, conf["allowed_origins"]),
+                   hardware.host_names)
     hardware.add_routes(app)
     return device, bank, status, hub, app
+
+
+def own_names(hostname, allowed_origins):
+    """The Host names the device always answers to (transport/routes.py make_app):
+    localhost, 127.0.0.1, its hostname and <hostname>.local, and the hosts of
+    allowed_origins (the dashboard's page may reach the device by the dashboard's
+    name through a proxy)."""
+    from ..transport.routes import host_name
+
+    hostname = hostname.lower()
+    names = ["localhost", "127.0.0.1", hostname, hostname + ".local"]
+    for origin in allowed_origins:
+        name = host_name(origin.split("://", 1)[-1].split("/", 1)[0])
+        if name and name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def board_description(board):

@@ -212,6 +212,17 @@ class WifiLink:
         sta.disconnect()
         return False
 
+    def host_names(self):
+        """The names and addresses the network knows the board by now: its hostname,
+        <hostname>.local, the station's address once joined, the access point's
+        while it is open (routes.py accepts these as Host)."""
+        names = [self.hostname.lower(), self.hostname.lower() + ".local"]
+        if self.sta.isconnected():
+            names.append(self.sta.ifconfig()[0])
+        if self.ap.active():
+            names.append(self.ap.ifconfig()[0])
+        return names
+
     def _joined(self):
         self._set_state(JOINED)
         address = self.sta.ifconfig()[0]

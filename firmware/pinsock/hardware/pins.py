@@ -18,6 +18,7 @@ class MachineHardware:
         self.pins = [None] * len(self.pin_ids)  # type: list
         self.direction = bytearray(len(self.pin_ids))
         self._edge = None
+        self.link = None  # the net.WifiLink, once started
 
     def setup(self, io, direction, pull, level):
         pin_id = self.pin_ids[io]
@@ -60,8 +61,14 @@ class MachineHardware:
     def add_routes(self, app):
         pass
 
+    def host_names(self):
+        # The name the network layer announces (DHCP, mDNS) and the board's addresses
+        # now; none before the network is up.
+        link = self.link
+        return link.host_names() if link is not None else ()
+
     async def start(self, conf):
         # `conf` is config.json (netconf.py). Returns at once: the station, access
         # point, LED and watchdog run as tasks, and the server listens on 0.0.0.0
         # while the network comes up.
-        net.start(self.board, conf)
+        self.link = net.start(self.board, conf)

@@ -6,7 +6,7 @@
 # A transport is a sink (below) and a channel for commands: it passes each
 # message to execute() or received() and sends the reply its own way. The WebSocket
 # service is one sink (transport/websocket.py), a test's recording sink another.
-from ..compat import mem_free, ticks_diff, ticks_ms
+from ..compat import mem_free, ticks_add, ticks_diff, ticks_ms
 from .iobank import DIR_IN
 
 
@@ -26,12 +26,15 @@ from .iobank import DIR_IN
 
 
 class Device:
-    #: Commands a client may send per second (token bucket, a second's worth of burst).
-    #: More are answered with a "rate limited" error; the reply costs what any reply
-    #: does. Board config: max_commands_per_s.
+    #: Commands a client may send per second (token bucket, a second's worth of burst),
+    #: and a source address, over all its connections and /action.cgi requests,
+    #: max_clients times that (AddressRates: burst_s seconds' worth). More are answered
+    #: with a "rate limited" error; the reply costs what any reply does. Board config:
+    #: max_commands_per_s.
     max_commands_per_s = 50
 
-    def __init__(self, bank, report, engine, log, status, max_commands_per_s=None):
+    def __init__(self, bank, report, engine, log, status, max_commands_per_s=None,
+                 max_clients=1):
         self.bank = bank
         self.report = report
         self.engine = engine
@@ -39,6 +42,9 @@ class Device:
         self.status = status
         if max_commands_per_s is not None:
             self.max_commands_per_s = max_commands_per_s
+        # An address may use every client slot at the full rate, but no more, however
+        # often it reconnects.
+        self.rates = AddressRates(self.max_commands_per_s * max_clients)
         self.sinks = []
         bank.listeners.append(self._level_changed)
 
@@ -67,16 +73,20 @@ class Device:
             sink.level_changed(io, level)
 
     # --- called by a transport ---------------------------------------------
-    def connected(self, client):
-        """A client connected: its own state (triggers, rate credit) starts afresh."""
+    def connected(self, client, address=None):
+        """A client connected: its own state (triggers, rate credit) starts afresh.
+        `address`: where it connects from (any text or bytes, the same for every
+        connection from there; transport/hub.py peer_address), whose rate lives on."""
         client.credit = self.max_commands_per_s * 1000
         client.credit_at = ticks_ms()
+        client.address = "" if address is None else address
         self.engine.connected(client)
 
     def execute(self, client, text):
-        """The reply to one message from `client`, within its rate. Never raises."""
+        """The reply to one message from `client`, within its rate and its address's.
+        Never raises."""
         now = ticks_ms()
-        if self._over_rate(client, now):
+        if self._over_rate(client, now) or not self.rates.allow(client.address, now):
             return self.engine.rate_limited(text)
         return self.engine.execute(client, text, now)
 
@@ -98,6 +108,62 @@ class Device:
             return True
         client.credit = credit - 1000
         return False
+
+
+class AddressRates:
+    """A token bucket per source address, in a table made once: looking an address up
+    compares keys and allocates nothing, and reconnecting starts nothing afresh."""
+
+    #: Addresses tracked at once. A new address takes a free slot, else that of one
+    #: whose bucket is full again (it sent nothing for burst_s: forgetting it loses
+    #: nothing). When there is none, every address not in the table shares one more
+    #: bucket: a crowd of addresses gets at most (slots + 1) times the rate, and the
+    #: table never grows.
+    slots = 8
+    #: An address may send this many seconds' worth of commands at once, over all its
+    #: connections and /action.cgi requests; then per_s.
+    burst_s = 2
+
+    def __init__(self, per_s, slots=None):
+        n = self.slots = self.slots if slots is None else slots
+        self.per_s = per_s  # commands per second
+        self.full = per_s * 1000 * self.burst_s  # in thousandths of a command
+        self._keys = [None] * n  # None: a free slot
+        self._credit = [self.full] * (n + 1)  # [n]: the shared bucket
+        self._at = [0] * (n + 1)  # ticks_ms of the last use
+
+    def allow(self, key, now):
+        """True when the address `key` may send one more command at `now` (ticks_ms),
+        which it then has spent."""
+        keys = self._keys
+        slot = self.slots
+        for i in range(slot):
+            if keys[i] == key:
+                slot = i
+                break
+        else:
+            for i in range(slot):
+                if keys[i] is None or self._credit_at(i, now) == self.full:
+                    keys[i] = key
+                    self._at[i] = ticks_add(now, -1000 * self.burst_s)  # full
+                    slot = i
+                    break
+        credit = self._credit_at(slot, now)
+        self._at[slot] = now
+        if credit < 1000:
+            self._credit[slot] = credit
+            return False
+        self._credit[slot] = credit - 1000
+        return True
+
+    def _credit_at(self, slot, now):
+        # Unused for burst_s, a bucket is full whatever it held (so the product below
+        # stays a small int however long it was; < 0: ticks_ms wrapped, as long).
+        elapsed = ticks_diff(now, self._at[slot])
+        if not 0 <= elapsed < self.burst_s * 1000:
+            return self.full
+        credit = self._credit[slot] + elapsed * self.per_s
+        return self.full if credit > self.full else credit
 
 
 class Status:

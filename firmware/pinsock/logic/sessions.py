@@ -1,5 +1,6 @@
 # Who may use the device when config.json sets a password: login sessions, and the
-# throttle that slows down guessing. Pure logic; server.py puts it on HTTP.
+# throttle that slows down guessing. Pure logic; transport/login_routes.py puts it on
+# HTTP.
 #
 # A session is a random token the device hands out on a correct password, kept in a
 # browser cookie. Tokens live only in RAM: a restart logs everyone out. The table is
@@ -10,6 +11,8 @@ import asyncio
 import os
 from binascii import hexlify
 from time import time
+
+from ..compat import ticks_diff, ticks_ms
 
 try:
     from asyncio import sleep_ms
@@ -131,18 +134,27 @@ BUSY = -1
 class LoginThrottle:
     """Checks passwords one at a time, and slows down wrong ones.
 
-    After each wrong password the answer waits first_delay_ms, doubling with every
-    further wrong one in a row up to max_delay_ms; the next attempt is checked only
-    after that. So a guesser gets at most one guess per max_delay_ms, while the owner
-    waits at most that long behind one: a right password is answered at once and
-    resets the count. Nothing is permanent, and nothing is kept across a restart.
+    After each wrong password no password is checked for first_delay_ms, doubling
+    with every further wrong one in a row up to max_delay_ms; the wrong one's answer
+    waits as long. So a guesser gets at most one guess per max_delay_ms however many
+    connections it opens, while a right password is answered as soon as its turn
+    comes, and resets the count. Nothing is permanent, and nothing is kept across a
+    restart.
+
+    The delay is the throttle's state (the time before which nothing is checked),
+    not a coroutine that sleeps: an attempt that is cancelled or whose client goes
+    away while it waits changes nothing, and its guess, once checked, counts once.
 
     At most max_waiting attempts wait for their turn; more are answered BUSY at once,
     unchecked, so that a flood of guesses cannot pile up connections on the device.
+    An attempt therefore waits at most worst_wait_ms() to be checked.
     """
 
+    #: The delay after the first wrong password in a row, in ms; it doubles with each
+    #: further one up to max_delay_ms, which also bounds the guess rate.
     first_delay_ms = 1000
     max_delay_ms = 8000
+    #: Attempts waiting for their turn (not yet checked); more are answered BUSY (429).
     max_waiting = 2
 
     def __init__(self, password):
@@ -150,7 +162,9 @@ class LoginThrottle:
         self._secret = None if password is None else password.encode()
         self._lock = asyncio.Lock()
         self.failures = 0  # wrong passwords in a row
-        self.waiting = 0  # attempts holding or waiting for the lock
+        self.waiting = 0  # attempts waiting for their turn to be checked
+        self._delay_from = 0  # ticks_ms() of the last wrong check
+        self._delay_ms = 0  # no password is checked until _delay_from + this
 
     def delay_ms(self):
         """How long the answer to the current run of wrong passwords waits."""
@@ -161,19 +175,49 @@ class LoginThrottle:
             delay *= 2
         return min(delay, self.max_delay_ms)
 
+    def worst_wait_ms(self):
+        """The longest an attempt that is not BUSY waits to be checked: the delay under
+        way, then one wrong guess's delay for each attempt ahead of it."""
+        return self.max_waiting * self.max_delay_ms
+
+    def busy(self):
+        """True when an attempt now would be answered BUSY."""
+        return self.waiting >= self.max_waiting
+
+    def wait_left_ms(self, now):
+        """How long from `now` (ticks_ms) until a password may be checked."""
+        left = self._delay_ms - ticks_diff(now, self._delay_from)
+        # Past, or not yet: a delay is never longer than max_delay_ms, so a longer
+        # wait can only be a ticks_ms wrap after a long quiet time.
+        return left if 0 < left <= self.max_delay_ms else 0
+
     async def attempt(self, guess):
         """RIGHT, WRONG (answered after the delay) or BUSY for `guess` (bytes)."""
-        if self.waiting > self.max_waiting:
+        if self.busy():
             return BUSY
         self.waiting += 1
         try:
-            async with self._lock:
+            async with self._lock:  # in turn: each one waits for the delay it finds
+                while True:
+                    left = self.wait_left_ms(ticks_ms())
+                    if not left:
+                        break
+                    await sleep_ms(left)
                 secret = self._secret
                 if secret is not None and same_bytes(guess, secret):
                     self.failures = 0
+                    self._delay_ms = 0
                     return RIGHT
                 self.failures += 1
-                await sleep_ms(self.delay_ms())
-                return WRONG
+                self._delay_from = ticks_ms()
+                self._delay_ms = self.delay_ms()
         finally:
             self.waiting -= 1
+        # The answer waits as long as the next check does (cancelling this changes
+        # nothing: the delay is kept above).
+        until, delay = self._delay_from, self._delay_ms
+        while True:
+            left = delay - ticks_diff(ticks_ms(), until)
+            if left <= 0:
+                return WRONG
+            await sleep_ms(left)

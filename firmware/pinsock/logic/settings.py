@@ -6,11 +6,14 @@
 # then renamed over the old one, so a power cut leaves either the old or the new file,
 # never half of one. A missing or corrupt file boots with defaults and says why.
 #
-# This module lives on: commands.py renames and saves through a Settings. Reading the
-# file at boot is settingsfile.load(), boot-only code forgotten once the device serves
-# (app.BOOT_ONLY_MODULES).
+# This module lives on: commands.py renames and marks changes through a Settings, and
+# lifecycle.py's housekeeping saves them (coalesced: Settings.min_save_interval_ms).
+# Reading the file at boot is boot/settings_json.py load(), boot-only code forgotten
+# once the device serves.
 import json
 import os
+
+from ..compat import ticks_diff, ticks_ms
 
 
 class Settings:
@@ -19,15 +22,41 @@ class Settings:
     tmp_suffix = ".tmp"
     # Longest device name, in characters (printable ASCII only).
     max_name_len = 32
+    #: Saves are coalesced, to spare the flash (docs/SECURITY.md, the write budget): a
+    #: change is saved at the next once-a-second housekeeping (lifecycle.py
+    #: keep_house), with every change made until then, so a burst of writes is one
+    #: save; but never sooner than this many ms after the previous save. While writes
+    #: keep coming that is one save per interval, at most 6 a minute, and the last
+    #: values are always saved. A power cut before a change is saved loses it.
+    min_save_interval_ms = 10000
 
     def __init__(self, state_dir, bank, default_name, log=print):
         self.path = _join(state_dir, self.file_name)
         self.bank = bank
         self.name = default_name
         self.log = log
+        self.pending = False  # changed since the last save (changed())
+        self._saved_at = None  # ticks_ms of the last save; None: none since boot
+
+    def changed(self):
+        """Something to save changed: saved once save_due()."""
+        self.pending = True
+
+    def save_due(self, now):
+        """True when there are changes to save and the last save is long enough ago
+        at `now` (ticks_ms)."""
+        if not self.pending:
+            return False
+        if self._saved_at is None:
+            return True
+        since = ticks_diff(now, self._saved_at)
+        return not 0 <= since < self.min_save_interval_ms  # < 0: ticks_ms wrapped
 
     def save(self):
-        """Write the settings atomically. Returns False (and logs) when it could not."""
+        """Write the settings atomically, now. Returns False (and logs) when it could
+        not; the change is then not tried again until the next one."""
+        self.pending = False
+        self._saved_at = ticks_ms()
         bank = self.bank
         data = {"name": self.name, "dir": list(bank.direction), "pull": list(bank.pull)}
         tmp = self.path + self.tmp_suffix

@@ -36,8 +36,10 @@ class CommandError(Exception):
 
 
 def error_reply(command, reason):
-    # The command is cut to the longest one allowed, so an error never echoes more.
-    cut = command[: CommandEngine.max_command_len]
+    # The command is cut to the longest one allowed, so an error never echoes more,
+    # and to its valid UTF-8: a reply never carries bytes that are not (a text frame
+    # may not, RFC 6455 8.1), whatever a transport let through.
+    cut = utf8_start(command[: CommandEngine.max_command_len])
     return '{"e":{"c":%s,"m":"%s"}}' % (json.dumps(cut), reason)
 
 
@@ -164,7 +166,7 @@ class CommandEngine:
                     pull = n
                 if direction != bank.direction[io] or pull != bank.pull[io]:
                     bank.configure(io, direction, pull, now)
-                    self.settings.save()
+                    self.settings.changed()  # saved within a second, coalesced
         return '{"%s":{"%s":"%d"}}' % (head, _HEX[io], table[io])
 
     def _trigger(self, client, edge, value):
@@ -183,7 +185,7 @@ class CommandEngine:
                     raise CommandError(E_RANGE)
                 if value != self.settings.name:
                     self.settings.name = value
-                    self.settings.save()
+                    self.settings.changed()
             return '{"s":{"n":%s}}' % json.dumps(self.settings.name)
         if leaf not in ("", "v", "b", "c", "t", "m"):
             raise CommandError(E_UNKNOWN)
@@ -200,3 +202,56 @@ class CommandEngine:
             return '{"s":{"%s":%s}}' % (leaf, fields[leaf])
         fields["n"] = json.dumps(self.settings.name)
         return '{"s":{' + ",".join('"%s":%s' % (k, fields[k]) for k in "nvbctm") + "}}"
+
+
+# --- strict UTF-8 ---------------------------------------------------------------------
+# RFC 3629, the Unicode standard's table 3-7: what the protocol's text
+# must be. Pure and allocation-free: it reads bytes by index and keeps small ints.
+#
+# MicroPython's bytes.decode() checks much less than CPython's: it takes overlong
+# forms ("\xc0\xaf", a "/" in disguise), UTF-16 surrogates ("\xed\xa0\x80") and code
+# points above U+10FFFF ("\xf4\x90\x80\x80") as text, and keeps their bytes. RFC 6455
+# requires a text frame and a close reason to be valid UTF-8 (8.1: else close 1007),
+# and the device must never send back bytes that are not: so whatever turns bytes
+# into a command checks them here first.
+
+
+def utf8_prefix(data, start, end):
+    """Where the first byte from `start` is that does not begin a complete, valid UTF-8
+    sequence within data[start:end]; `end` when all of it is valid. `data`: bytes,
+    bytearray or memoryview."""
+    i = start
+    while i < end:
+        b = data[i]
+        if b < 0x80:  # ASCII, nearly every command: one comparison
+            i += 1
+            continue
+        if b < 0xC2 or b > 0xF4:  # a continuation byte, overlong C0 C1, or F5..FF
+            return i
+        n = 1 if b < 0xE0 else 2 if b < 0xF0 else 3  # continuation bytes to follow
+        if i + n >= end:
+            return i  # cut short
+        # The first continuation byte's range depends on the lead (table 3-7): this
+        # refuses overlong forms (E0 80..9F, F0 80..8F), surrogates (ED A0..BF) and
+        # code points past U+10FFFF (F4 90..).
+        lo = 0xA0 if b == 0xE0 else 0x90 if b == 0xF0 else 0x80
+        hi = 0x9F if b == 0xED else 0x8F if b == 0xF4 else 0xBF
+        for k in range(i + 1, i + n + 1):
+            c = data[k]
+            if c < lo or c > hi:
+                return i
+            lo, hi = 0x80, 0xBF
+        i += n + 1
+    return end
+
+
+def utf8_start(text):
+    """`text` cut to its start that is strict UTF-8 (itself when all of it is): a str
+    that a lenient decode made (MicroPython's keeps the bytes it was given) may hold
+    any bytes."""
+    try:
+        data = text.encode()
+    except UnicodeError:  # CPython: a lone surrogate (MicroPython's str holds bytes)
+        return text.encode("utf-8", "replace").decode()
+    n = utf8_prefix(data, 0, len(data))
+    return text if n == len(data) else data[:n].decode()

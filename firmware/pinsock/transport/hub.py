@@ -21,6 +21,27 @@ _PING = wsframe.encode(wsframe.OP_PING, b"")
 _NO_OUTBOX = []  # type: list  # a client's outbox until one is needed (never changed)
 
 
+
+def peer_address(stream):
+    """Where a connection comes from, for Device.connected: the peer's IP address
+    without its port, as the port gives it (text; bytes on the unix port). None when
+    the stream does not say."""
+    try:
+        peer = stream.get_extra_info("peername")
+    except Exception:  # a stream without one (a test's)
+        return None
+    if isinstance(peer, tuple):  # the chips' lwIP, CPython: (address, port)
+        return peer[0]
+    if isinstance(peer, (bytes, bytearray)) and len(peer) >= 8:
+        # The unix port: a struct sockaddr (a bytearray), family (2 bytes) and port
+        # first.
+        family = peer[0] | peer[1]
+        if family == 2:  # AF_INET: 4 address bytes
+            return bytes(peer[4:8])
+        if family == 10 and len(peer) >= 24:  # AF_INET6: flow info, 16 address bytes
+            return bytes(peer[8:24])
+    return peer
+
 class Client:
     #: Frames a client may have queued. When it is full, a new frame is dropped (a new
     #: switch report instead pushes out the oldest frame: the newest report always

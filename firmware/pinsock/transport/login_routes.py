@@ -4,8 +4,10 @@
 # only when there is a password, so a device without one spends no RAM on it.
 #
 # The password is only ever read from the POST body, and never printed.
+import asyncio
+
 from ..logic.sessions import BUSY, RIGHT, LoginThrottle, Sessions, now_s
-from .http import Response
+from .http import HttpServer, Response, already_handled, take_connection, write_response
 
 SESSION_COOKIE = "pinsock_session"
 LOCKED = None  # the password when config.json was unreadable (boot/config_json.py)
@@ -41,10 +43,10 @@ def login_required(request):
     return Response(_REQUIRED, 401, _REQUIRED_HEADERS, reason="Unauthorized")
 
 
-def session_cookie(request, value, extra=""):
+def session_cookie(scheme, value, extra=""):
     # HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it;
     # Secure over TLS. No Max-Age: it ends with the browser session (or idle_s).
-    secure = "; Secure" if request.scheme == "https" else ""
+    secure = "; Secure" if scheme == "https" else ""
     return "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s" % (SESSION_COOKIE, value, extra,
                                                               secure)
 
@@ -67,6 +69,10 @@ def add_routes(app, password):
     the answer to send instead."""
     sessions = Sessions()
     throttle = LoginThrottle(password)
+    # A login's answer comes within this many ms: its turn, a wrong one's delay, and
+    # the request deadline again for writing the answer.
+    login_deadline_ms = (throttle.worst_wait_ms() + throttle.max_delay_ms
+                         + HttpServer.request_timeout_ms)
 
     def has_session(request):
         return sessions.valid(request.cookies.get(SESSION_COOKIE), now_s())
@@ -90,26 +96,48 @@ def add_routes(app, password):
         if guess is None:
             return page("Send the password as the form field password"
                         " (application/x-www-form-urlencoded).", 400, "Bad Request")
-        answer = await throttle.attempt(guess)
-        if answer == RIGHT:
+        if throttle.busy():
+            return busy_page()
+        # The check waits its turn for up to LoginThrottle.worst_wait_ms() (16 s), and
+        # a wrong one's answer for the delay after it: longer than the deadline of an
+        # HTTP exchange (HttpServer.request_timeout_ms), which would drop the answer.
+        # The request has been read whole, so the connection is handed to a task of
+        # its own (as a WebSocket session is), bounded by login_deadline_ms.
+        stream = await take_connection(request, b"")
+        asyncio.create_task(answer(stream, guess, request.scheme))
+        return already_handled
+
+    async def answer(stream, guess, scheme):
+        try:
+            await asyncio.wait_for(respond(stream, guess, scheme), login_deadline_ms / 1000)
+        except Exception:  # the peer went away, or does not read
+            pass
+        stream.close()
+
+    async def respond(stream, guess, scheme):
+        result = await throttle.attempt(guess)
+        if result == RIGHT:
             response = see_other("/")
-            response.headers["Set-Cookie"] = session_cookie(request,
-                                                            sessions.open(now_s()))
+            response.headers["Set-Cookie"] = session_cookie(scheme, sessions.open(now_s()))
             print("login: session opened")
-            return response
-        if answer == BUSY:
-            response = page("Too many logins at once; try again in a few seconds.", 429,
-                            "Too Many Requests")
-            response.headers["Retry-After"] = str(throttle.max_delay_ms // 1000)
-            return response
-        print("login: wrong password, %d in a row" % throttle.failures)
-        return page("Wrong password.", 401, "Unauthorized")
+        elif result == BUSY:
+            response = busy_page()
+        else:
+            print("login: wrong password, %d in a row" % throttle.failures)
+            response = page("Wrong password.", 401, "Unauthorized")
+        await write_response(response, stream)
+
+    def busy_page():
+        response = page("Too many logins at once; try again in a few seconds.", 429,
+                        "Too Many Requests")
+        response.headers["Retry-After"] = str(throttle.max_delay_ms // 1000)
+        return response
 
     @app.post("/logout")
     async def log_out(request):
         sessions.close(request.cookies.get(SESSION_COOKIE))
         response = see_other("/login")
-        response.headers["Set-Cookie"] = session_cookie(request, "", "; Max-Age=0")
+        response.headers["Set-Cookie"] = session_cookie(request.scheme, "", "; Max-Age=0")
         return response
 
     return gate

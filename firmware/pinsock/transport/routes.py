@@ -1,14 +1,16 @@
 # Transport: the device's HTTP routes (on http.App), and the checks every request
 # passes first: Host, the cross-site check and, with a password, the session.
-from ..protocol.commands import E_BAD_CHAR, error_reply, is_error
+from ..protocol.commands import E_BAD_CHAR, error_reply, is_error, utf8_start
 from .http import App, RequestHeadReader, Response, is_upgrade, text_response
 from .http import urldecode
+from .hub import peer_address
 from .websocket import send_log
 
 PAGE_FILE = "www/index.html.gz"
 PAGE_WINDOW_BITS = 10  # the window the build deflates the page with (tools/build.py)
 _JSON = {"Content-Type": "application/json"}
 _BOARD_JSON = {"Content-Type": "application/json; charset=UTF-8"}  # as microdot's for a dict
+_MISDIRECTED = "Misdirected request: Host is not this device (SECURITY.md)\n"
 _LOGIN_PATHS = ("/login", "/logout")  # login_routes.py; cross-site POSTs to them are refused too
 
 
@@ -54,10 +56,29 @@ def _page(request):
     return Response.send_file("index.html", 200, "text/html", stream=stream, max_age=0)
 
 
-def make_app(service, description, conf):
+def host_name(host):
+    """The name or address of a Host header (or of an origin's host[:port]), without
+    its port, in lower case and without a final dot; "" when it has none."""
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 literal: [fe80::1]:80
+        end = host.find("]")
+        return host[1:end] if end > 0 else ""
+    name, colon, port = host.rpartition(":")
+    if colon and ":" not in name and (port.isdigit() or not port):
+        host = name
+    return host[:-1] if host.endswith(".") else host
+
+
+def make_app(service, description, conf, names, addresses):
     """The routes; `service` is the WebSocket service (websocket.py), `description`
     GET /board's answer (encoded once at start-up: it then allocates no JSON), `conf`
-    config.json (boot/config_json.py)."""
+    config.json (boot/config_json.py).
+
+    Against DNS rebinding (a hostile page whose own name points at the device sends
+    that name as Host, and an Origin to match it), only a Host that names the device
+    is served: one of `names` (boot/startup.py own_names: its hostname, .local,
+    localhost, the hosts of allowed_origins) or of `addresses()` (the hardware layer's
+    names and addresses now: DHCP may change them), with or without a port."""
     app = App()
     allowed_origins = conf["allowed_origins"]
     # With a password (config.json), every route but the login needs a session. The
@@ -73,6 +94,10 @@ def make_app(service, description, conf):
         # HTTP/1.1 requires Host, and the cross-site check compares against it.
         if "Host" not in request.headers:
             return text_response("Bad request: no Host header\n", 400, "Bad Request")
+        # DNS rebinding (make_app): every request, password or not.
+        host = host_name(request.headers["Host"])
+        if host not in names and host not in addresses():
+            return text_response(_MISDIRECTED, 421, "Misdirected Request")
         path = request.path
         if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
                 path == "/action.cgi" or (path in _LOGIN_PATHS and request.method == "POST"):
@@ -101,9 +126,12 @@ def make_app(service, description, conf):
         try:
             text = urldecode(raw)
         except (ValueError, UnicodeError):  # a bad %-escape, or bytes that are not UTF-8
+            text = None
+        # MicroPython's decode is lenient: the escapes' bytes are checked strictly.
+        if text is None or utf8_start(text) is not text:
             return Response(error_reply(raw, E_BAD_CHAR), 400, _JSON, reason="Bad Request")
         state = request.g
-        device.connected(state)
+        device.connected(state, peer_address(request.sock[1]))  # its address's rate
         reply = device.execute(state, text)
         if is_error(reply):
             return Response(reply, 400, _JSON, reason="Bad Request")

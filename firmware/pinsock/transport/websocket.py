@@ -10,11 +10,11 @@ import asyncio
 import gc
 
 from ..compat import print_exception, ticks_ms
-from ..protocol.commands import update_text, wants_update
+from ..protocol.commands import update_text, utf8_prefix, wants_update
 from . import wsframe
 from .http import (HttpServer, Response, already_handled, is_upgrade, take_connection,
                    text_response)
-from .hub import Client
+from .hub import Client, peer_address
 
 _SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
               b"Connection: Upgrade\r\nSec-WebSocket-Accept: ")
@@ -102,10 +102,10 @@ class WebSocketService:
         return frame
 
     # --- clients --------------------------------------------------------------
-    def join(self, client):
-        """A client connected: it is served (it may replace the oldest), and the
-        switch report is the first it gets."""
-        self.device.connected(client)
+    def join(self, client, address=None):
+        """A client connected (from `address`, hub.peer_address): it is served (it may
+        replace the oldest), and the switch report is the first it gets."""
+        self.device.connected(client, address)
         self.hub.admit(client)
         client.push(self.report_frame, True)
 
@@ -132,7 +132,7 @@ class WebSocketService:
         # not in the middle of the space the request leaves free.
         gc.collect()
         client = Client(stream, spawn=asyncio.create_task)
-        self.join(client)
+        self.join(client, peer_address(stream))
         try:
             await self._read_messages(stream, client)
         except wsframe.FrameError as exc:
@@ -186,10 +186,11 @@ class WebSocketService:
             wsframe.unmask(buf, n, mask)
             client.last_heard = ticks_ms()
             if opcode == wsframe.OP_TEXT:
-                try:
-                    text = bytes(view[:n]).decode()
-                except UnicodeError:
+                # Strictly: MicroPython's decode() takes overlong forms, surrogates
+                # and code points past U+10FFFF (commands.utf8_prefix).
+                if utf8_prefix(buf, 0, n) != n:
                     raise wsframe.FrameError(wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
+                text = bytes(view[:n]).decode()
                 if not client.closing:
                     device.received(self, client, text)
             elif opcode == wsframe.OP_PING:
@@ -229,9 +230,7 @@ def close_reply(view, n):
     code = (view[0] << 8) | view[1]
     if not wsframe.close_code_valid(code):
         return (wsframe.CLOSE_PROTOCOL_ERROR, "bad close code")
-    try:
-        bytes(view[2:n]).decode()
-    except UnicodeError:
+    if utf8_prefix(view, 2, n) != n:
         return (wsframe.CLOSE_BAD_DATA, "invalid UTF-8")
     return (code, "")
 

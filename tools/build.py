@@ -57,6 +57,7 @@ MICRODOT_UNUSED = {
         "Response.write", "Response.body_iter", "Response.complete", "MUTED_SOCKET_ERRORS",
         # Routes are matched by http.StaticPath (plain paths, no regular expressions).
         "URLPattern.compile", "URLPattern.match",
+        "Microdot.route",  # http.App's replaces it
     ),
     "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO"),
 }

@@ -79,7 +79,7 @@ async def run(board, conf):
     board = conf = app = context = startup = None
     forget_boot_modules()
     gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))
-    await srv.wait_closed()
+    await srv  # the accept loop (transport/http.py Listener), which never ends
 
 
 def forget(*names):

@@ -98,7 +98,7 @@ async def serve(app, board, context):
     """Serve HTTP, or HTTPS with plain HTTP redirecting to it when `context`
     (tls_context) is an SSLContext. Any TLS trouble, a bad file or a port that cannot
     be opened, is logged and leaves plain HTTP serving: the owner is never locked out.
-    Returns the server whose end ends the firmware."""
+    Returns the task accepting connections, whose end would end the firmware."""
     from ..transport import http
 
     host = board["host"]

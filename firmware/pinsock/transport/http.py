@@ -7,6 +7,8 @@
 #   writing the answer       write_response(): the head in one write, a file body
 #                            through one small buffer
 #   one connection           HttpServer: one request, answered, closed
+#   accepting connections    Listener: its own accept loop (asyncio's poll), a cap on
+#                            connections whose request is not read yet, a heap reserve
 #   handing a connection on  take_connection(): a WebSocket session (websocket.py)
 #                            owns the socket from then on
 #
@@ -16,11 +18,15 @@
 # public API is pinned by tests_host/test_microdot_contract.py: a microdot upgrade
 # that changes it fails there, saying what changed.
 import asyncio
+import gc
+import socket
 
 from microdot import Microdot, Request, Response
-from microdot.microdot import NoCaseDict, urldecode  # noqa: F401 (routes.py uses it)
+from microdot.microdot import HTTPException, NoCaseDict, urldecode  # noqa: F401 (routes.py: urldecode)
 
-from ..compat import print_exception
+from ..compat import ticks_diff, ticks_ms
+
+_core = getattr(asyncio, "core", None)  # MicroPython's (not in the stubs; not on CPython)
 
 _TEXT = {"Content-Type": "text/plain"}
 _DEFAULT_CONTENT_TYPE = "text/plain; charset=UTF-8"  # as microdot's
@@ -82,16 +88,17 @@ class RequestHeadReader:
     max_head_bytes = 4096
     #: Header lines, the request line and the blank line included.
     max_head_lines = 32
-    #: Past a limit, the rest of the head that has arrived within skip_wait_ms is read
-    #: (at most max_skipped_bytes) and thrown away, so that the 400 is not lost to the
-    #: reset that closing a socket with unread input causes.
+    #: Past a limit, or when the answer comes before a body is read (413), what has
+    #: arrived within skip_wait_ms is read (at most max_skipped_bytes) and thrown away,
+    #: so that the answer is not lost to the reset that closing a socket with unread
+    #: input causes.
     max_skipped_bytes = 16384
     skip_wait_ms = 300
     #: Bytes read in one go while reading a line: readline(n) allocates n bytes first,
     #: and a small piece fits a fragmented heap where 2 KiB whole may not.
     line_piece = 128
 
-    def __init__(self, reader):
+    def __init__(self, reader, listener=None, slot=0):
         self._sock = reader.s  # asyncio's Stream wraps the socket as `s`
         self.read = reader.read
         self.readexactly = reader.readexactly
@@ -99,6 +106,39 @@ class RequestHeadReader:
         self.bytes_left = self.max_head_bytes
         self.lines_left = self.max_head_lines
         self.done = False  # the blank line that ends the head has been read
+        # The request is read whole, body included (read_request): the connection no
+        # longer counts as pending, and closing it leaves no input unread.
+        self.complete = False
+        # The Listener's pending slot this connection holds, and the task it holds it
+        # for (the one serving the connection, made by the Listener).
+        self._listener = listener
+        self._slot = slot
+        self._task = _core and _core.cur_task
+
+    def request_read(self):
+        """The request is read whole: the connection gives up its pending slot."""
+        self.complete = True
+        listener = self._listener
+        if listener is not None:
+            self._listener = None
+            listener.release(self._slot, self._task)
+
+    async def drain_unread(self):
+        """Read and throw away what the client sent that was not read (a body left
+        unread, the rest of a refused head): what has arrived within skip_wait_ms, at
+        most max_skipped_bytes. Closing a socket with unread input resets the
+        connection, and the reset can overtake the answer (a 413, a 400)."""
+        await asyncio.sleep_ms(self.skip_wait_ms)
+        budget = self.max_skipped_bytes
+        sock = self._sock
+        while budget > 0:
+            try:
+                chunk = sock.read(min(budget, 512))  # None when nothing has arrived
+            except OSError:
+                return
+            if not chunk:
+                return
+            budget -= len(chunk)
 
     async def readline(self):
         limit = min(self.bytes_left, self.max_line_bytes)
@@ -106,7 +146,7 @@ class RequestHeadReader:
         self.bytes_left -= len(line)
         self.lines_left -= 1
         if self.bytes_left < 0 or self.lines_left < 0 or len(line) > limit:
-            await self._skip_head(line)
+            await self.drain_unread()
             raise ValueError("request head too long")
         if not line.endswith(b"\n"):
             raise ValueError("request head cut short")
@@ -126,19 +166,6 @@ class RequestHeadReader:
             if not part or line[-1] == 10 or len(line) >= limit:  # end, newline, limit
                 return line
 
-    async def _skip_head(self, line):
-        # A client that sent its request whole has sent the rest already.
-        await asyncio.sleep_ms(self.skip_wait_ms)
-        budget = self.max_skipped_bytes
-        while line not in (b"\r\n", b"\n", b"") and budget > 0:
-            try:
-                line = self._sock.readline(512)  # what has arrived; None when nothing
-            except OSError:
-                return
-            if line is None:
-                return
-            budget -= len(line)
-
 
 class LeanRequest(Request):
     """microdot's Request holding only what a request sets; the rest are defaults of
@@ -152,9 +179,13 @@ class LeanRequest(Request):
     #: Longest request body, in bytes: the login form is the only one. A longer one is
     #: left unread and answered 413 (microdot's dispatch_request checks it).
     max_content_length = 1024
+    #: Query parameters parsed into `args`, at most (a route that reads `args`, such as
+    #: /log's since, needs one or two). A query with more is answered 400: 1,000 of
+    #: them in a 2 KiB request line made a dictionary a 128 KiB heap had no room for.
+    max_query_args = 16
     scheme = "http"  # "https" for a request that came over TLS
     query_string = None
-    args = _EMPTY  # a MultiDict when there is a query string
+    _args = None  # `args`, parsed when a route first reads it
     cookies = _EMPTY  # a dict when there is a Cookie header
     content_length = 0
     content_type = None
@@ -176,7 +207,6 @@ class LeanRequest(Request):
         self.path = path
         if query:
             self.query_string = query_string
-            self.args = self._parse_urlencoded(query_string)  # pyright: ignore[reportAttributeAccessIssue]
         content_type = headers.get("Content-Type")
         if content_type is not None:
             self.content_type = content_type
@@ -186,6 +216,25 @@ class LeanRequest(Request):
             for pair in cookie.split(";"):
                 name, _, value = pair.strip().partition("=")
                 cookies[name] = value
+
+    @property
+    def args(self):  # pyright: ignore[reportIncompatibleVariableOverride]
+        """The query's parameters (a MultiDict), parsed on first use: /action.cgi reads
+        the query string itself, and answers a bad %-escape in it with its JSON error.
+        Too many parameters or a bad escape here is a 400."""
+        args = self._args
+        if args is None:
+            query = self.query_string
+            if not query:
+                return _EMPTY
+            if query.count("&") >= self.max_query_args:
+                raise HTTPException(400, "too many query parameters")
+            try:
+                args = self._parse_urlencoded(query)
+            except (ValueError, UnicodeError):  # a bad %-escape, bytes that are not UTF-8
+                raise HTTPException(400, "bad query")
+            self._args = args
+        return args
 
 
 async def read_request(reader, writer, scheme="http"):
@@ -203,16 +252,30 @@ async def read_request(reader, writer, scheme="http"):
         name, colon, value = line.decode().partition(":")
         if not colon:
             raise ValueError("header line without a colon")
-        headers[name.strip()] = value.strip()
+        name = name.strip()
+        if name in headers and name.lower() == "content-length":
+            # Two lengths: which one the body has is anyone's guess (request smuggling).
+            raise ValueError("two Content-Length headers")
+        headers[name] = value.strip()
+    if "Transfer-Encoding" in headers:
+        # Chunked bodies are not read here; a length is (RFC 9112 6.1: 400 will do).
+        raise ValueError("Transfer-Encoding")
     request = LeanRequest(method, url, headers, (reader, writer), scheme)
-    length = int(headers.get("Content-Length", 0))
-    if length < 0:
-        raise ValueError("negative Content-Length")
+    length = headers.get("Content-Length")
+    if length is not None:
+        if not length.isdigit():  # no sign, no spaces, no "0x"
+            raise ValueError("bad Content-Length")
+        length = int(length)
     if length:
         # A body over the limit is left unread: dispatch_request answers 413.
         request.content_length = length
-        if length <= LeanRequest.max_content_length:
+        if length > LeanRequest.max_content_length:
+            return request
+        try:
             request._body = await reader.readexactly(length)
+        except EOFError:
+            raise ValueError("body cut short")
+    reader.request_read()
     return request
 
 
@@ -272,7 +335,51 @@ async def write_response(response, writer, to_upgrade=False):
 
 
 _HEAD_TIMEOUT = (b"HTTP/1.0 408 Request Timeout\r\nContent-Type: text/plain\r\n\r\n"
-                 b"Request head not complete in time\n")
+                 b"Request not complete in time\n")
+# Made at import: when the heap is short, this answer needs no allocation of its own.
+_UNAVAILABLE = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                b"Retry-After: 1\r\n\r\nOut of memory; try again\n")
+
+
+# What clients cause (a reset mid-handshake, a request the heap had no room for) is
+# said on the console in one line per cause at most every NOISE_INTERVAL_MS, and the
+# next line says how many were held back: a flood of 1,000 resets in 10 s is one
+# line, not 1,000 tracebacks. Causes are a few fixed texts and exception names.
+NOISE_INTERVAL_MS = 10000
+_noise_last = {}  # cause -> ticks_ms of its last line
+_noise_held = {}  # cause -> lines held back since
+
+
+def noise(cause):
+    now = ticks_ms()
+    last = _noise_last.get(cause)
+    if last is not None and ticks_diff(now, last) < NOISE_INTERVAL_MS:
+        _noise_held[cause] = _noise_held.get(cause, 0) + 1
+        return
+    _noise_last[cause] = now
+    print("http: %s (%d more since)" % (cause, _noise_held.pop(cause, 0)))
+
+
+# Heap held back while all is well, freed when an allocation fails so that the device
+# can still answer (a 503, a close frame, the owner's next connection) instead of
+# failing again at once; re-made once the heap has room for it twice over.
+RESERVE_BYTES = 512
+_reserve = [bytearray(RESERVE_BYTES)]
+
+
+def out_of_memory(where):
+    """A MemoryError survived: the reserve is freed, and one line said."""
+    _reserve[0] = None
+    gc.collect()
+    noise("out of memory " + where)
+
+
+def _restore_reserve():
+    if _reserve[0] is None and gc.mem_free() > 2 * RESERVE_BYTES:
+        try:
+            _reserve[0] = bytearray(RESERVE_BYTES)
+        except MemoryError:
+            pass
 
 
 class HttpServer:
@@ -281,8 +388,8 @@ class HttpServer:
     happens at the first read, within request_timeout_ms)."""
 
     #: A plain HTTP exchange, head to answer, must be over within this many ms. A
-    #: client whose request head is not in by then gets 408 and is dropped. (A
-    #: WebSocket session is handed to a task of its own before then.)
+    #: client whose request is not in by then (head and body) gets 408 and is dropped.
+    #: (A WebSocket session is handed to a task of its own before then.)
     request_timeout_ms = 10000
     #: Bytes of a file body (the page) read and written at a time, one buffer per
     #: answer: a small piece fits a hole of a fragmented heap where 1 KiB may not.
@@ -300,48 +407,159 @@ class HttpServer:
             request = await read_request(reader, writer, self.scheme)
         except ValueError:  # malformed, too long, not UTF-8, cut short: answered 400
             request = None
+        except MemoryError:  # a request the heap has no room for now
+            out_of_memory("reading a request")
+            await _write_quietly(writer, _UNAVAILABLE)
+            return
         except OSError:  # the peer reset the connection
             return
-        response = await app.dispatch_request(request)
-        if response is not Response.already_handled:
-            try:
+        try:
+            response = await app.dispatch_request(request)
+            if response is not Response.already_handled:
                 await write_response(response, writer,
                                      request is not None and is_upgrade(request))
-            except OSError:  # the peer went away
-                pass
+        except OSError:  # the peer went away
+            pass
+        except MemoryError:
+            out_of_memory("answering a request")
+            await _write_quietly(writer, _UNAVAILABLE)
+
+
+async def _write_quietly(writer, answer):
+    try:
+        await writer.awrite(answer)
+    except OSError:  # the peer went away
+        pass
+
+
+def _readable(sock):
+    # `await`: until the socket has input (a listening socket: a connection to accept),
+    # in asyncio's own poll, as its streams wait (asyncio's stream.py).
+    yield _core._io_queue.queue_read(sock)
+
+
+class Listener:
+    """Accepts the connections of one port and serves each in a task of its own:
+    handler(reader, writer), with its request bounded (RequestHeadReader) and its time
+    too (HttpServer.request_timeout_ms).
+
+    It replaces asyncio's start_server, whose accept loop makes the stream and the task
+    for a new connection outside any try: a MemoryError there ended the loop, and the
+    firmware with it (on a board, a reboot). Here nothing a client does ends the loop,
+    and what clients can hold before their request is read is bounded."""
+
+    #: Connections whose request (head and body) is not read whole yet, held at once.
+    #: A newcomer beyond closes the one of them that came first: a slowloris holding
+    #: every slot loses them to whoever connects next, while a request sent whole (a
+    #: browser's, the console's) is read long before max_pending newer connections
+    #: arrive. Each costs about 2 KB of heap on the unix port until it is read or
+    #: dropped; the heap left beside them serves the sessions and the page
+    #: (docs/SECURITY.md has the figures).
+    max_pending = 4
+    #: Connections the kernel queues before they are accepted (listen's backlog).
+    backlog = 8
+
+    def __init__(self, handler, ssl):
+        self.handler = handler
+        self.ssl = ssl
+        n = self.max_pending
+        # Per pending connection: the task serving it and its stream (None: a free
+        # slot), when it was accepted (ticks_ms), whether its task has begun.
+        self._tasks = [None] * n
+        self._streams = [None] * n
+        self._since = [0] * n
+        self._started = bytearray(n)
+
+    async def accept_loop(self, sock):
+        while True:
+            await _readable(sock)  # pyright: ignore[reportGeneralTypeIssues] (a generator will do)
+            try:
+                _restore_reserve()
+                conn, _ = sock.accept()
+            except MemoryError:
+                out_of_memory("accepting a connection")
+                continue
+            except OSError:
+                continue
+            try:
+                slot = self._free_slot()
+                if self.ssl is not None:
+                    conn = self.ssl.wrap_socket(conn, server_side=True,
+                                                do_handshake_on_connect=False)
+                conn.setblocking(False)
+                stream = _Stream(conn, _EMPTY)
+                self._tasks[slot] = asyncio.create_task(self._serve(stream, slot))
+                self._streams[slot] = stream
+                self._since[slot] = ticks_ms()
+                self._started[slot] = 0
+            except Exception as exc:  # MemoryError; OSError: the TLS wrap
+                conn.close()
+                if isinstance(exc, MemoryError):
+                    out_of_memory("accepting a connection")
+                else:
+                    noise("accept failed: " + type(exc).__name__)
+
+    def _free_slot(self):
+        # A free slot; or the slot of the connection that came first, which is closed.
+        tasks = self._tasks
+        since = self._since
+        oldest = 0
+        for slot in range(len(tasks)):
+            if tasks[slot] is None:
+                return slot
+            if ticks_diff(since[slot], since[oldest]) < 0:
+                oldest = slot
+        tasks[oldest].cancel()  # pyright: ignore[reportOptionalMemberAccess]
+        if not self._started[oldest]:  # it ends at its start, without its finally
+            self._streams[oldest].s.close()  # pyright: ignore[reportOptionalMemberAccess]
+        noise("%d connections pending: closed the longest waiting" % len(tasks))
+        return oldest
+
+    def release(self, slot, task):
+        """The connection of `task` is no longer pending (its request is read, or it
+        ended); a slot given to a newer one since stays that one's."""
+        if self._tasks[slot] is task:
+            self._tasks[slot] = self._streams[slot] = None
+
+    async def _serve(self, stream, slot):
+        task = _core.cur_task
+        if self._tasks[slot] is task:
+            self._started[slot] = 1
+        try:
+            head = RequestHeadReader(stream, self, slot)
+            try:
+                # One deadline for the exchange: cheaper than one per header line.
+                await asyncio.wait_for(self.handler(head, stream),
+                                       HttpServer.request_timeout_ms / 1000)
+            except asyncio.TimeoutError:
+                if not head.complete:  # the request did not come in time
+                    head.complete = True  # nothing to drain: what came was read
+                    await stream.awrite(_HEAD_TIMEOUT)
+            if not head.complete:  # answered without reading it all (413, 400)
+                self.release(slot, task)
+                await head.drain_unread()
+        except MemoryError:
+            out_of_memory("serving a request")
+        except Exception as exc:  # one bad connection never stops the server
+            noise("connection failed: " + type(exc).__name__)
+        finally:  # an eviction (CancelledError) included
+            self.release(slot, task)
+            stream.s.close()  # a Stream's own close() does nothing on MicroPython
 
 
 async def serve(exchange, host, port, ssl=None):
-    """Listen on host:port and give every connection to exchange(reader, writer), with
-    its request head bounded (RequestHeadReader) and its time too
-    (HttpServer.request_timeout_ms). Returns the asyncio server once it accepts."""
-
-    async def handle(reader, writer):
-        head = RequestHeadReader(reader)
-        try:
-            # One deadline for the exchange: cheaper than one per header line.
-            await asyncio.wait_for(exchange(head, writer),
-                                   HttpServer.request_timeout_ms / 1000)
-        except asyncio.TimeoutError:
-            if not head.done:  # the head did not come in time
-                try:
-                    await writer.awrite(_HEAD_TIMEOUT)
-                except Exception:
-                    pass
-        except Exception as exc:  # one bad connection never stops the server
-            print_exception(exc)
-        await close_quietly(writer)
-
-    if ssl is None:
-        return await asyncio.start_server(handle, host, port)
-    return await asyncio.start_server(handle, host, port, ssl=ssl)
-
-
-async def close_quietly(writer):
-    try:
-        await writer.aclose()  # on MicroPython, close() alone leaves the socket open
-    except Exception:
-        pass
+    """Listen on host:port (OSError when the port is taken) and give every connection
+    to exchange(reader, writer), through a Listener. Returns the task that accepts,
+    which never ends."""
+    addr = socket.getaddrinfo(host, port)[0]
+    sock = socket.socket(addr[0])
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(addr[-1])
+    sock.listen(Listener.backlog)
+    task = asyncio.create_task(Listener(exchange, ssl).accept_loop(sock))
+    await asyncio.sleep_ms(0)  # it runs
+    return task
 
 
 # --- a connection handed on (a WebSocket session) -----------------------------------

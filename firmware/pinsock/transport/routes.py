@@ -97,6 +97,12 @@ def make_app(service, description, conf):
 
     @app.get("/action.cgi")
     async def action(request):
+        if request.method == "HEAD":
+            # HEAD must change nothing (RFC 9110 9.3.2), and the answer's head is only
+            # known once the command has run: refused, not run.
+            return Response('{"error":"HEAD does not run commands; use GET"}', 405,
+                            {"Allow": "GET", "Content-Type": "application/json"},
+                            reason="Method Not Allowed")
         raw = request.query_string or ""
         try:
             text = urldecode(raw)

@@ -13,8 +13,8 @@ from ..compat import print_exception, ticks_ms
 from ..logic.device import Sink
 from ..protocol.commands import update_text, wants_update
 from . import wsframe
-from .http import (HttpServer, Response, already_handled, is_upgrade, take_connection,
-                   text_response)
+from .http import (HttpServer, Response, already_handled, is_upgrade, noise, out_of_memory,
+                   take_connection, text_response)
 from .hub import Client
 
 _SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -22,6 +22,8 @@ _SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 # The switch report's frame is written after this much room for its header: 2 bytes
 # for a payload under 126 bytes, 4 (a 16-bit length) up to 64 KiB, far beyond any board.
 _HEADER_ROOM = 4
+# Made at import: a session the heap has no room for is still told why it ends.
+_CLOSE_NO_ROOM = wsframe.encode_close(wsframe.CLOSE_INTERNAL_ERROR, "out of memory")
 
 
 class WebSocketService(Sink):
@@ -105,10 +107,12 @@ class WebSocketService(Sink):
                 {"Upgrade": "websocket", "Connection": "Upgrade", "Content-Type": "text/plain"},
                 reason="Upgrade Required",
             )
+        refusal = handshake_refusal(request)
+        if refusal is not None:
+            return refusal
         stream = await upgrade(request)
-        if stream is None:
-            return bad_handshake()
-        asyncio.create_task(self.session(stream))
+        if stream is not None:
+            asyncio.create_task(self.session(stream))
         return already_handled
 
     async def session(self, stream):
@@ -117,16 +121,28 @@ class WebSocketService(Sink):
         # session keeps (the client, its buffers) is allocated low in the heap and
         # not in the middle of the space the request leaves free.
         gc.collect()
-        client = Client(stream, spawn=asyncio.create_task)
-        self.join(client)
         try:
+            client = Client(stream, spawn=asyncio.create_task)
+        except MemoryError:  # the peer got 101: it gets a close frame, made beforehand
+            out_of_memory("opening a WebSocket session")
+            try:
+                stream.write_now(_CLOSE_NO_ROOM)
+            except OSError:
+                pass
+            stream.close()
+            return
+        try:
+            self.join(client)
             await self._read_messages(stream, client)
         except wsframe.FrameError as exc:
             client.close(exc.code, exc.reason)
         except (EOFError, OSError):  # EOF, reset, or the socket closed under us
             client.peer_has_closed()
             client.hang_up()
-        except Exception as exc:  # MemoryError, or a bug: logged, and the client told
+        except MemoryError:  # logged, and the client told
+            out_of_memory("in a WebSocket session")
+            client.close(wsframe.CLOSE_INTERNAL_ERROR, "internal error")
+        except Exception as exc:  # a bug: logged, and the client told
             print_exception(exc)
             client.close(wsframe.CLOSE_INTERNAL_ERROR, "internal error")
         finally:
@@ -187,21 +203,36 @@ class WebSocketService(Sink):
             # OP_PONG: nothing to do
 
 
-async def upgrade(request):
-    """Answer the WebSocket handshake and take the connection over.
-
-    Returns a stream of its own for the session (its close() closes the socket), or
-    None when the handshake lacks what RFC 6455 requires (the caller answers 400)."""
+def handshake_refusal(request):
+    """The answer refusing a WebSocket handshake that lacks what RFC 6455 4.2.1
+    requires, or None when it is good: Connection: Upgrade and a Sec-WebSocket-Key
+    that is the base64 of 16 bytes (else 400), Sec-WebSocket-Version 13 (else 426,
+    saying which version this server speaks)."""
     headers = request.headers
-    key = headers.get("Sec-WebSocket-Key")
-    if not key or "upgrade" not in headers.get("Connection", "").lower():
+    if not wsframe.key_valid(headers.get("Sec-WebSocket-Key")) or \
+            "upgrade" not in headers.get("Connection", "").lower():
+        return text_response("Bad request: a WebSocket handshake needs Connection: Upgrade"
+                             " and a Sec-WebSocket-Key of 16 bytes in base64\n", 400,
+                             "Bad Request")
+    if headers.get("Sec-WebSocket-Version") != "13":
+        return Response("This server speaks WebSocket version 13 (RFC 6455)\n", 426,
+                        {"Sec-WebSocket-Version": "13", "Content-Type": "text/plain"},
+                        reason="Upgrade Required")
+    return None
+
+
+async def upgrade(request):
+    """Answer a WebSocket handshake that handshake_refusal() let through and take the
+    connection over. Returns a stream of its own for the session (its close() closes
+    the socket), or None when the peer went away meanwhile (a reset: one console line
+    per cause, rate limited, not a traceback each)."""
+    key = request.headers["Sec-WebSocket-Key"]
+    try:
+        return await take_connection(request,
+                                     _SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
+    except OSError:
+        noise("a client went away during the WebSocket handshake")
         return None
-    return await take_connection(request, _SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
-
-
-def bad_handshake():
-    return text_response("Bad request: a WebSocket handshake needs Connection: Upgrade and"
-                         " Sec-WebSocket-Key\n", 400, "Bad Request")
 
 
 def close_reply(view, n):
@@ -229,10 +260,12 @@ async def send_log(request, log, since):
     The records are sent by a task of their own, like a session, so the request and
     the coroutines that served it are freed at once (a log read in flight then holds
     a quarter of the heap it would otherwise)."""
+    refusal = handshake_refusal(request)
+    if refusal is not None:
+        return refusal
     stream = await upgrade(request)
-    if stream is None:
-        return bad_handshake()
-    asyncio.create_task(_stream_log(stream, log, since))
+    if stream is not None:
+        asyncio.create_task(_stream_log(stream, log, since))
     return already_handled
 
 

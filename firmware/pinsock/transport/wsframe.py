@@ -1,6 +1,6 @@
 # WebSocket (RFC 6455) framing: pure helpers shared by the transport and the tests.
 # The transport reads bytes; these functions decide what the bytes mean.
-from binascii import b2a_base64
+from binascii import a2b_base64, b2a_base64
 from hashlib import sha1
 
 from ..compat import const
@@ -40,6 +40,16 @@ class FrameError(Exception):
 def accept_key(key):
     """The Sec-WebSocket-Accept value answering a client's Sec-WebSocket-Key (bytes)."""
     return b2a_base64(sha1(key.encode() + _ACCEPT_GUID).digest())[:-1]
+
+
+def key_valid(key):
+    """True when a Sec-WebSocket-Key is the base64 of 16 bytes (RFC 6455 4.1)."""
+    if not key or len(key) != 24 or key[22:] != "==":
+        return False
+    try:
+        return len(a2b_base64(key)) == 16
+    except ValueError:  # not base64
+        return False
 
 
 def header(opcode, n):
@@ -84,7 +94,10 @@ def check_header(b0, b1):
             raise FrameError(CLOSE_PROTOCOL_ERROR, "control frame too long")
     elif opcode == OP_BINARY:
         raise FrameError(CLOSE_UNSUPPORTED, "binary frames not supported")
-    elif opcode == OP_CONT or not b0 & 0x80:
+    elif opcode == OP_CONT:
+        # No message was started (a first fragment is refused below): RFC 6455 5.4.
+        raise FrameError(CLOSE_PROTOCOL_ERROR, "continuation without a message")
+    elif not b0 & 0x80:
         raise FrameError(CLOSE_UNSUPPORTED, "fragmented messages not supported")
     elif opcode != OP_TEXT:
         raise FrameError(CLOSE_PROTOCOL_ERROR, "reserved opcode")

@@ -232,7 +232,9 @@ async def upgrade(request):
                                      _SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
     except OSError:
         noise("a client went away during the WebSocket handshake")
-        return None
+    except MemoryError:  # the socket is closed by the HTTP exchange, whose it still is
+        out_of_memory("taking a WebSocket session")
+    return None
 
 
 def close_reply(view, n):

@@ -6,13 +6,8 @@ import socket
 import struct
 import time
 
-import pytest
-
 from simclient import HOST, RawWs, split_answer
 
-# Open: http.Listener and the checks added 5.4 KB of code to the heap at rest, and a
-# 128 KiB heap is then too short to read a 2 KiB request line (503, not 400).
-HEAP_SHORT = "heap at rest grew 5.4 KB (issue 13, open): 503 instead of 400 at 128 KiB"
 
 
 def ask(sim, request, timeout=5):
@@ -77,7 +72,6 @@ def test_413_is_not_lost_to_a_reset(sim):
         assert answer.startswith(b"HTTP/1.0 413"), answer
 
 
-@pytest.mark.xfail(reason=HEAP_SHORT, strict=False)
 def test_1000_query_parameters_get_400_in_128k(start_sim):
     sim = start_sim(heapsize="128K")
     query = "&".join(["a"] * 1000).encode()  # 2 KB less one byte

@@ -44,22 +44,24 @@ MICRODOT_UNUSED = {
     "microdot.py": (
         "urlencode", "AsyncBytesIO", "Request.json", "Request.files", "Request.stream",
         "Response.set_cookie", "Response.delete_cookie", "Response.redirect",
-        "URLPattern.register_type", "Microdot.mount", "Microdot.start_server",
+        "Microdot.mount", "Microdot.start_server",
         "Microdot.run", "Microdot.shutdown", "Microdot.put", "Microdot.patch",
         "Microdot.delete", "Microdot.after_request", "Microdot.after_error_request",
         "Microdot.abort", "abort", "redirect", "send_file",
         "Microdot.query", "Request.after_request", "MultiDict.getlist",
-        "NoCaseDict.__delitem__", "HTTPException.__repr__", "URLPattern.__repr__",
-        "Response.types_map", "URLPattern.segment_patterns", "URLPattern.segment_parsers",
+        "NoCaseDict.__delitem__", "HTTPException.__repr__",
+        "Response.types_map",
         # transport/http.py reads requests and writes responses itself.
         "Microdot.handle_request", "Request.create", "Request._safe_readline",
         "Request.__init__",  # http.LeanRequest has its own
         "Response.write", "Response.body_iter", "Response.complete", "MUTED_SOCKET_ERRORS",
-        # Routes are matched by http.StaticPath (plain paths, no regular expressions).
-        "URLPattern.compile", "URLPattern.match",
-        "Microdot.route",  # http.App's replaces it
+        # http.App's route() replaces microdot's, and with it URLPattern.
+        "Microdot.route", "URLPattern",
+        # transport/routes.py makes the page's answer itself.
+        "Response.send_file", "Response.default_send_file_max_age",
+        "Response.send_file_buffer_size",
     ),
-    "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO"),
+    "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO", "URLPattern"),
 }
 # The page's deflate window is 2**PAGE_WINDOW_BITS bytes. A browser takes any window;
 # the firmware inflating the page for a client without gzip needs a buffer that size,

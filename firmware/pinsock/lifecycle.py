@@ -33,7 +33,11 @@ async def scan_inputs(bank, flag):
     edge = FlagWait(flag)  # `await flag.wait()` without a generator per wakeup
     while True:
         flag.clear()  # before scanning: an edge from here on sets it again
-        wait = bank.scan(ticks_ms())
+        try:
+            wait = bank.scan(ticks_ms())
+        except MemoryError:  # the edges wait in the bank: scanned again in a moment
+            gc.collect()
+            wait = 10
         if wait >= 0:
             await asyncio.sleep_ms(wait)
         else:
@@ -49,11 +53,18 @@ async def poll_inputs(bank, status, poll_ms):
         status.tick()
 
 
-async def keep_house(hub):
-    """Once a second: ping clients, close the dead, the stuck and the unclosable."""
+async def keep_house(hub, listeners):
+    """Once a second: ping clients, close the dead, the stuck and the unclosable, and
+    end HTTP connections over their time (transport/http.py Listener)."""
     while True:
         await asyncio.sleep_ms(1000)
-        hub.sweep(ticks_ms())
+        now = ticks_ms()
+        try:
+            hub.sweep(now)
+            for listener in listeners:
+                listener.sweep(now)
+        except MemoryError:  # again in a second; this task must not end
+            gc.collect()
 
 
 async def run(board, conf):
@@ -67,7 +78,9 @@ async def run(board, conf):
     hardware = startup.load_hardware(board)
     _, bank, status, hub, app = startup.build(board, hardware, conf)
     forget("settings_json")
-    asyncio.create_task(keep_house(hub))
+    from .transport.http import listeners
+
+    asyncio.create_task(keep_house(hub, listeners))
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if board["poll_ms"]:
         asyncio.create_task(poll_inputs(bank, status, board["poll_ms"]))
@@ -79,7 +92,7 @@ async def run(board, conf):
     board = conf = app = context = startup = None
     forget_boot_modules()
     gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))
-    await srv  # the accept loop (transport/http.py Listener), which never ends
+    await srv.task  # the accept loop (transport/http.py Listener), which never ends
 
 
 def forget(*names):

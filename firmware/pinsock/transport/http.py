@@ -19,7 +19,6 @@
 # that changes it fails there, saying what changed.
 import asyncio
 import gc
-import socket
 
 from microdot import Microdot, Request, Response
 from microdot.microdot import HTTPException, NoCaseDict, urldecode  # noqa: F401 (routes.py: urldecode)
@@ -98,7 +97,12 @@ class RequestHeadReader:
     #: and a small piece fits a fragmented heap where 2 KiB whole may not.
     line_piece = 128
 
-    def __init__(self, reader, listener=None, slot=0):
+    # What a Listener keeps of a connection here, class defaults until they change.
+    complete = False  # the request is read whole, body included: no longer pending
+    started = False  # the connection's task has begun
+    timed_out = False  # the Listener ended it over time (answered 408 if not complete)
+
+    def __init__(self, reader):
         self._sock = reader.s  # asyncio's Stream wraps the socket as `s`
         self.read = reader.read
         self.readexactly = reader.readexactly
@@ -106,22 +110,8 @@ class RequestHeadReader:
         self.bytes_left = self.max_head_bytes
         self.lines_left = self.max_head_lines
         self.done = False  # the blank line that ends the head has been read
-        # The request is read whole, body included (read_request): the connection no
-        # longer counts as pending, and closing it leaves no input unread.
-        self.complete = False
-        # The Listener's pending slot this connection holds, and the task it holds it
-        # for (the one serving the connection, made by the Listener).
-        self._listener = listener
-        self._slot = slot
-        self._task = _core and _core.cur_task
-
-    def request_read(self):
-        """The request is read whole: the connection gives up its pending slot."""
-        self.complete = True
-        listener = self._listener
-        if listener is not None:
-            self._listener = None
-            listener.release(self._slot, self._task)
+        self.since = ticks_ms()  # accepted (Listener)
+        self.task = None  # the task serving the connection (Listener)
 
     async def drain_unread(self):
         """Read and throw away what the client sent that was not read (a body left
@@ -232,7 +222,7 @@ class LeanRequest(Request):
             if query.count("&") >= self.max_query_args:
                 raise HTTPException(400, "too many query parameters")
             try:
-                args = self._parse_urlencoded(query)
+                args = self._parse_urlencoded(query)  # pyright: ignore[reportAttributeAccessIssue]
             except (ValueError, UnicodeError):  # a bad %-escape, bytes that are not UTF-8
                 raise HTTPException(400, "bad query")
             self._args = args
@@ -277,13 +267,13 @@ async def read_request(reader, writer, scheme="http"):
             request._body = await reader.readexactly(length)
         except EOFError:
             raise ValueError("body cut short")
-    reader.request_read()
+    reader.complete = True  # no longer pending (Listener)
     return request
 
 
 async def write_response(response, writer, to_upgrade=False):
     """Write microdot's Response: the head in one piece, then the body, which is
-    bytes, a file (send_file: read into one buffer of HttpServer.file_piece_bytes)
+    bytes, a file (the page: read into one buffer of HttpServer.file_piece_bytes)
     or an iterator of str or bytes pieces (a generator).
 
     Answers are HTTP/1.0, and the connection closes after them. One that refuses a
@@ -342,46 +332,31 @@ _HEAD_TIMEOUT = (b"HTTP/1.0 408 Request Timeout\r\nContent-Type: text/plain\r\n\
 _UNAVAILABLE = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
                 b"Retry-After: 1\r\n\r\nOut of memory; try again\n")
 
-
 # What clients cause (a reset mid-handshake, a request the heap had no room for) is
-# said on the console in one line per cause at most every NOISE_INTERVAL_MS, and the
-# next line says how many were held back: a flood of 1,000 resets in 10 s is one
-# line, not 1,000 tracebacks. Causes are a few fixed texts and exception names.
+# said on the console in one line per cause at most every NOISE_INTERVAL_MS: a flood
+# of 1,000 resets in 10 s is one line, not 1,000 tracebacks. Causes are a few fixed
+# texts and exception names.
 NOISE_INTERVAL_MS = 10000
-_noise_last = {}  # cause -> ticks_ms of its last line
-_noise_held = {}  # cause -> lines held back since
-
-
-def noise(cause):
-    now = ticks_ms()
-    last = _noise_last.get(cause)
-    if last is not None and ticks_diff(now, last) < NOISE_INTERVAL_MS:
-        _noise_held[cause] = _noise_held.get(cause, 0) + 1
-        return
-    _noise_last[cause] = now
-    print("http: %s (%d more since)" % (cause, _noise_held.pop(cause, 0)))
-
-
+_noise = {}  # type: dict # cause -> ticks_ms of its last line
 # Heap held back while all is well, freed when an allocation fails so that the device
 # can still answer (a 503, a close frame, the owner's next connection) instead of
-# failing again at once; re-made once the heap has room for it twice over.
-RESERVE_BYTES = 512
-_reserve = [bytearray(RESERVE_BYTES)]
+# failing again at once; re-made at the next connection once the heap has room for it
+# twice over.
+RESERVE_BYTES = 256
+_reserve = [bytearray(RESERVE_BYTES)]  # type: list
 
 
-def out_of_memory(where):
-    """A MemoryError survived: the reserve is freed, and one line said."""
-    _reserve[0] = None
-    gc.collect()
-    noise("out of memory " + where)
-
-
-def _restore_reserve():
-    if _reserve[0] is None and gc.mem_free() > 2 * RESERVE_BYTES:
-        try:
-            _reserve[0] = bytearray(RESERVE_BYTES)
-        except MemoryError:
-            pass
+def noise(cause, out_of_memory=False):
+    """One console line for `cause`, rate limited. out_of_memory: a MemoryError was
+    survived, and the reserve is freed first."""
+    if out_of_memory:
+        _reserve[0] = None
+        gc.collect()
+    now = ticks_ms()
+    last = _noise.get(cause)
+    if last is None or ticks_diff(now, last) >= NOISE_INTERVAL_MS:
+        _noise[cause] = now
+        print("http: " + cause)
 
 
 class HttpServer:
@@ -391,7 +366,8 @@ class HttpServer:
 
     #: A plain HTTP exchange, head to answer, must be over within this many ms. A
     #: client whose request is not in by then (head and body) gets 408 and is dropped.
-    #: (A WebSocket session is handed to a task of its own before then.)
+    #: (A WebSocket session is handed to a task of its own before then.) Listener.sweep
+    #: checks once a second.
     request_timeout_ms = 10000
     #: Bytes of a file body (the page) read and written at a time, one buffer per
     #: answer: a small piece fits a hole of a fragmented heap where 1 KiB may not.
@@ -403,35 +379,14 @@ class HttpServer:
 
     async def exchange(self, reader, writer):
         """One request on a connection whose head `reader` (a RequestHeadReader)
-        bounds: read, routed, answered."""
-        app = self.app
+        bounds: read, routed, answered. A MemoryError or OSError is the Listener's."""
         try:
             request = await read_request(reader, writer, self.scheme)
         except ValueError:  # malformed, too long, not UTF-8, cut short: answered 400
             request = None
-        except MemoryError:  # a request the heap has no room for now
-            out_of_memory("reading a request")
-            await _write_quietly(writer, _UNAVAILABLE)
-            return
-        except OSError:  # the peer reset the connection
-            return
-        try:
-            response = await app.dispatch_request(request)
-            if response is not Response.already_handled:
-                await write_response(response, writer,
-                                     request is not None and is_upgrade(request))
-        except OSError:  # the peer went away
-            pass
-        except MemoryError:
-            out_of_memory("answering a request")
-            await _write_quietly(writer, _UNAVAILABLE)
-
-
-async def _write_quietly(writer, answer):
-    try:
-        await writer.awrite(answer)
-    except OSError:  # the peer went away
-        pass
+        response = await self.app.dispatch_request(request)
+        if response is not Response.already_handled:
+            await write_response(response, writer, request is not None and is_upgrade(request))
 
 
 def _readable(sock):
@@ -440,128 +395,139 @@ def _readable(sock):
     yield _core._io_queue.queue_read(sock)
 
 
+# Every Listener, for lifecycle.keep_house to sweep.
+listeners = []
+
+
 class Listener:
     """Accepts the connections of one port and serves each in a task of its own:
     handler(reader, writer), with its request bounded (RequestHeadReader) and its time
-    too (HttpServer.request_timeout_ms).
+    too (HttpServer.request_timeout_ms, through sweep()).
 
     It replaces asyncio's start_server, whose accept loop makes the stream and the task
     for a new connection outside any try: a MemoryError there ended the loop, and the
     firmware with it (on a board, a reboot). Here nothing a client does ends the loop,
-    and what clients can hold before their request is read is bounded."""
+    and what clients hold at once is bounded: a connection holds a slot from its accept
+    until its answer is written or it is handed over (a WebSocket session)."""
 
     #: Connections whose request (head and body) is not read whole yet, held at once.
     #: A newcomer beyond closes the one of them that came first: a slowloris holding
-    #: every slot loses them to whoever connects next, while a request sent whole (a
+    #: them loses them to whoever connects next, while a request sent whole (a
     #: browser's, the console's) is read long before max_pending newer connections
-    #: arrive. Each costs about 2 KB of heap on the unix port until it is read or
-    #: dropped; the heap left beside them serves the sessions and the page
-    #: (docs/SECURITY.md has the figures).
+    #: arrive. Each costs about 1.6 KB of heap on the unix port until it is read or
+    #: dropped (docs/SECURITY.md has the figures).
     max_pending = 3
+    #: Connections served at once, pending or being answered; a newcomer beyond closes
+    #: the oldest. A browser loads the page, /board and /log at once.
+    max_connections = 6
     #: Connections the kernel queues before they are accepted (listen's backlog).
     backlog = 8
 
-    def __init__(self, handler, ssl):
+    def __init__(self, handler, sock, ssl=None):
+        # `sock` listens already (boot/startup.py makes it).
         self.handler = handler
         self.ssl = ssl
-        n = self.max_pending
-        # Per pending connection: the task serving it and its stream (None: a free
-        # slot), when it was accepted (ticks_ms), whether its task has begun.
-        self._tasks = [None] * n
-        self._streams = [None] * n
-        self._since = [0] * n
-        self._started = bytearray(n)
+        self.heads = [None] * self.max_connections  # type: list # RequestHeadReaders
+        listeners.append(self)
+        self.task = asyncio.create_task(self._accept_loop(sock))  # pyright: ignore
 
-    async def accept_loop(self, sock):
+    async def _accept_loop(self, sock):
+        heads = self.heads
         while True:
-            await _readable(sock)  # pyright: ignore[reportGeneralTypeIssues] (a generator will do)
             try:
-                _restore_reserve()
+                await _readable(sock)  # pyright: ignore[reportGeneralTypeIssues]
+            except MemoryError:  # no room in asyncio's poll: again in a moment
+                noise("out of memory waiting for a connection", True)
+                _core._io_queue.map.pop(id(sock), None)  # a half-made entry, if any
+                await asyncio.sleep_ms(10)
+                continue
+            try:
+                if _reserve[0] is None and gc.mem_free() > 2 * RESERVE_BYTES:
+                    _reserve[0] = bytearray(RESERVE_BYTES)
                 conn, _ = sock.accept()
-            except MemoryError:
-                out_of_memory("accepting a connection")
-                continue
-            except OSError:
+            except Exception as exc:  # MemoryError; OSError: a failed accept
+                if isinstance(exc, MemoryError):
+                    noise("out of memory accepting a connection", True)
                 continue
             try:
-                slot = self._free_slot()
+                # A free slot; else the slot of the pending connection that came first,
+                # or of the oldest connection when all are being answered, closed.
+                free = oldest = first = -1
+                pending = 0
+                for slot in range(len(heads)):
+                    head = heads[slot]
+                    if head is None:
+                        free = slot
+                        continue
+                    if not head.complete:
+                        pending += 1
+                        if first < 0 or ticks_diff(head.since, heads[first].since) < 0:
+                            first = slot
+                    if oldest < 0 or ticks_diff(head.since, heads[oldest].since) < 0:
+                        oldest = slot
+                if pending >= self.max_pending or free < 0:
+                    free = first if pending >= self.max_pending else oldest
+                    self.close(free)
+                    noise("%d connections pending: closed the longest waiting" % pending)
                 if self.ssl is not None:
                     conn = self.ssl.wrap_socket(conn, server_side=True,
                                                 do_handshake_on_connect=False)
                 conn.setblocking(False)
                 stream = _Stream(conn, _EMPTY)
-                self._tasks[slot] = asyncio.create_task(self._serve(stream, slot))
-                self._streams[slot] = stream
-                self._since[slot] = ticks_ms()
-                self._started[slot] = 0
+                head = RequestHeadReader(stream)
+                head.task = asyncio.create_task(self._serve(head, stream))
+                heads[free] = head
             except Exception as exc:  # MemoryError; OSError: the TLS wrap
                 conn.close()
-                if isinstance(exc, MemoryError):
-                    out_of_memory("accepting a connection")
-                else:
-                    noise("accept failed: " + type(exc).__name__)
+                noise("accept failed: " + type(exc).__name__, isinstance(exc, MemoryError))
 
-    def _free_slot(self):
-        # A free slot; or the slot of the connection that came first, which is closed.
-        tasks = self._tasks
-        since = self._since
-        oldest = 0
-        for slot in range(len(tasks)):
-            if tasks[slot] is None:
-                return slot
-            if ticks_diff(since[slot], since[oldest]) < 0:
-                oldest = slot
-        tasks[oldest].cancel()  # pyright: ignore[reportOptionalMemberAccess]
-        if not self._started[oldest]:  # it ends at its start, without its finally
-            self._streams[oldest].s.close()  # pyright: ignore[reportOptionalMemberAccess]
-        noise("%d connections pending: closed the longest waiting" % len(tasks))
-        return oldest
+    def close(self, slot, timed_out=False):
+        """End the connection in `slot` (its task's finally closes the socket)."""
+        head = self.heads[slot]
+        self.heads[slot] = None
+        if head is None:
+            return
+        head.timed_out = timed_out
+        head.task.cancel()  # pyright: ignore[reportOptionalMemberAccess]
+        if not head.started:  # it ends at its start: no finally closes the socket
+            head._sock.close()
 
-    def release(self, slot, task):
-        """The connection of `task` is no longer pending (its request is read, or it
-        ended); a slot given to a newer one since stays that one's."""
-        if self._tasks[slot] is task:
-            self._tasks[slot] = self._streams[slot] = None
+    def sweep(self, now):
+        """Once a second (lifecycle.keep_house): end the connections over time."""
+        heads = self.heads
+        for slot in range(len(heads)):
+            head = heads[slot]
+            if head is not None and \
+                    ticks_diff(now, head.since) > HttpServer.request_timeout_ms:
+                self.close(slot, True)
 
-    async def _serve(self, stream, slot):
-        task = _core.cur_task
-        if self._tasks[slot] is task:
-            self._started[slot] = 1
+    async def _serve(self, head, stream):
+        head.started = True
         try:
-            head = RequestHeadReader(stream, self, slot)
             try:
-                # One deadline for the exchange: cheaper than one per header line.
-                await asyncio.wait_for(self.handler(head, stream),
-                                       HttpServer.request_timeout_ms / 1000)
-            except asyncio.TimeoutError:
-                if not head.complete:  # the request did not come in time
-                    head.complete = True  # nothing to drain: what came was read
+                await self.handler(head, stream)
+                if not head.complete:  # answered without reading it all (413, 400)
+                    head.complete = True  # no longer pending
+                    await head.drain_unread()
+            except asyncio.CancelledError:  # closed for a newcomer, or over time
+                if head.timed_out and not head.complete:  # the request did not come
                     await stream.awrite(_HEAD_TIMEOUT)
-            if not head.complete:  # answered without reading it all (413, 400)
-                self.release(slot, task)
-                await head.drain_unread()
         except MemoryError:
-            out_of_memory("serving a request")
+            noise("out of memory serving a request", True)
+            try:
+                await stream.awrite(_UNAVAILABLE)
+            except Exception:
+                pass
+        except OSError:  # the peer went away
+            pass
         except Exception as exc:  # one bad connection never stops the server
             noise("connection failed: " + type(exc).__name__)
-        finally:  # an eviction (CancelledError) included
-            self.release(slot, task)
-            stream.s.close()  # a Stream's own close() does nothing on MicroPython
-
-
-async def serve(exchange, host, port, ssl=None):
-    """Listen on host:port (OSError when the port is taken) and give every connection
-    to exchange(reader, writer), through a Listener. Returns the task that accepts,
-    which never ends."""
-    addr = socket.getaddrinfo(host, port)[0]
-    sock = socket.socket(addr[0])
-    sock.setblocking(False)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(addr[-1])
-    sock.listen(Listener.backlog)
-    task = asyncio.create_task(Listener(exchange, ssl).accept_loop(sock))
-    await asyncio.sleep_ms(0)  # it runs
-    return task
+        finally:
+            heads = self.heads
+            for slot in range(len(heads)):
+                if heads[slot] is head:
+                    heads[slot] = None
+            stream.s.close()  # not the socket once a session has it (take_connection)
 
 
 # --- a connection handed on (a WebSocket session) -----------------------------------
@@ -587,13 +553,9 @@ class SessionStream(_Stream):
         return not self.out_buf
 
 
-class _HandedOver:
-    # Stands in for the socket in the stream the server keeps, once a session owns it.
-    def close(self):
-        pass
-
-
-_HANDED_OVER = _HandedOver()
+# Stands in for the socket in the stream the server keeps, once a session owns it: an
+# asyncio Stream, whose close() does nothing.
+_HANDED_OVER = _Stream(None)
 
 
 async def take_connection(request, answer):

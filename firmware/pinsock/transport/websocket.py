@@ -8,13 +8,14 @@
 # session must not keep the HTTP request alive (http.take_connection).
 import asyncio
 import gc
+from binascii import a2b_base64
 
 from ..compat import print_exception, ticks_ms
 from ..logic.device import Sink
 from ..protocol.commands import update_text, wants_update
 from . import wsframe
-from .http import (HttpServer, Response, already_handled, is_upgrade, noise, out_of_memory,
-                   take_connection, text_response)
+from .http import (HttpServer, Response, already_handled, is_upgrade, noise, take_connection,
+                   text_response)
 from .hub import Client
 
 _SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -107,12 +108,11 @@ class WebSocketService(Sink):
                 {"Upgrade": "websocket", "Connection": "Upgrade", "Content-Type": "text/plain"},
                 reason="Upgrade Required",
             )
-        refusal = handshake_refusal(request)
-        if refusal is not None:
-            return refusal
         stream = await upgrade(request)
+        if isinstance(stream, Response):  # the handshake refused
+            return stream
         if stream is not None:
-            asyncio.create_task(self.session(stream))
+            _start(stream, self.session)
         return already_handled
 
     async def session(self, stream):
@@ -124,7 +124,7 @@ class WebSocketService(Sink):
         try:
             client = Client(stream, spawn=asyncio.create_task)
         except MemoryError:  # the peer got 101: it gets a close frame, made beforehand
-            out_of_memory("opening a WebSocket session")
+            noise("out of memory opening a WebSocket session", True)
             try:
                 stream.write_now(_CLOSE_NO_ROOM)
             except OSError:
@@ -140,7 +140,7 @@ class WebSocketService(Sink):
             client.peer_has_closed()
             client.hang_up()
         except MemoryError:  # logged, and the client told
-            out_of_memory("in a WebSocket session")
+            noise("out of memory in a WebSocket session", True)
             client.close(wsframe.CLOSE_INTERNAL_ERROR, "internal error")
         except Exception as exc:  # a bug: logged, and the client told
             print_exception(exc)
@@ -203,37 +203,44 @@ class WebSocketService(Sink):
             # OP_PONG: nothing to do
 
 
-def handshake_refusal(request):
-    """The answer refusing a WebSocket handshake that lacks what RFC 6455 4.2.1
-    requires, or None when it is good: Connection: Upgrade and a Sec-WebSocket-Key
-    that is the base64 of 16 bytes (else 400), Sec-WebSocket-Version 13 (else 426,
-    saying which version this server speaks)."""
-    headers = request.headers
-    if not wsframe.key_valid(headers.get("Sec-WebSocket-Key")) or \
-            "upgrade" not in headers.get("Connection", "").lower():
-        return text_response("Bad request: a WebSocket handshake needs Connection: Upgrade"
-                             " and a Sec-WebSocket-Key of 16 bytes in base64\n", 400,
-                             "Bad Request")
-    if headers.get("Sec-WebSocket-Version") != "13":
-        return Response("This server speaks WebSocket version 13 (RFC 6455)\n", 426,
-                        {"Sec-WebSocket-Version": "13", "Content-Type": "text/plain"},
-                        reason="Upgrade Required")
-    return None
+def _start(stream, serve, *args):
+    # The task serve(stream, *args) for a connection taken over; without room for it,
+    # the socket is closed (the peer got 101, and sees the connection end).
+    try:
+        asyncio.create_task(serve(stream, *args))
+    except MemoryError:
+        stream.close()
+        noise("out of memory starting a WebSocket session", True)
 
 
 async def upgrade(request):
-    """Answer a WebSocket handshake that handshake_refusal() let through and take the
-    connection over. Returns a stream of its own for the session (its close() closes
-    the socket), or None when the peer went away meanwhile (a reset: one console line
-    per cause, rate limited, not a traceback each)."""
-    key = request.headers["Sec-WebSocket-Key"]
+    """Answer a WebSocket handshake and take the connection over. Returns a stream of
+    its own for the session (its close() closes the socket); or the answer refusing a
+    handshake that lacks what RFC 6455 4.2.1 requires: Connection: Upgrade and a
+    Sec-WebSocket-Key that is the base64 of 16 bytes (else 400), Sec-WebSocket-Version
+    13 (else 426, saying which version this server speaks); or None when the peer went
+    away meanwhile (a reset: one console line per cause, rate limited)."""
+    headers = request.headers
+    key = headers.get("Sec-WebSocket-Key", "")
+    try:
+        good = len(key) == 24 and key[22:] == "==" and len(a2b_base64(key)) == 16 and \
+            "upgrade" in headers.get("Connection", "").lower()
+    except ValueError:  # not base64
+        good = False
+    if not good:
+        return text_response("Bad request: a WebSocket handshake needs Connection: Upgrade"
+                             " and a Sec-WebSocket-Key of 16 bytes\n", 400, "Bad Request")
+    if headers.get("Sec-WebSocket-Version") != "13":
+        return Response("WebSocket version 13 only\n", 426,
+                        {"Sec-WebSocket-Version": "13", "Content-Type": "text/plain"},
+                        reason="Upgrade Required")
     try:
         return await take_connection(request,
                                      _SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
     except OSError:
         noise("a client went away during the WebSocket handshake")
     except MemoryError:  # the socket is closed by the HTTP exchange, whose it still is
-        out_of_memory("taking a WebSocket session")
+        noise("out of memory taking a WebSocket session", True)
     return None
 
 
@@ -262,12 +269,11 @@ async def send_log(request, log, since):
     The records are sent by a task of their own, like a session, so the request and
     the coroutines that served it are freed at once (a log read in flight then holds
     a quarter of the heap it would otherwise)."""
-    refusal = handshake_refusal(request)
-    if refusal is not None:
-        return refusal
     stream = await upgrade(request)
+    if isinstance(stream, Response):  # the handshake refused
+        return stream
     if stream is not None:
-        asyncio.create_task(_stream_log(stream, log, since))
+        _start(stream, _stream_log, log, since)
     return already_handled
 
 

@@ -1,6 +1,6 @@
 # WebSocket (RFC 6455) framing: pure helpers shared by the transport and the tests.
 # The transport reads bytes; these functions decide what the bytes mean.
-from binascii import a2b_base64, b2a_base64
+from binascii import b2a_base64
 from hashlib import sha1
 
 from ..compat import const
@@ -40,16 +40,6 @@ class FrameError(Exception):
 def accept_key(key):
     """The Sec-WebSocket-Accept value answering a client's Sec-WebSocket-Key (bytes)."""
     return b2a_base64(sha1(key.encode() + _ACCEPT_GUID).digest())[:-1]
-
-
-def key_valid(key):
-    """True when a Sec-WebSocket-Key is the base64 of 16 bytes (RFC 6455 4.1)."""
-    if not key or len(key) != 24 or key[22:] != "==":
-        return False
-    try:
-        return len(a2b_base64(key)) == 16
-    except ValueError:  # not base64
-        return False
 
 
 def header(opcode, n):

@@ -60,6 +60,9 @@ MICRODOT_UNUSED = {
         # transport/routes.py makes the page's answer itself.
         "Response.send_file", "Response.default_send_file_max_age",
         "Response.send_file_buffer_size",
+        # http.App's dispatch_request replaces microdot's, and what only it used.
+        "Microdot.dispatch_request", "Microdot.get_request_handlers",
+        "Microdot.error_response", "mro",
     ),
     "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO", "URLPattern"),
 }

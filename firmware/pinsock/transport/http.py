@@ -1,6 +1,7 @@
 # Transport: HTTP, on microdot. The only module that imports microdot, the way
-# microdot's own wsgi.py adapts it to another server: microdot routes a request and
-# runs its hooks (Microdot.dispatch_request); everything around that is done here.
+# microdot's own wsgi.py adapts it to another server: microdot finds a request's route
+# (Microdot.find_route) and keeps the hooks (before_request, errorhandler), which
+# App.dispatch_request runs; everything around that is done here.
 #
 #   reading a request head   RequestHeadReader bounds it (line, bytes, lines, time)
 #                            and read_request() makes a LeanRequest of it
@@ -13,17 +14,19 @@
 #                            owns the socket from then on
 #
 # microdot's own versions of these (Microdot.handle_request, Request.create,
-# Response.write) allocate several times as much per request, and tools/build.py
-# leaves them out of the build. What this module relies on of microdot beyond its
-# public API is pinned by tests_host/test_microdot_contract.py: a microdot upgrade
-# that changes it fails there, saying what changed.
+# Response.write, Microdot.dispatch_request) allocate several times as much per
+# request, and tools/build.py leaves them out of the build. What this module relies
+# on of microdot beyond its public API is pinned by tests_host/test_microdot_contract.py:
+# a microdot upgrade that changes it fails there, saying what changed.
 import asyncio
 import gc
+import io
 
 from microdot import Microdot, Request, Response
-from microdot.microdot import HTTPException, NoCaseDict, urldecode  # noqa: F401 (routes.py: urldecode)
+from microdot.microdot import (HTTPException, NoCaseDict, invoke_handler,  # noqa: F401
+                               urldecode)  # (routes.py uses urldecode)
 
-from ..compat import ticks_diff, ticks_ms
+from ..compat import print_exception, ticks_diff, ticks_ms
 
 _core = getattr(asyncio, "core", None)  # MicroPython's (not in the stubs; not on CPython)
 
@@ -69,6 +72,52 @@ class App(Microdot):
             return handler
 
         return decorated
+
+    async def dispatch_request(self, req):
+        """The answer to a request (None: it could not be read, 400): microdot's
+        dispatch_request for what the firmware's routes use of it, which the build
+        leaves out (2.3 KB of heap on the unix port). The before_request hooks and the
+        route return a Response, or anything microdot would make one of; a hook that
+        returns one answers in the route's stead. errorhandler(status) handlers answer
+        400, 404, 405, 413 and 500, and an HTTPException's status. Not kept: sub-apps,
+        after_request handlers (not in the build either), handlers for exception
+        classes. A MemoryError goes to the caller (Listener: 503)."""
+        if req is None:
+            return await self._error(None, 400, "Bad request")
+        if req.content_length > req.max_content_length:
+            return await self._error(req, 413, "Payload too large")
+        route = self.find_route(req)[0]  # (url prefix and sub-app: none here)
+        try:
+            if callable(route):
+                req.route = route
+                res = None
+                for hook in self.before_request_handlers:
+                    res = await invoke_handler(hook, req)
+                    if res:
+                        break
+                if res is None:
+                    res = await invoke_handler(route, req)
+            elif isinstance(route, dict):  # OPTIONS: the Allow header
+                res = Response(headers=route)
+            else:  # 404 or 405
+                res = await self._error(req, route, "Not found")
+        except HTTPException as exc:
+            res = await self._error(req, exc.status_code, exc.reason)
+        except MemoryError:
+            raise
+        except Exception as exc:  # a bug
+            print_exception(exc)
+            res = await self._error(req, 500, "Internal server error")
+        if not isinstance(res, Response):  # a tuple, a text, a dict...
+            res = Response(*res) if isinstance(res, tuple) else Response(res)
+        res.is_head = req.method == "HEAD"
+        return res
+
+    async def _error(self, req, status, reason):
+        handler = self.error_handlers.get(status)
+        if handler is None:
+            return Response(reason, status)
+        return await invoke_handler(handler, req)
 
 
 class RequestHeadReader:
@@ -475,7 +524,8 @@ class Listener:
                 conn.setblocking(False)
                 stream = _Stream(conn, _EMPTY)
                 head = RequestHeadReader(stream)
-                head.task = asyncio.create_task(self._serve(head, stream))
+                head.task = asyncio.create_task(  # pyright: ignore[reportAttributeAccessIssue]
+                    self._serve(head, stream))
                 heads[free] = head
             except Exception as exc:  # MemoryError; OSError: the TLS wrap
                 conn.close()
@@ -553,9 +603,9 @@ class SessionStream(_Stream):
         return not self.out_buf
 
 
-# Stands in for the socket in the stream the server keeps, once a session owns it: an
-# asyncio Stream, whose close() does nothing.
-_HANDED_OVER = _Stream(None)
+# Stands in for the socket in the stream the server keeps, once a session owns it:
+# anything whose close() harms nothing (a class of its own costs 0.5 KB of heap).
+_HANDED_OVER = io.BytesIO()
 
 
 async def take_connection(request, answer):

@@ -133,7 +133,7 @@ def test_churn_of_connections_that_never_answer_the_close(start_sim):
     port = sim.http_port
     held = []  # (when to let go, socket)
     start = time.monotonic()
-    opened = 0
+    opened = pages = 0
     while time.monotonic() - start < CHURN_S:
         now = time.monotonic()
         while opened < (now - start) * CHURN_PER_S:
@@ -144,6 +144,11 @@ def test_churn_of_connections_that_never_answer_the_close(start_sim):
         while held and held[0][0] <= now:
             held.pop(0)[1].close()
         assert sim.alive(), "".join(sim.output)[-2000:]
+        if now - start > CHURN_HOLD_S and pages < (now - start - CHURN_HOLD_S):
+            # Once a second while 60 connections are held: the owner's page load.
+            status, _, _ = http_get(port, "/board", timeout=5)
+            assert status == 200
+            pages += 1
         time.sleep(0.01)
     # Each replaced session waits up to 2 s for its close to be answered: what is
     # still closing when the churn stops is hung up by then, and the device serves.
@@ -159,6 +164,6 @@ def test_churn_of_connections_that_never_answer_the_close(start_sim):
     finally:
         owner.close()
     assert sim.alive()
-    print("%d connections in %.1f s" % (opened, time.monotonic() - start))
+    print("%d connections in %.1f s, %d page loads" % (opened, time.monotonic() - start, pages))
     output = "".join(sim.output)
     assert "Traceback" not in output, output[-2000:]

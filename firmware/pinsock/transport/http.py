@@ -146,11 +146,6 @@ class RequestHeadReader:
     #: and a small piece fits a fragmented heap where 2 KiB whole may not.
     line_piece = 128
 
-    # What a Listener keeps of a connection here, class defaults until they change.
-    complete = False  # the request is read whole, body included: no longer pending
-    started = False  # the connection's task has begun
-    timed_out = False  # the Listener ended it over time (answered 408 if not complete)
-
     def __init__(self, reader):
         self._sock = reader.s  # asyncio's Stream wraps the socket as `s`
         self.read = reader.read
@@ -159,8 +154,14 @@ class RequestHeadReader:
         self.bytes_left = self.max_head_bytes
         self.lines_left = self.max_head_lines
         self.done = False  # the blank line that ends the head has been read
-        self.since = ticks_ms()  # accepted (Listener)
-        self.task = None  # the task serving the connection (Listener)
+        # What the Listener keeps of the connection, all set here: setting an attribute
+        # an object does not have yet can allocate, and these change when the heap
+        # may be full.
+        self.since = ticks_ms()  # accepted
+        self.task = None  # the task serving the connection
+        self.started = False  # that task has begun
+        self.complete = False  # the request is read whole: no longer pending
+        self.timed_out = False  # ended over time (answered 408 if not complete)
 
     async def drain_unread(self):
         """Read and throw away what the client sent that was not read (a body left
@@ -463,7 +464,7 @@ class Listener:
     #: A newcomer beyond closes the one of them that came first: a slowloris holding
     #: them loses them to whoever connects next, while a request sent whole (a
     #: browser's, the console's) is read long before max_pending newer connections
-    #: arrive. Each costs about 1.6 KB of heap on the unix port until it is read or
+    #: arrive. Each costs about 2.3 KB of heap on the unix port until it is read or
     #: dropped (docs/SECURITY.md has the figures).
     max_pending = 3
     #: Connections served at once, pending or being answered; a newcomer beyond closes

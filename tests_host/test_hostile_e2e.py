@@ -31,7 +31,7 @@ CASES = {
     "binary frame": (lambda ws: ws.send_frame(2, b"v3"), 1003),
     "invalid UTF-8": (lambda ws: ws.send_frame(1, b"v\xff\xfe"), 1007),
     "fragmented message": (lambda ws: ws.send_frame(1, b"v", fin=False), 1003),
-    "lone continuation": (lambda ws: ws.send_frame(0, b"3"), 1003),
+    "lone continuation": (lambda ws: ws.send_frame(0, b"3"), 1002),
     "unmasked frame": (lambda ws: ws.send_frame(1, b"v3", masked=False), 1002),
     "reserved opcode 3": (lambda ws: ws.send_frame(3, b"v3"), 1002),
     "reserved opcode 11": (lambda ws: ws.send_frame(11, b""), 1002),

@@ -1,8 +1,9 @@
 """What pinsock relies on of microdot beyond its public API, pinned.
 
 firmware/pinsock/transport/http.py is the only module that imports microdot. It reads
-requests and writes answers itself and lets microdot route them (dispatch_request), as
-microdot's own wsgi.py and asgi.py do; for that it needs more than microdot documents.
+requests, dispatches them and writes answers itself, and lets microdot register the
+routes and hooks and find the route (find_route), as microdot's own wsgi.py and
+asgi.py build on it; for that it needs more than microdot documents.
 Each test here names one such thing. After an upgrade of the pinned microdot
 (requirements.txt), a failure here says what changed and where http.py must follow.
 The build compiles the same source for the boards (tools/build.py).
@@ -74,10 +75,8 @@ def test_response_internals_write_response_relies_on():
     response = md.Response(b"x", 201, {"A": "b"}, reason="Made")
     assert (response.body, response.status_code, response.reason) == (b"x", 201, "Made")
     assert response.headers["a"] == "b" and response.is_head is False
+    assert md.Response("text").body == b"text"
     assert isinstance(md.Response.already_handled, md.Response)
-    sent = md.Response.send_file(__file__, 200, "text/plain", max_age=0)
-    assert hasattr(sent.body, "readinto") and sent.headers["Cache-Control"] == "max-age=0"
-    sent.body.close()
 
 
 class Spy(http.LeanRequest):
@@ -89,47 +88,80 @@ class Spy(http.LeanRequest):
         return object.__getattribute__(self, name)
 
 
-def dispatch(app, method, url, body_length=0):
+def spy(method, url):
     request = Spy(method, url, md.NoCaseDict({"Host": "x"}), (None, None), "http")
     object.__setattr__(request, "read", set())
-    request.content_length = body_length
-    response = asyncio.run(app.dispatch_request(request))
-    return response, object.__getattribute__(request, "read")
+    return request
 
 
-# What dispatch_request reads of a request, by the kind of request. A new name here
-# means microdot reads an attribute LeanRequest may not set (it only sets what a
-# request has; see http.LeanRequest).
-READS = {"routed": {"after_request_handlers", "content_length", "g", "max_content_length",
-                    "method", "path", "subapp", "url_args"},
-         "not found": {"content_length", "g", "max_content_length", "method", "path",
-                       "subapp", "url_args"},
-         "too large": {"content_length", "g", "max_content_length", "method", "subapp"}}
+def test_find_route_reads_only_what_a_lean_request_has():
+    # http.App.dispatch_request is pinsock's own; microdot still finds the route.
+    app = http.App()
+
+    @app.get("/x")
+    async def x(request):
+        return "x"
+
+    for method, url, found in (("GET", "/x", x), ("HEAD", "/x", x), ("POST", "/x", 405),
+                               ("GET", "/y", 404)):
+        request = spy(method, url)
+        assert app.find_route(request)[0] == found, (method, url)
+        read = object.__getattribute__(request, "read") - {"read"}
+        assert read <= {"method", "path", "url_args"}, (method, url, sorted(read))
+    options = app.find_route(spy("OPTIONS", "/x"))[0]
+    assert options == {"Allow": "GET, HEAD, OPTIONS"}  # default_options_handler
 
 
-def test_what_dispatch_request_reads_of_a_request():
+def test_hooks_and_error_handlers_land_where_dispatch_request_looks():
     app = http.App()
 
     @app.before_request
-    async def check(request):
+    async def hook(request):
         return None
+
+    @app.errorhandler(404)
+    async def not_found(request):
+        return "gone", 404
+
+    assert app.before_request_handlers == [hook] and app.error_handlers == {404: not_found}
+
+
+def test_invoke_handler_calls_and_awaits():
+    async def coroutine_handler(request):
+        return "a"
+
+    def plain_handler(request):
+        return "b"
+
+    assert asyncio.run(md.invoke_handler(coroutine_handler, None)) == "a"
+    assert asyncio.run(md.invoke_handler(plain_handler, None)) == "b"
+    assert issubclass(md.HTTPException, Exception)
+    exc = md.HTTPException(418, "teapot")
+    assert (exc.status_code, exc.reason) == (418, "teapot")
+
+
+def test_dispatch_answers_through_the_routes_and_hooks():
+    app = http.App()
 
     @app.get("/x")
     async def x(request):
         return http.Response("x")
 
-    cases = {"routed": ("GET", "/x", 0), "not found": ("GET", "/nowhere", 0),
-             "too large": ("POST", "/x", http.LeanRequest.max_content_length + 1)}
-    for kind, (method, url, length) in cases.items():
-        response, read = dispatch(app, method, url, length)
-        assert read - {"read"} == READS[kind], (kind, sorted(read - {"read"}))
-    head, _ = dispatch(app, "HEAD", "/x")
+    def answer(method, url, length=0):
+        request = http.LeanRequest(method, url, md.NoCaseDict({"Host": "x"}), (None, None),
+                                   "http")
+        request.content_length = length
+        return asyncio.run(app.dispatch_request(request))
+
+    assert answer("GET", "/x").status_code == 200
+    head = answer("HEAD", "/x")
     assert head.is_head and head.status_code == 200
-    wrong, _ = dispatch(app, "POST", "/x")
-    assert wrong.status_code == 405
+    assert answer("POST", "/x").status_code == 405
+    assert answer("GET", "/nowhere").status_code == 404
+    assert answer("POST", "/x", http.LeanRequest.max_content_length + 1).status_code == 413
 
 
-def test_dispatch_request_answers_an_unreadable_request_with_400():
+def test_an_unreadable_request_is_answered_400():
     response = asyncio.run(http.App().dispatch_request(None))
     assert response.status_code == 400
 
@@ -147,12 +179,11 @@ def test_what_the_build_leaves_out_of_microdot_still_exists():
 
 
 def test_nothing_the_firmware_calls_is_left_out_of_the_build():
-    used = {"Microdot.dispatch_request", "Microdot.find_route", "Microdot.error_response",
-            "Microdot.get_request_handlers", "Microdot.get",
-            "Microdot.post", "Microdot.before_request", "Microdot.errorhandler",
+    used = {"Microdot.__init__", "Microdot.find_route", "Microdot.default_options_handler",
+            "Microdot.get", "Microdot.post", "Microdot.before_request",
+            "Microdot.errorhandler", "invoke_handler", "HTTPException",
             "Request._parse_urlencoded", "Request.form", "Request.body", "Request.G",
-            "Response.__init__", "Response.send_file", "NoCaseDict", "urldecode",
-            "MultiDict"}
+            "Response.__init__", "NoCaseDict", "urldecode", "MultiDict"}
     assert not used & set(build.MICRODOT_UNUSED["microdot.py"])
 
 

@@ -55,9 +55,14 @@ MICRODOT_UNUSED = {
         "Microdot.handle_request", "Request.create", "Request._safe_readline",
         "Request.__init__",  # http.LeanRequest has its own
         "Response.write", "Response.body_iter", "Response.complete", "MUTED_SOCKET_ERRORS",
-        # Routes are matched by http.StaticPath (plain paths, no regular expressions),
-        # and added by http.App.route.
-        "URLPattern", "Microdot.route",
+        # http.App's route() replaces microdot's, and with it URLPattern.
+        "Microdot.route", "URLPattern",
+        # transport/routes.py makes the page's answer itself.
+        "Response.send_file", "Response.default_send_file_max_age",
+        "Response.send_file_buffer_size",
+        # http.App's dispatch_request replaces microdot's, and what only it used.
+        "Microdot.dispatch_request", "Microdot.get_request_handlers",
+        "Microdot.error_response", "mro",
     ),
     "__init__.py": ("abort", "redirect", "send_file", "AsyncBytesIO", "URLPattern"),
 }

@@ -31,7 +31,11 @@ async def scan_inputs(bank, flag):
     edge = FlagWait(flag)  # `await flag.wait()` without a generator per wakeup
     while True:
         flag.clear()  # before scanning: an edge from here on sets it again
-        wait = bank.scan(ticks_ms())
+        try:
+            wait = bank.scan(ticks_ms())
+        except MemoryError:  # the edges wait in the bank: scanned again in a moment
+            gc.collect()
+            wait = 10
         if wait >= 0:
             await asyncio.sleep_ms(wait)
         else:
@@ -49,16 +53,22 @@ async def poll_inputs(bank, status):
         status.tick()
 
 
-async def keep_house(hub, settings):
-    """Once a second: ping clients, close the dead, the stuck and the unclosable, and
-    save the settings when a save is due (logic/settings.py: the changes of the last
-    second are one save, and saves are spaced out)."""
+async def keep_house(hub, listeners, settings):
+    """Once a second: ping clients, close the dead, the stuck and the unclosable, end
+    HTTP connections over their time (transport/http.py Listener), and save the
+    settings when a save is due (logic/settings.py: the changes of the last second are
+    one save, and saves are spaced out)."""
     while True:
         await asyncio.sleep_ms(1000)
         now = ticks_ms()
-        hub.sweep(now)
-        if settings.save_due(now):
-            settings.save()
+        try:
+            hub.sweep(now)
+            for listener in listeners:
+                listener.sweep(now)
+            if settings.save_due(now):
+                settings.save()
+        except MemoryError:  # again in a second; this task must not end
+            gc.collect()
 
 
 async def run(board, conf):
@@ -72,7 +82,9 @@ async def run(board, conf):
     hardware = startup.load_hardware(board)
     device, bank, status, hub, app = startup.build(board, hardware, conf)
     forget("settings_json")
-    asyncio.create_task(keep_house(hub, device.engine.settings))
+    from .transport.http import listeners
+
+    asyncio.create_task(keep_house(hub, listeners, device.engine.settings))
     device = None
     asyncio.create_task(scan_inputs(bank, hardware.wake_flag()))
     if bank.poll_ms:
@@ -85,7 +97,7 @@ async def run(board, conf):
     board = conf = app = context = startup = None
     forget_boot_modules()
     gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))
-    await srv.wait_closed()
+    await srv.task  # the accept loop (transport/http.py Listener), which never ends
 
 
 def forget(*names):

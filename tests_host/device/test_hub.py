@@ -43,6 +43,19 @@ def test_two_sessions_replace_only_when_full():
     assert a.closing and hub.clients == [b, c]
 
 
+def test_a_newcomer_hangs_up_on_the_oldest_leaving_client_beyond_max_leaving():
+    # Replaced clients that never answer their close are not all waited for.
+    hub = ClientHub(1)
+    clients = [Client(NullStream()) for _ in range(ClientHub.max_leaving + 3)]
+    for client in clients:
+        hub.admit(client)
+    leaving = [c for c in hub.connections if c.closing and not c.hung_up]
+    assert len(leaving) == ClientHub.max_leaving
+    assert leaving == clients[-1 - ClientHub.max_leaving:-1]  # the newest of them
+    assert all(c.hung_up for c in clients[:-1 - ClientHub.max_leaving])
+    assert hub.clients == [clients[-1]] and not clients[-1].closing
+
+
 def test_newer_report_supersedes_unsent_one_and_keeps_order():
     client = Client(NullStream())
     client.push(b"r1", True)
@@ -184,7 +197,7 @@ def test_writer_task_runs_only_while_there_is_something_to_write():
         assert client.writer is None and not client.hung_up
         assert stream.written == [b"one", b"two"] and queued(client) == []
         client.close(1000)
-        assert len(spawned) == 2
+        assert len(spawned) == ClientHub.max_leaving
         await asyncio.wait_for(spawned[1], 0.5)
         assert client.hung_up and client.writer is None
         return client

@@ -115,3 +115,36 @@ def test_a_peer_that_is_gone_is_only_hung_up_on():
     assert stream.written == [wsframe.encode_text("ok v0")]
     assert stream.closed
     assert hub.clients == [] and hub.connections == []
+
+
+class NoRoomClient:
+    """Stands in for hub.Client when the heap has no room for a new session."""
+
+    def __init__(self, stream, now=None, spawn=None):
+        raise MemoryError("memory allocation failed")
+
+
+class WritingStream(ScriptedStream):
+    def write_now(self, frame):  # as http.SessionStream's
+        self.written.append(bytes(frame))
+        return True
+
+
+def test_no_room_for_the_client_still_closes_the_connection_with_1011():
+    # The peer got 101: without room for its session it is told, and the socket closed,
+    # instead of waiting forever for a report or a close.
+    from pinsock.transport import websocket
+
+    stream = WritingStream(client_text_frame("v0"))
+    hub = ClientHub(2)
+    service = WebSocketService(Device(None), hub)
+    service.report_changed(Report(), 0)
+    real = websocket.Client
+    websocket.Client = NoRoomClient
+    try:
+        asyncio.run(service.session(stream))
+    finally:
+        websocket.Client = real
+    assert stream.written == [wsframe.encode_close(1011, "out of memory")]
+    assert stream.closed
+    assert hub.clients == [] and hub.connections == []

@@ -32,7 +32,7 @@ def test_binary_frame_is_unsupported():
 
 def test_fragments_are_unsupported():
     expect_error(0x01, 0x85, 1003)  # text without FIN
-    expect_error(0x80, 0x85, 1003)  # continuation
+    expect_error(0x80, 0x85, 1002)  # continuation with no message started
 
 
 def test_reserved_opcodes_and_bits():

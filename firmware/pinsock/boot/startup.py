@@ -115,19 +115,36 @@ def board_description(board):
         "dip_active_low": board["dip"]["active_low"], "ios": ios}).encode()
 
 
+def listen(handler, host, port, ssl=None):
+    """A transport/http.py Listener on host:port giving every connection to
+    handler(reader, writer). OSError when the port is taken. (The socket is made here,
+    in start-up's code, which is forgotten once the device serves.)"""
+    import socket
+
+    from ..transport.http import Listener
+
+    addr = socket.getaddrinfo(host, port)[0]
+    sock = socket.socket(addr[0])
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(addr[-1])
+    sock.listen(Listener.backlog)
+    return Listener(handler, sock, ssl)
+
+
 async def serve(app, board, context):
     """Serve HTTP, or HTTPS with plain HTTP redirecting to it when `context`
     (tls_context) is an SSLContext. Any TLS trouble, a bad file or a port that cannot
     be opened, is logged and leaves plain HTTP serving: the owner is never locked out.
-    Returns the server whose end ends the firmware."""
+    Returns the Listener whose task (accepting connections) never ends."""
     from ..transport import http
 
     host = board["host"]
     if context is not None:
         try:
             # The TLS handshake happens at the first read, within the request deadline.
-            srv = await http.serve(http.HttpServer(app, "https").exchange, host,
-                                   board["https_port"], context)
+            srv = listen(http.HttpServer(app, "https").exchange, host, board["https_port"],
+                         context)
         except Exception as exc:  # OSError: the port is taken
             print("tls: error: cannot serve HTTPS on port %d: %r; serving plain HTTP only"
                   % (board["https_port"], exc))
@@ -136,9 +153,9 @@ async def serve(app, board, context):
             from ..transport.redirect import HttpsRedirect
 
             redirect = HttpsRedirect(board["https_port"])
-            await http.serve(redirect.handle_request, host, board["http_port"])
+            listen(redirect.handle_request, host, board["http_port"])
             print("serving on http://%s:%d, redirecting to https" % (host, board["http_port"]))
             return srv
-    srv = await http.serve(http.HttpServer(app).exchange, host, board["http_port"])
+    srv = listen(http.HttpServer(app).exchange, host, board["http_port"])
     print("serving on http://%s:%d" % (host, board["http_port"]))
     return srv

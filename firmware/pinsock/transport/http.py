@@ -1,26 +1,34 @@
 # Transport: HTTP, on microdot. The only module that imports microdot, the way
-# microdot's own wsgi.py adapts it to another server: microdot routes a request and
-# runs its hooks (Microdot.dispatch_request); everything around that is done here.
+# microdot's own wsgi.py adapts it to another server: microdot finds a request's route
+# (Microdot.find_route) and keeps the hooks (before_request, errorhandler), which
+# App.dispatch_request runs; everything around that is done here.
 #
 #   reading a request head   RequestHeadReader bounds it (line, bytes, lines, time)
 #                            and read_request() makes a LeanRequest of it
 #   writing the answer       write_response(): the head in one write, a file body
 #                            through one small buffer
 #   one connection           HttpServer: one request, answered, closed
+#   accepting connections    Listener: its own accept loop (asyncio's poll), a cap on
+#                            connections whose request is not read yet, a heap reserve
 #   handing a connection on  take_connection(): a WebSocket session (websocket.py)
 #                            owns the socket from then on
 #
 # microdot's own versions of these (Microdot.handle_request, Request.create,
-# Response.write) allocate several times as much per request, and tools/build.py
-# leaves them out of the build. What this module relies on of microdot beyond its
-# public API is pinned by tests_host/test_microdot_contract.py: a microdot upgrade
-# that changes it fails there, saying what changed.
+# Response.write, Microdot.dispatch_request) allocate several times as much per
+# request, and tools/build.py leaves them out of the build. What this module relies
+# on of microdot beyond its public API is pinned by tests_host/test_microdot_contract.py:
+# a microdot upgrade that changes it fails there, saying what changed.
 import asyncio
+import gc
+import io
 
 from microdot import Microdot, Request, Response
-from microdot.microdot import NoCaseDict, urldecode  # noqa: F401 (routes.py uses it)
+from microdot.microdot import (HTTPException, NoCaseDict, invoke_handler,  # noqa: F401
+                               urldecode)  # (routes.py uses urldecode)
 
-from ..compat import print_exception
+from ..compat import print_exception, ticks_diff, ticks_ms
+
+_core = getattr(asyncio, "core", None)  # MicroPython's (not in the stubs; not on CPython)
 
 _TEXT = {"Content-Type": "text/plain"}
 _DEFAULT_CONTENT_TYPE = "text/plain; charset=UTF-8"  # as microdot's
@@ -65,6 +73,52 @@ class App(Microdot):
 
         return decorated
 
+    async def dispatch_request(self, req):
+        """The answer to a request (None: it could not be read, 400): microdot's
+        dispatch_request for what the firmware's routes use of it, which the build
+        leaves out (2.3 KB of heap on the unix port). The before_request hooks and the
+        route return a Response, or anything microdot would make one of; a hook that
+        returns one answers in the route's stead. errorhandler(status) handlers answer
+        400, 404, 405, 413 and 500, and an HTTPException's status. Not kept: sub-apps,
+        after_request handlers (not in the build either), handlers for exception
+        classes. A MemoryError goes to the caller (Listener: 503)."""
+        if req is None:
+            return await self._error(None, 400, "Bad request")
+        if req.content_length > req.max_content_length:
+            return await self._error(req, 413, "Payload too large")
+        route = self.find_route(req)[0]  # (url prefix and sub-app: none here)
+        try:
+            if callable(route):
+                req.route = route
+                res = None
+                for hook in self.before_request_handlers:
+                    res = await invoke_handler(hook, req)
+                    if res:
+                        break
+                if res is None:
+                    res = await invoke_handler(route, req)
+            elif isinstance(route, dict):  # OPTIONS: the Allow header
+                res = Response(headers=route)
+            else:  # 404 or 405
+                res = await self._error(req, route, "Not found")
+        except HTTPException as exc:
+            res = await self._error(req, exc.status_code, exc.reason)
+        except MemoryError:
+            raise
+        except Exception as exc:  # a bug
+            print_exception(exc)
+            res = await self._error(req, 500, "Internal server error")
+        if not isinstance(res, Response):  # a tuple, a text, a dict...
+            res = Response(*res) if isinstance(res, tuple) else Response(res)
+        res.is_head = req.method == "HEAD"
+        return res
+
+    async def _error(self, req, status, reason):
+        handler = self.error_handlers.get(status)
+        if handler is None:
+            return Response(reason, status)
+        return await invoke_handler(handler, req)
+
 
 class RequestHeadReader:
     """A connection's reader that bounds the request head: line, headers and time.
@@ -82,9 +136,10 @@ class RequestHeadReader:
     max_head_bytes = 4096
     #: Header lines, the request line and the blank line included.
     max_head_lines = 32
-    #: Past a limit, the rest of the head that has arrived within skip_wait_ms is read
-    #: (at most max_skipped_bytes) and thrown away, so that the 400 is not lost to the
-    #: reset that closing a socket with unread input causes.
+    #: Past a limit, or when the answer comes before a body is read (413), what has
+    #: arrived within skip_wait_ms is read (at most max_skipped_bytes) and thrown away,
+    #: so that the answer is not lost to the reset that closing a socket with unread
+    #: input causes.
     max_skipped_bytes = 16384
     skip_wait_ms = 300
     #: Bytes read in one go while reading a line: readline(n) allocates n bytes first,
@@ -99,6 +154,31 @@ class RequestHeadReader:
         self.bytes_left = self.max_head_bytes
         self.lines_left = self.max_head_lines
         self.done = False  # the blank line that ends the head has been read
+        # What the Listener keeps of the connection, all set here: setting an attribute
+        # an object does not have yet can allocate, and these change when the heap
+        # may be full.
+        self.since = ticks_ms()  # accepted
+        self.task = None  # the task serving the connection
+        self.started = False  # that task has begun
+        self.complete = False  # the request is read whole: no longer pending
+        self.timed_out = False  # ended over time (answered 408 if not complete)
+
+    async def drain_unread(self):
+        """Read and throw away what the client sent that was not read (a body left
+        unread, the rest of a refused head): what has arrived within skip_wait_ms, at
+        most max_skipped_bytes. Closing a socket with unread input resets the
+        connection, and the reset can overtake the answer (a 413, a 400)."""
+        await asyncio.sleep(self.skip_wait_ms / 1000)  # (sleep_ms: MicroPython only)
+        budget = self.max_skipped_bytes
+        sock = self._sock
+        while budget > 0:
+            try:
+                chunk = sock.read(min(budget, 512))  # None when nothing has arrived
+            except OSError:
+                return
+            if not chunk:
+                return
+            budget -= len(chunk)
 
     async def readline(self):
         limit = min(self.bytes_left, self.max_line_bytes)
@@ -106,7 +186,7 @@ class RequestHeadReader:
         self.bytes_left -= len(line)
         self.lines_left -= 1
         if self.bytes_left < 0 or self.lines_left < 0 or len(line) > limit:
-            await self._skip_head(line)
+            await self.drain_unread()
             raise ValueError("request head too long")
         if not line.endswith(b"\n"):
             raise ValueError("request head cut short")
@@ -119,25 +199,14 @@ class RequestHeadReader:
         line = b""
         while True:
             await self.read(0)  # until there is input (HttpServer bounds the wait)
-            part = self._sock.readline(min(limit - len(line), self.line_piece))
+            # Pieces grow with the line: a long line is copied a few times, not once
+            # per line_piece (a 2 KiB line: 4 KB allocated, not 16).
+            part = self._sock.readline(min(limit - len(line), max(len(line), self.line_piece)))
             if part is None:  # nothing after all
                 continue
             line += part
             if not part or line[-1] == 10 or len(line) >= limit:  # end, newline, limit
                 return line
-
-    async def _skip_head(self, line):
-        # A client that sent its request whole has sent the rest already.
-        await asyncio.sleep(self.skip_wait_ms / 1000)  # (sleep_ms is MicroPython only)
-        budget = self.max_skipped_bytes
-        while line not in (b"\r\n", b"\n", b"") and budget > 0:
-            try:
-                line = self._sock.readline(512)  # what has arrived; None when nothing
-            except OSError:
-                return
-            if line is None:
-                return
-            budget -= len(line)
 
 
 class LeanRequest(Request):
@@ -152,9 +221,13 @@ class LeanRequest(Request):
     #: Longest request body, in bytes: the login form is the only one. A longer one is
     #: left unread and answered 413 (microdot's dispatch_request checks it).
     max_content_length = 1024
+    #: Query parameters parsed into `args`, at most (a route that reads `args`, such as
+    #: /log's since, needs one or two). A query with more is answered 400: 1,000 of
+    #: them in a 2 KiB request line made a dictionary a 128 KiB heap had no room for.
+    max_query_args = 16
     scheme = "http"  # "https" for a request that came over TLS
     query_string = None
-    args = _EMPTY  # a MultiDict when there is a query string
+    _args = None  # `args`, parsed when a route first reads it
     cookies = _EMPTY  # a dict when there is a Cookie header
     content_length = 0
     content_type = None
@@ -176,7 +249,6 @@ class LeanRequest(Request):
         self.path = path
         if query:
             self.query_string = query_string
-            self.args = self._parse_urlencoded(query_string)  # pyright: ignore[reportAttributeAccessIssue]
         content_type = headers.get("Content-Type")
         if content_type is not None:
             self.content_type = content_type
@@ -186,6 +258,25 @@ class LeanRequest(Request):
             for pair in cookie.split(";"):
                 name, _, value = pair.strip().partition("=")
                 cookies[name] = value
+
+    @property
+    def args(self):  # pyright: ignore[reportIncompatibleVariableOverride]
+        """The query's parameters (a MultiDict), parsed on first use: /action.cgi reads
+        the query string itself, and answers a bad %-escape in it with its JSON error.
+        Too many parameters or a bad escape here is a 400."""
+        args = self._args
+        if args is None:
+            query = self.query_string
+            if not query:
+                return _EMPTY
+            if query.count("&") >= self.max_query_args:
+                raise HTTPException(400, "too many query parameters")
+            try:
+                args = self._parse_urlencoded(query)  # pyright: ignore[reportAttributeAccessIssue]
+            except (ValueError, UnicodeError):  # a bad %-escape, bytes that are not UTF-8
+                raise HTTPException(400, "bad query")
+            self._args = args
+        return args
 
 
 async def read_request(reader, writer, scheme="http"):
@@ -203,22 +294,36 @@ async def read_request(reader, writer, scheme="http"):
         name, colon, value = line.decode().partition(":")
         if not colon:
             raise ValueError("header line without a colon")
-        headers[name.strip()] = value.strip()
+        name = name.strip()
+        if name in headers and name.lower() == "content-length":
+            # Two lengths: which one the body has is anyone's guess (request smuggling).
+            raise ValueError("two Content-Length headers")
+        headers[name] = value.strip()
+    if "Transfer-Encoding" in headers:
+        # Chunked bodies are not read here; a length is (RFC 9112 6.1: 400 will do).
+        raise ValueError("Transfer-Encoding")
     request = LeanRequest(method, url, headers, (reader, writer), scheme)
-    length = int(headers.get("Content-Length", 0))
-    if length < 0:
-        raise ValueError("negative Content-Length")
+    length = headers.get("Content-Length")
+    if length is not None:
+        if not length.isdigit():  # no sign, no spaces, no "0x"
+            raise ValueError("bad Content-Length")
+        length = int(length)
     if length:
         # A body over the limit is left unread: dispatch_request answers 413.
         request.content_length = length
-        if length <= LeanRequest.max_content_length:
+        if length > LeanRequest.max_content_length:
+            return request
+        try:
             request._body = await reader.readexactly(length)
+        except EOFError:
+            raise ValueError("body cut short")
+    reader.complete = True  # no longer pending (Listener)
     return request
 
 
 async def write_response(response, writer, to_upgrade=False):
     """Write microdot's Response: the head in one piece, then the body, which is
-    bytes, a file (send_file: read into one buffer of HttpServer.file_piece_bytes)
+    bytes, a file (the page: read into one buffer of HttpServer.file_piece_bytes)
     or an iterator of str or bytes pieces (a generator).
 
     Answers are HTTP/1.0, and the connection closes after them. One that refuses a
@@ -272,7 +377,36 @@ async def write_response(response, writer, to_upgrade=False):
 
 
 _HEAD_TIMEOUT = (b"HTTP/1.0 408 Request Timeout\r\nContent-Type: text/plain\r\n\r\n"
-                 b"Request head not complete in time\n")
+                 b"Request not complete in time\n")
+# Made at import: when the heap is short, this answer needs no allocation of its own.
+_UNAVAILABLE = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                b"Retry-After: 1\r\n\r\nOut of memory; try again\n")
+
+# What clients cause (a reset mid-handshake, a request the heap had no room for) is
+# said on the console in one line per cause at most every NOISE_INTERVAL_MS: a flood
+# of 1,000 resets in 10 s is one line, not 1,000 tracebacks. Causes are a few fixed
+# texts and exception names.
+NOISE_INTERVAL_MS = 10000
+_noise = {}  # type: dict # cause -> ticks_ms of its last line
+# Heap held back while all is well, freed when an allocation fails so that the device
+# can still answer (a 503, a close frame, the owner's next connection) instead of
+# failing again at once; re-made at the next connection once the heap has room for it
+# twice over.
+RESERVE_BYTES = 256
+_reserve = [bytearray(RESERVE_BYTES)]  # type: list
+
+
+def noise(cause, out_of_memory=False):
+    """One console line for `cause`, rate limited. out_of_memory: a MemoryError was
+    survived, and the reserve is freed first."""
+    if out_of_memory:
+        _reserve[0] = None
+        gc.collect()
+    now = ticks_ms()
+    last = _noise.get(cause)
+    if last is None or ticks_diff(now, last) >= NOISE_INTERVAL_MS:
+        _noise[cause] = now
+        print("http: " + cause)
 
 
 class HttpServer:
@@ -281,8 +415,9 @@ class HttpServer:
     happens at the first read, within request_timeout_ms)."""
 
     #: A plain HTTP exchange, head to answer, must be over within this many ms. A
-    #: client whose request head is not in by then gets 408 and is dropped. (A
-    #: WebSocket session is handed to a task of its own before then.)
+    #: client whose request is not in by then (head and body) gets 408 and is dropped.
+    #: (A WebSocket session is handed to a task of its own before then.) Listener.sweep
+    #: checks once a second.
     request_timeout_ms = 10000
     #: Bytes of a file body (the page) read and written at a time, one buffer per
     #: answer: a small piece fits a hole of a fragmented heap where 1 KiB may not.
@@ -294,59 +429,158 @@ class HttpServer:
 
     async def exchange(self, reader, writer):
         """One request on a connection whose head `reader` (a RequestHeadReader)
-        bounds: read, routed, answered."""
-        app = self.app
+        bounds: read, routed, answered. A MemoryError or OSError is the Listener's."""
         try:
             request = await read_request(reader, writer, self.scheme)
         except ValueError:  # malformed, too long, not UTF-8, cut short: answered 400
             request = None
-        except OSError:  # the peer reset the connection
-            return
-        response = await app.dispatch_request(request)
+        response = await self.app.dispatch_request(request)
         if response is not Response.already_handled:
+            await write_response(response, writer, request is not None and is_upgrade(request))
+
+
+def _readable(sock):
+    # `await`: until the socket has input (a listening socket: a connection to accept),
+    # in asyncio's own poll, as its streams wait (asyncio's stream.py).
+    yield _core._io_queue.queue_read(sock)
+
+
+# Every Listener, for lifecycle.keep_house to sweep.
+listeners = []
+
+
+class Listener:
+    """Accepts the connections of one port and serves each in a task of its own:
+    handler(reader, writer), with its request bounded (RequestHeadReader) and its time
+    too (HttpServer.request_timeout_ms, through sweep()).
+
+    It replaces asyncio's start_server, whose accept loop makes the stream and the task
+    for a new connection outside any try: a MemoryError there ended the loop, and the
+    firmware with it (on a board, a reboot). Here nothing a client does ends the loop,
+    and what clients hold at once is bounded: a connection holds a slot from its accept
+    until its answer is written or it is handed over (a WebSocket session)."""
+
+    #: Connections whose request (head and body) is not read whole yet, held at once.
+    #: A newcomer beyond closes the one of them that came first: a slowloris holding
+    #: them loses them to whoever connects next, while a request sent whole (a
+    #: browser's, the console's) is read long before max_pending newer connections
+    #: arrive. Each costs about 2.3 KB of heap on the unix port until it is read or
+    #: dropped (docs/SECURITY.md has the figures).
+    max_pending = 3
+    #: Connections served at once, pending or being answered; a newcomer beyond closes
+    #: the oldest. A browser loads the page, /board and /log at once.
+    max_connections = 6
+    #: Connections the kernel queues before they are accepted (listen's backlog).
+    backlog = 8
+
+    def __init__(self, handler, sock=None, ssl=None):
+        # `sock` listens already (boot/startup.py makes it); without one, nothing is
+        # accepted (the unit tests hand it connections themselves).
+        self.handler = handler
+        self.ssl = ssl
+        self.heads = [None] * self.max_connections  # type: list # RequestHeadReaders
+        if sock is not None:
+            listeners.append(self)
+            self.task = asyncio.create_task(self._accept_loop(sock))  # pyright: ignore
+
+    async def _accept_loop(self, sock):
+        heads = self.heads
+        while True:
             try:
-                await write_response(response, writer,
-                                     request is not None and is_upgrade(request))
-            except OSError:  # the peer went away
-                pass
-
-
-async def serve(exchange, host, port, ssl=None):
-    """Listen on host:port and give every connection to exchange(reader, writer) through
-    bounded(). Returns the asyncio server once it accepts."""
-
-    def handle(reader, writer):
-        return bounded(exchange, reader, writer)  # the coroutine asyncio runs as the task
-
-    if ssl is None:
-        return await asyncio.start_server(handle, host, port)
-    return await asyncio.start_server(handle, host, port, ssl=ssl)
-
-
-async def bounded(exchange, reader, writer):
-    """One connection: exchange(head, writer) with its request head bounded
-    (RequestHeadReader over `reader`) and its time too (HttpServer.request_timeout_ms:
-    a head not in by then is answered 408), then the connection closed."""
-    head = RequestHeadReader(reader)
-    try:
-        # One deadline for the exchange: cheaper than one per header line.
-        await asyncio.wait_for(exchange(head, writer), HttpServer.request_timeout_ms / 1000)
-    except asyncio.TimeoutError:
-        if not head.done:  # the head did not come in time
+                await _readable(sock)  # pyright: ignore[reportGeneralTypeIssues]
+            except MemoryError:  # no room in asyncio's poll: again in a moment
+                noise("out of memory waiting for a connection", True)
+                _core._io_queue.map.pop(id(sock), None)  # a half-made entry, if any
+                await asyncio.sleep_ms(10)
+                continue
             try:
-                await writer.awrite(_HEAD_TIMEOUT)
+                if _reserve[0] is None and gc.mem_free() > 2 * RESERVE_BYTES:
+                    _reserve[0] = bytearray(RESERVE_BYTES)
+                conn, _ = sock.accept()
+            except Exception as exc:  # MemoryError; OSError: a failed accept
+                if isinstance(exc, MemoryError):
+                    noise("out of memory accepting a connection", True)
+                continue
+            try:
+                # A free slot; else the slot of the pending connection that came first,
+                # or of the oldest connection when all are being answered, closed.
+                free = oldest = first = -1
+                pending = 0
+                for slot in range(len(heads)):
+                    head = heads[slot]
+                    if head is None:
+                        free = slot
+                        continue
+                    if not head.complete:
+                        pending += 1
+                        if first < 0 or ticks_diff(head.since, heads[first].since) < 0:
+                            first = slot
+                    if oldest < 0 or ticks_diff(head.since, heads[oldest].since) < 0:
+                        oldest = slot
+                if pending >= self.max_pending or free < 0:
+                    free = first if pending >= self.max_pending else oldest
+                    self.close(free)
+                    noise("%d connections pending: closed the longest waiting" % pending)
+                if self.ssl is not None:
+                    conn = self.ssl.wrap_socket(conn, server_side=True,
+                                                do_handshake_on_connect=False)
+                conn.setblocking(False)
+                stream = _Stream(conn, _EMPTY)
+                head = RequestHeadReader(stream)
+                head.task = asyncio.create_task(  # pyright: ignore[reportAttributeAccessIssue]
+                    self._serve(head, stream))
+                heads[free] = head
+            except Exception as exc:  # MemoryError; OSError: the TLS wrap
+                conn.close()
+                noise("accept failed: " + type(exc).__name__, isinstance(exc, MemoryError))
+
+    def close(self, slot, timed_out=False):
+        """End the connection in `slot` (its task's finally closes the socket)."""
+        head = self.heads[slot]
+        self.heads[slot] = None
+        if head is None:
+            return
+        head.timed_out = timed_out
+        head.task.cancel()  # pyright: ignore[reportOptionalMemberAccess]
+        if not head.started:  # it ends at its start: no finally closes the socket
+            head._sock.close()
+
+    def sweep(self, now):
+        """Once a second (lifecycle.keep_house): end the connections over time."""
+        heads = self.heads
+        for slot in range(len(heads)):
+            head = heads[slot]
+            if head is not None and \
+                    ticks_diff(now, head.since) > HttpServer.request_timeout_ms:
+                self.close(slot, True)
+
+    async def _serve(self, head, stream):
+        head.started = True
+        try:
+            try:
+                await self.handler(head, stream)
+                if not head.complete:  # answered without reading it all (413, 400)
+                    head.complete = True  # no longer pending
+                    await head.drain_unread()
+            except asyncio.CancelledError:  # closed for a newcomer, or over time
+                if head.timed_out and not head.complete:  # the request did not come
+                    await stream.awrite(_HEAD_TIMEOUT)
+        except MemoryError:
+            noise("out of memory serving a request", True)
+            try:
+                await stream.awrite(_UNAVAILABLE)
             except Exception:
                 pass
-    except Exception as exc:  # one bad connection never stops the server
-        print_exception(exc)
-    await close_quietly(writer)
-
-
-async def close_quietly(writer):
-    try:
-        await writer.aclose()  # on MicroPython, close() alone leaves the socket open
-    except Exception:
-        pass
+        except OSError:  # the peer went away
+            pass
+        except Exception as exc:  # one bad connection never stops the server
+            noise("connection failed: " + type(exc).__name__)
+        finally:
+            heads = self.heads
+            for slot in range(len(heads)):
+                if heads[slot] is head:
+                    heads[slot] = None
+            stream.s.close()  # not the socket once a session has it (take_connection)
 
 
 # --- a connection handed on (a WebSocket session) -----------------------------------
@@ -372,13 +606,9 @@ class SessionStream(_Stream):
         return not self.out_buf
 
 
-class _HandedOver:
-    # Stands in for the socket in the stream the server keeps, once a session owns it.
-    def close(self):
-        pass
-
-
-_HANDED_OVER = _HandedOver()
+# Stands in for the socket in the stream the server keeps, once a session owns it:
+# anything whose close() harms nothing (a class of its own costs 0.5 KB of heap).
+_HANDED_OVER = io.BytesIO()
 
 
 def take_connection(request):

@@ -43,6 +43,7 @@ class HttpsRedirect:
             # before the client has read the redirect.
             await asyncio.wait_for(reader.readexactly(body), RequestHeadReader.skip_wait_ms
                                    / 1000)
+        reader.complete = True  # no longer pending (http.Listener)
         # Checked only now: the whole head is read, so the 400 is not lost to a reset.
         location = self.location(host, request_line[1].decode()) \
             if len(request_line) == 3 else None

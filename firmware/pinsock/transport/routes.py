@@ -11,6 +11,9 @@ PAGE_WINDOW_BITS = 10  # the window the build deflates the page with (tools/buil
 _JSON = {"Content-Type": "application/json"}
 _BOARD_JSON = {"Content-Type": "application/json; charset=UTF-8"}  # as microdot's for a dict
 _MISDIRECTED = "Misdirected request: Host is not this device (SECURITY.md)\n"
+_PAGE = {"Content-Type": "text/html", "Cache-Control": "max-age=0"}
+_PAGE_GZIP = {"Content-Type": "text/html", "Cache-Control": "max-age=0",
+              "Content-Encoding": "gzip"}
 _LOGIN_PATHS = ("/login", "/logout")  # login_routes.py; cross-site POSTs to them are refused too
 
 
@@ -44,8 +47,10 @@ def log_json(log, since):
 
 
 def _page(request):
+    # The page file as it is (microdot's send_file, which this replaces, guesses types
+    # and builds the headers anew each time; the build leaves it out).
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        return Response.send_file(PAGE_FILE, 200, "text/html", compressed=True, max_age=0)
+        return Response(open(PAGE_FILE, "rb"), 200, _PAGE_GZIP)
     # A client that cannot take gzip gets the page inflated on the fly. The build
     # compresses with a 1 KiB window (PAGE_WINDOW_BITS), so inflating needs 1 KiB of
     # heap, not 32.
@@ -53,7 +58,7 @@ def _page(request):
 
     # close=True: closing the inflater closes the file too.
     stream = deflate.DeflateIO(open(PAGE_FILE, "rb"), deflate.GZIP, PAGE_WINDOW_BITS, True)
-    return Response.send_file("index.html", 200, "text/html", stream=stream, max_age=0)
+    return Response(stream, 200, _PAGE)
 
 
 def host_name(host):
@@ -122,6 +127,12 @@ def make_app(service, description, conf, names, addresses):
 
     @app.get("/action.cgi")
     async def action(request):
+        if request.method == "HEAD":
+            # HEAD must change nothing (RFC 9110 9.3.2), and the answer's head is only
+            # known once the command has run: refused, not run.
+            return Response('{"error":"HEAD does not run commands; use GET"}', 405,
+                            {"Allow": "GET", "Content-Type": "application/json"},
+                            reason="Method Not Allowed")
         raw = request.query_string or ""
         try:
             text = urldecode(raw)

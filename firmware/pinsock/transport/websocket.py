@@ -8,11 +8,12 @@
 # session must not keep the HTTP request alive (http.take_connection).
 import asyncio
 import gc
+from binascii import a2b_base64
 
 from ..compat import print_exception, ticks_ms
 from ..protocol.commands import update_text, utf8_prefix, wants_update
 from . import wsframe
-from .http import (HttpServer, Response, already_handled, is_upgrade, take_connection,
+from .http import (HttpServer, Response, already_handled, is_upgrade, noise, take_connection,
                    text_response)
 from .hub import Client, peer_address
 
@@ -21,6 +22,8 @@ _SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 # The switch report's frame is written after this much room for its header: 2 bytes
 # for a payload under 126 bytes, 4 (a 16-bit length) up to 64 KiB, far beyond any board.
 _HEADER_ROOM = 4
+# Made at import: a session the heap has no room for is still told why it ends.
+_CLOSE_NO_ROOM = wsframe.encode_close(wsframe.CLOSE_INTERNAL_ERROR, "out of memory")
 
 
 class WebSocketService:
@@ -120,9 +123,10 @@ class WebSocketService:
                 reason="Upgrade Required",
             )
         stream = await upgrade(request)
-        if stream is None:
-            return bad_handshake()
-        asyncio.create_task(self.session(stream))
+        if isinstance(stream, Response):  # the handshake refused
+            return stream
+        if stream is not None:
+            _start(stream, self.session)
         return already_handled
 
     async def session(self, stream):
@@ -131,16 +135,28 @@ class WebSocketService:
         # session keeps (the client, its buffers) is allocated low in the heap and
         # not in the middle of the space the request leaves free.
         gc.collect()
-        client = Client(stream, spawn=asyncio.create_task)
-        self.join(client, peer_address(stream))
         try:
+            client = Client(stream, spawn=asyncio.create_task)
+        except MemoryError:  # the peer got 101: it gets a close frame, made beforehand
+            noise("out of memory opening a WebSocket session", True)
+            try:
+                stream.write_now(_CLOSE_NO_ROOM)
+            except OSError:
+                pass
+            stream.close()
+            return
+        try:
+            self.join(client, peer_address(stream))
             await self._read_messages(stream, client)
         except wsframe.FrameError as exc:
             client.close(exc.code, exc.reason)
         except (EOFError, OSError):  # EOF, reset, or the socket closed under us
             client.peer_has_closed()
             client.hang_up()
-        except Exception as exc:  # MemoryError, or a bug: logged, and the client told
+        except MemoryError:  # logged, and the client told
+            noise("out of memory in a WebSocket session", True)
+            client.close(wsframe.CLOSE_INTERNAL_ERROR, "internal error")
+        except Exception as exc:  # a bug: logged, and the client told
             print_exception(exc)
             client.close(wsframe.CLOSE_INTERNAL_ERROR, "internal error")
         finally:
@@ -202,22 +218,46 @@ class WebSocketService:
             # OP_PONG: nothing to do
 
 
+def _start(stream, serve, *args):
+    # The task serve(stream, *args) for a connection taken over; without room for it,
+    # the socket is closed (the peer got 101, and sees the connection end).
+    try:
+        asyncio.create_task(serve(stream, *args))
+    except MemoryError:
+        stream.close()
+        noise("out of memory starting a WebSocket session", True)
+
+
 async def upgrade(request):
-    """Answer the WebSocket handshake and take the connection over.
-
-    Returns a stream of its own for the session (its close() closes the socket), or
-    None when the handshake lacks what RFC 6455 requires (the caller answers 400)."""
+    """Answer a WebSocket handshake and take the connection over. Returns a stream of
+    its own for the session (its close() closes the socket); or the answer refusing a
+    handshake that lacks what RFC 6455 4.2.1 requires: Connection: Upgrade and a
+    Sec-WebSocket-Key that is the base64 of 16 bytes (else 400), Sec-WebSocket-Version
+    13 (else 426, saying which version this server speaks); or None when the peer went
+    away meanwhile (a reset: one console line per cause, rate limited)."""
     headers = request.headers
-    key = headers.get("Sec-WebSocket-Key")
-    if not key or "upgrade" not in headers.get("Connection", "").lower():
-        return None
-    await request.sock[1].awrite(_SWITCHING + wsframe.accept_key(key) + b"\r\n\r\n")
-    return take_connection(request)
-
-
-def bad_handshake():
-    return text_response("Bad request: a WebSocket handshake needs Connection: Upgrade and"
-                         " Sec-WebSocket-Key\n", 400, "Bad Request")
+    key = headers.get("Sec-WebSocket-Key", "")
+    try:
+        good = len(key) == 24 and key[22:] == "==" and len(a2b_base64(key)) == 16 and \
+            "upgrade" in headers.get("Connection", "").lower()
+    except ValueError:  # not base64
+        good = False
+    if not good:
+        return text_response("Bad request: a WebSocket handshake needs Connection: Upgrade"
+                             " and a Sec-WebSocket-Key of 16 bytes\n", 400, "Bad Request")
+    if headers.get("Sec-WebSocket-Version") != "13":
+        return Response("WebSocket version 13 only\n", 426,
+                        {"Sec-WebSocket-Version": "13", "Content-Type": "text/plain"},
+                        reason="Upgrade Required")
+    try:
+        await request.sock[1].awrite(b"".join((_SWITCHING, wsframe.accept_key(key),
+                                                b"\r\n\r\n")))
+        return take_connection(request)
+    except OSError:
+        noise("a client went away during the WebSocket handshake")
+    except MemoryError:  # the socket is closed by the HTTP exchange, whose it still is
+        noise("out of memory taking a WebSocket session", True)
+    return None
 
 
 def close_reply(view, n):
@@ -244,9 +284,10 @@ async def send_log(request, log, since):
     the coroutines that served it are freed at once (a log read in flight then holds
     a quarter of the heap it would otherwise)."""
     stream = await upgrade(request)
-    if stream is None:
-        return bad_handshake()
-    asyncio.create_task(_stream_log(stream, log, since))
+    if isinstance(stream, Response):  # the handshake refused
+        return stream
+    if stream is not None:
+        _start(stream, _stream_log, log, since)
     return already_handled
 
 

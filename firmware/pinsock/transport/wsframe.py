@@ -84,7 +84,10 @@ def check_header(b0, b1):
             raise FrameError(CLOSE_PROTOCOL_ERROR, "control frame too long")
     elif opcode == OP_BINARY:
         raise FrameError(CLOSE_UNSUPPORTED, "binary frames not supported")
-    elif opcode == OP_CONT or not b0 & 0x80:
+    elif opcode == OP_CONT:
+        # No message was started (a first fragment is refused below): RFC 6455 5.4.
+        raise FrameError(CLOSE_PROTOCOL_ERROR, "continuation without a message")
+    elif not b0 & 0x80:
         raise FrameError(CLOSE_UNSUPPORTED, "fragmented messages not supported")
     elif opcode != OP_TEXT:
         raise FrameError(CLOSE_PROTOCOL_ERROR, "reserved opcode")

@@ -16,7 +16,7 @@ from simclient import HOST, Control, RawWs, http_get
 
 
 HEAP = "128K"
-HALF_OPEN_HEAD = b"GET /ws HTTP/1.1\r\nHost: x\r\n"  # and nothing more
+HALF_OPEN_HEAD = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # and nothing more
 SLOWLORIS_HEADS = 50
 SLOWLORIS_S = 6
 # The owner's WebSocket client sees a flipped switch within this, throughout.

@@ -15,30 +15,30 @@ def ask(sim, request, timeout=5):
 
 
 def test_two_content_lengths_are_refused(sim):
-    status, _, _ = ask(sim, b"POST /sim/set?io=0&level=0 HTTP/1.1\r\nHost: x\r\n"
+    status, _, _ = ask(sim, b"POST /sim/set?io=0&level=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                             b"Content-Length: 0\r\nContent-Length: 5\r\n\r\nhello")
     assert status == 400
     assert sim.control("get 0") == "1"  # not driven
 
 
 def test_transfer_encoding_is_refused(sim):
-    status, _, _ = ask(sim, b"POST /sim/set?io=0&level=0 HTTP/1.1\r\nHost: x\r\n"
+    status, _, _ = ask(sim, b"POST /sim/set?io=0&level=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
     assert status == 400
     assert sim.control("get 0") == "1"
 
 
 def test_head_does_not_run_a_command(sim):
-    status, headers, body = ask(sim, b"HEAD /action.cgi?sn=renamed HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, body = ask(sim, b"HEAD /action.cgi?sn=renamed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 405 and headers.get("allow") == "GET" and body == b""
-    status, _, body = ask(sim, b"GET /action.cgi?sn HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = ask(sim, b"GET /action.cgi?sn HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 200 and b"renamed" not in body
 
 
 def test_bad_percent_escape_gets_the_json_error(sim):
     for query in (b"%FF", b"%ZZ"):
         status, headers, body = ask(sim, b"GET /action.cgi?" + query
-                                    + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                                    + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert status == 400, query
         assert "e" in json.loads(body), body
 
@@ -46,7 +46,7 @@ def test_bad_percent_escape_gets_the_json_error(sim):
 def test_body_shorter_than_its_length_gets_408(sim):
     sock = socket.create_connection((HOST, sim.http_port), timeout=15)
     try:
-        sock.sendall(b"GET /board HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        sock.sendall(b"GET /board HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nabc")
         answer = sock.recv(4096)
     finally:
         sock.close()
@@ -59,7 +59,7 @@ def test_413_is_not_lost_to_a_reset(sim):
     for _ in range(5):
         sock = socket.create_connection((HOST, sim.http_port), timeout=5)
         try:
-            sock.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n"
+            sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8000\r\n\r\n"
                          + b"x" * 8000)
             answer = b""
             while True:
@@ -75,16 +75,16 @@ def test_413_is_not_lost_to_a_reset(sim):
 def test_1000_query_parameters_get_400_in_128k(start_sim):
     sim = start_sim(heapsize="128K")
     query = "&".join(["a"] * 1000).encode()  # 2 KB less one byte
-    status, _, _ = ask(sim, b"GET /log?" + query + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, _ = ask(sim, b"GET /log?" + query + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 400
-    status, _, body = ask(sim, b"GET /action.cgi?" + query + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = ask(sim, b"GET /action.cgi?" + query + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 400 and "e" in json.loads(body)
     assert sim.alive()
 
 
 def handshake(key="dGhlIHNhbXBsZSBub25jZQ==", version="13"):
     extra = "" if version is None else "Sec-WebSocket-Version: %s\r\n" % version
-    return ("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    return ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Key: %s\r\n%s\r\n" % (key, extra)).encode()
 
 

@@ -103,7 +103,7 @@ def add_routes(app, password):
         # HTTP exchange (HttpServer.request_timeout_ms), which would drop the answer.
         # The request has been read whole, so the connection is handed to a task of
         # its own (as a WebSocket session is), bounded by login_deadline_ms.
-        stream = await take_connection(request, b"")
+        stream = take_connection(request)
         asyncio.create_task(answer(stream, guess, request.scheme))
         return already_handled
 

@@ -20,6 +20,8 @@ import build  # noqa: E402
 
 ROOT = build.ROOT
 BOARD = "UNIX_SIM"
+DEFAULT_STATE_DIR = ROOT / ".state" / BOARD
+DEFAULT_UNIQUE_ID = "5153a1b0c0de"  # boards/UNIX_SIM/simhw.py's, for the default folder
 
 
 def micropython_command():
@@ -55,8 +57,11 @@ def main(argv=None):
                         help="HTTPS and WSS, when the state folder holds cert.der and key.der")
     parser.add_argument("--max-clients", type=int)
     parser.add_argument("--debounce-ms", type=int)
-    parser.add_argument("--state-dir", default=str(ROOT / ".state" / BOARD),
+    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
                         help="folder that plays the device's flash (default .state/UNIX_SIM)")
+    parser.add_argument("--unique-id", help="the simulated chip's unique id in hex (the"
+                        " device name is pinsock-<its last 4 digits>); default: derived"
+                        " from --state-dir, 5153a1b0c0de for the default state folder")
     parser.add_argument("--heapsize", help="MicroPython heap, e.g. 128K")
     parser.add_argument("--build-dir", help="build into and run from this folder"
                         " (default build/UNIX_SIM)")
@@ -72,6 +77,11 @@ def main(argv=None):
     state_dir.mkdir(parents=True, exist_ok=True)
     firmware_args = ["--http-port", str(args.http_port), "--https-port", str(args.https_port),
                      "--control-port", str(args.control_port), "--state-dir", str(state_dir)]
+    unique_id = args.unique_id
+    if unique_id is None and state_dir == DEFAULT_STATE_DIR.resolve():
+        unique_id = DEFAULT_UNIQUE_ID  # pinsock-c0de, the name the docs show
+    if unique_id is not None:
+        firmware_args += ["--unique-id", unique_id]
     if args.max_clients is not None:
         firmware_args += ["--max-clients", str(args.max_clients)]
     if args.debounce_ms is not None:

@@ -1,0 +1,462 @@
+# Transport: a small asyncio MQTT 3.1.1 client, the link to one broker. It keeps the
+# connection up (connect with a will, keepalive, reconnect with backoff) and moves
+# packets (mqttcodec.py encodes them); what is published and what a message means is
+# its handler's business (transport/mqttsink.py, the device's MQTT sink). Loaded only
+# when config.json has an `mqtt` block (boot/startup.py): without one, none of this
+# is in the heap.
+#
+# The handler is told:
+#   connected(link)                after every CONNACK: subscribe and publish it all
+#   message(topic, payload, retain)  an incoming PUBLISH (views of the receive buffer,
+#                                  valid during the call only)
+#   resend(ref)                    after a reconnect, for each QoS 1 publish given a
+#                                  `ref` that the broker never acknowledged
+#
+# What it never does: touch Wi-Fi, reboot, or block the device. When the broker goes
+# away it tries again after a full-jitter backoff (a random wait up to a ceiling that
+# doubles from min_backoff_ms to max_backoff_ms), and when the broker keeps taking an
+# accepted connection away (two devices with one client id kick each other off), it
+# says so once and stays at the longest backoff until a connection lasts.
+import asyncio
+from array import array
+from random import getrandbits
+
+from ..compat import ticks_diff, ticks_ms
+from . import mqttcodec as mc
+
+# Where a connection is.
+_DOWN = 0
+_CONNECTING = 1  # CONNECT sent, waiting for CONNACK
+_UP = 2
+
+
+class MqttLink:
+    #: Longest incoming packet kept, in bytes (its remaining length). Longer ones (a
+    #: huge message on a topic we subscribe to) are read past and dropped, and the log
+    #: says so. The receive buffer is this big.
+    max_packet_len = 512
+    #: Outgoing packets built in the send buffer; a longer one (a long reply) is built
+    #: in a buffer of its own.
+    send_buffer_len = 384
+    #: Bytes a slow broker may have waiting to be written before the connection is
+    #: given up (and made again, which re-publishes everything).
+    max_backlog = 4096
+    #: QoS 1 publishes of events and replies tracked until acknowledged, to send them
+    #: again after a reconnect. When more are unacknowledged, the oldest is no longer
+    #: tracked (an event's seq still shows a subscriber the gap).
+    max_inflight = 32
+    #: A publish not acknowledged this long means the connection is dead: it is closed
+    #: and made again, and what was not acknowledged is sent again.
+    puback_timeout_ms = 10000
+    #: How long to wait for the TCP (and TLS) connection and the CONNACK.
+    connect_timeout_ms = 10000
+    #: Reconnect backoff: the ceiling of the random wait starts here and doubles...
+    min_backoff_ms = 1000
+    #: ...up to this.
+    max_backoff_ms = 60000
+    #: The broker closing an accepted connection this many times, each within
+    #: storm_window_ms of the one before, is a reconnect storm (a duplicate client id).
+    storm_drops = 3
+    storm_window_ms = 60000
+
+    def __init__(self, host, port, client_id, handler, keepalive_s=30, will_topic=None,
+                 will_message=b"", user="", password="", ssl=None, log=print):
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.handler = handler
+        self.keepalive_ms = keepalive_s * 1000
+        self.ssl = ssl
+        self.log = log
+        self._connect_packet = mc.connect(client_id, keepalive_s, True, will_topic,
+                                          will_message, 1, True, user, password)
+        self._buf = bytearray(self.send_buffer_len)
+        self._buf_view = memoryview(self._buf)
+        self._rx = bytearray(self.max_packet_len + 5)  # a packet and its fixed header
+        self._rx_view = memoryview(self._rx)
+        self._rx_have = 0
+        self._skip = 0  # bytes of an over-long packet still to read past
+        self._backlog = bytearray()
+        self._writing = False  # a drain task runs: later packets wait in _backlog
+        self.stream = None
+        self.state = _DOWN
+        self._packet_id = 0
+        n = self.max_inflight
+        self._flight_id = array("H", bytes(2 * n))  # 0: the slot is free
+        self._flight_at = array("i", bytes(4 * n))
+        self._flight_ref = [None] * n  # type: list
+        self._flight_head = 0
+        self._flight_count = 0
+        self._last_sent = 0
+        self._last_heard = 0
+        self._connack = -1
+        self._drops = 0
+        self._dropped_at = 0
+        self._storm = False
+        self._refused = -1  # the last CONNACK refusal logged (logged once per code)
+        #: What went wrong last ("" while connected), and ticks_ms() of the next try.
+        self.last_error = ""
+        self.retry_at = 0
+        self.connects = 0  # CONNACKs accepted since boot
+
+    @property
+    def connected(self):
+        return self.state == _UP
+
+    # --- publishing ---------------------------------------------------------------
+    def publish(self, topic, payload, retain=False, ref=None, qos=1):
+        """Send PUBLISH now (or queued behind what the socket has not taken yet).
+        `topic` is UTF-8 bytes, `payload` bytes or a view. With a `ref`, the publish is
+        tracked until acknowledged and the handler's resend(ref) is called after a
+        reconnect if it never was. False when not connected (nothing is sent)."""
+        if self.state != _UP:
+            return False
+        pid = 0
+        if qos:
+            pid = self._next_id()
+        size = mc.publish_size(topic, len(payload), qos)
+        buf = self._buf if size <= len(self._buf) else bytearray(size)
+        n = mc.publish_into(buf, topic, payload, qos, retain, ref is not None and
+                            self._resending, pid)
+        if ref is not None:
+            self._track(pid, ref)
+        self._send(self._buf_view[:n] if buf is self._buf else buf)
+        return True
+
+    _resending = False  # set while the handler resends: DUP on what it publishes
+
+    def subscribe(self, topics):
+        """SUBSCRIBE to [(topic filter, qos), ...]; the SUBACK is checked when it comes."""
+        if self.state == _UP:
+            self._send(mc.subscribe(self._next_id(), topics))
+
+    def _next_id(self):
+        pid = self._packet_id % 0xFFFF + 1
+        self._packet_id = pid
+        return pid
+
+    def _track(self, pid, ref):
+        n = self.max_inflight
+        if self._flight_count == n:  # the oldest is given up
+            self._flight_ref[self._flight_head] = None
+            self._flight_head = (self._flight_head + 1) % n
+            self._flight_count -= 1
+        i = (self._flight_head + self._flight_count) % n
+        self._flight_id[i] = pid
+        self._flight_at[i] = ticks_ms()
+        self._flight_ref[i] = ref
+        self._flight_count += 1
+
+    def _acked(self, pid):
+        n = self.max_inflight
+        i = self._flight_head
+        for _ in range(self._flight_count):
+            if self._flight_id[i] == pid:
+                self._flight_id[i] = 0
+                self._flight_ref[i] = None
+                break
+            i = (i + 1) % n
+        # Acknowledged ones at the head leave the ring.
+        while self._flight_count and self._flight_id[self._flight_head] == 0:
+            self._flight_head = (self._flight_head + 1) % n
+            self._flight_count -= 1
+
+    def _unacked(self):
+        """The refs not acknowledged, oldest first; the ring is emptied."""
+        n = self.max_inflight
+        refs = []
+        i = self._flight_head
+        for _ in range(self._flight_count):
+            if self._flight_id[i]:
+                refs.append(self._flight_ref[i])
+            self._flight_id[i] = 0
+            self._flight_ref[i] = None
+            i = (i + 1) % n
+        self._flight_head = self._flight_count = 0
+        return refs
+
+    # --- writing ------------------------------------------------------------------
+    def _send(self, data):
+        stream = self.stream
+        if stream is None:
+            return
+        self._last_sent = ticks_ms()
+        if self._writing:  # keep the order: behind what waits already
+            if len(self._backlog) + len(data) > self.max_backlog:
+                self._fail("the broker does not read (%d bytes waiting)" % self.max_backlog)
+                return
+            self._backlog.extend(data)
+            return
+        try:
+            # asyncio's write() hands the socket what it takes now, and copies the
+            # rest into its out_buf: `data` may be a view of a buffer we reuse.
+            stream.write(data)
+        except OSError as exc:
+            self._fail("write: %r" % exc)
+            return
+        if stream.out_buf:
+            self._writing = True
+            asyncio.create_task(self._drain(stream))
+
+    async def _drain(self, stream):
+        try:
+            while True:
+                await stream.drain()
+                if not self._backlog or stream is not self.stream:
+                    break
+                stream.write(bytes(self._backlog))
+                self._backlog = bytearray()
+        except Exception as exc:
+            self._fail("write: %r" % exc)
+        self._writing = False
+
+    def _fail(self, why):
+        """Give the connection up: the reader task wakes and the link reconnects."""
+        stream = self.stream
+        if stream is not None and self.state != _DOWN:
+            self.last_error = why
+            self.state = _DOWN
+            try:
+                stream.s.close()  # wakes the reader blocked on it
+            except Exception:
+                pass
+
+    # --- reading ------------------------------------------------------------------
+    async def _fill(self, stream):
+        """Read what has arrived into the receive buffer; EOFError when it closed."""
+        if self._skip:
+            chunk = await stream.read(min(self._skip, 256))
+            if not chunk:
+                raise EOFError
+            self._skip -= len(chunk)
+            return
+        k = await stream.readinto(self._rx_view[self._rx_have :])
+        if k is None:  # TLS: a record not complete yet
+            return
+        if not k:
+            raise EOFError
+        self._rx_have += k
+        self._last_heard = ticks_ms()
+
+    def _process(self):
+        """Handle every whole packet in the receive buffer, keep the start of the next."""
+        rx = self._rx
+        have = self._rx_have
+        pos = 0
+        while have - pos >= 2:
+            n = 0
+            shift = 0
+            i = pos + 1
+            while True:
+                if i >= have:
+                    n = -1  # the length is not all here yet
+                    break
+                byte = rx[i]
+                i += 1
+                n |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    raise mc.MqttError("remaining length longer than 4 bytes")
+            if n < 0:
+                break
+            if n > self.max_packet_len:
+                self.log("mqtt: dropping a %d-byte packet (max_packet_len %d)"
+                         % (n, self.max_packet_len))
+                self._skip = n - (have - i)
+                if self._skip < 0:  # all of it is here already
+                    pos = i + n
+                    self._skip = 0
+                    continue
+                pos = have
+                break
+            if have - i < n:
+                break
+            self._dispatch(rx[pos], i, n)
+            pos = i + n
+        if pos:
+            rx[: have - pos] = self._rx_view[pos:have]
+            self._rx_have = have - pos
+
+    def _dispatch(self, first, start, n):
+        rx = self._rx
+        kind = first & 0xF0
+        if self.state == _CONNECTING:
+            if kind != mc.CONNACK:
+                raise mc.MqttError("expected CONNACK, got 0x%02x" % first)
+            self._connack = mc.parse_connack(self._rx_view[start : start + n])[1]
+        elif kind == mc.PUBACK:
+            if n != 2:
+                raise mc.MqttError("PUBACK is 2 bytes")
+            self._acked((rx[start] << 8) | rx[start + 1])
+        elif kind == mc.PUBLISH:
+            topic, payload, qos, retain, _, pid = mc.parse_publish(
+                first, self._rx_view[start : start + n])
+            if qos:  # acknowledged first: a handler that fails does not stop it
+                self._send(mc.puback(pid))
+            try:
+                self.handler.message(topic, payload, retain)
+            except Exception as exc:  # a bug in the handler: logged, the link lives
+                self.log("mqtt: error handling a message: %r" % exc)
+        elif kind == mc.SUBACK:
+            _, codes = mc.parse_suback(self._rx_view[start : start + n])
+            if mc.SUBSCRIBE_FAILED in codes:
+                self.log("mqtt: the broker refused a subscription (%r): commands may not"
+                         " arrive" % codes)
+        elif kind == mc.PINGRESP:
+            pass
+        else:
+            raise mc.MqttError("unexpected packet 0x%02x" % first)
+
+    # --- the connection -----------------------------------------------------------
+    async def run(self):
+        """The link's task: connect, serve, reconnect, for ever."""
+        attempt = 0
+        while True:
+            accepted_at = None
+            try:
+                accepted_at = await self._session()
+            except Exception as exc:  # OSError, EOFError, MqttError, a timeout
+                if not self.last_error:
+                    self.last_error = repr(exc)
+            finally:
+                self._close()
+            if accepted_at is not None:
+                attempt = 0
+                self._dropped(accepted_at)
+            ceiling = self.max_backoff_ms
+            if not self._storm:
+                ceiling = min(ceiling, self.min_backoff_ms << min(attempt, 16))
+                attempt += 1
+                wait = getrandbits(16) * ceiling >> 16  # full jitter: 0 .. ceiling
+            else:  # stay at the longest backoff; jitter keeps two clones apart
+                wait = ceiling // 2 + (getrandbits(16) * (ceiling // 2) >> 16)
+            self.retry_at = ticks_ms() + wait
+            self.log("mqtt: %s; retrying in %d.%d s" % (self.last_error, wait // 1000,
+                                                      wait % 1000 // 100))
+            await asyncio.sleep_ms(wait)
+
+    def _dropped(self, accepted_at):
+        # An accepted connection ended. Short-lived ones in a row are a storm.
+        now = ticks_ms()
+        lasted = ticks_diff(now, accepted_at)
+        if lasted >= self.storm_window_ms:
+            self._drops = 0
+            self._storm = False
+            return
+        if self._drops and ticks_diff(now, self._dropped_at) > self.storm_window_ms:
+            self._drops = 0
+        self._drops += 1
+        self._dropped_at = now
+        if self._drops >= self.storm_drops and not self._storm:
+            self._storm = True
+            self.log("mqtt: the broker closed the connection %d times within a minute:"
+                     " is another device using the client id %r? Retrying every %d s"
+                     % (self._drops, self.client_id, self.max_backoff_ms // 1000))
+
+    async def _session(self):
+        """One connection: returns ticks_ms() of the CONNACK once it has ended (None
+        when it was never accepted)."""
+        self.last_error = ""
+        self._rx_have = 0
+        self._skip = 0
+        self._connack = -1
+        stream = await asyncio.wait_for_ms(self._open(), self.connect_timeout_ms)
+        self.stream = stream
+        self.state = _CONNECTING
+        self._writing = False
+        self._backlog = bytearray()
+        self._send(self._connect_packet)
+        await asyncio.wait_for_ms(self._read_connack(stream), self.connect_timeout_ms)
+        code = self._connack
+        if code:
+            why = mc.REFUSED.get(code, "code %d" % code)
+            self.last_error = "the broker refused the connection: " + why
+            if code != self._refused:
+                self._refused = code
+                self.log("mqtt: %s:%d refused the connection: %s" % (self.host, self.port,
+                                                                      why))
+            return None
+        self._refused = -1
+        accepted_at = ticks_ms()
+        self.state = _UP
+        self.connects += 1
+        self.log("mqtt: connected to %s:%d as %s" % (self.host, self.port, self.client_id))
+        unacked = self._unacked()
+        self.handler.connected(self)
+        self._resending = True
+        try:
+            for ref in unacked:
+                self.handler.resend(ref)
+        finally:
+            self._resending = False
+        ticker = asyncio.create_task(self._tick())
+        try:
+            while self.state == _UP:
+                await self._fill(stream)
+                self._process()
+        except Exception as exc:
+            if self.state == _UP:  # not given up on purpose (_fail says why)
+                self.last_error = ("the broker closed the connection"
+                                   if isinstance(exc, EOFError) else repr(exc))
+        finally:
+            ticker.cancel()
+        return accepted_at
+
+    async def _open(self):
+        if self.ssl is None:
+            return (await asyncio.open_connection(self.host, self.port))[0]
+        return (await asyncio.open_connection(self.host, self.port, ssl=self.ssl,
+                                              server_hostname=self.host))[0]
+
+    async def _read_connack(self, stream):
+        while self._connack < 0:
+            await self._fill(stream)
+            self._process()
+
+    async def _tick(self):
+        # Once a second: a PINGREQ when we have been quiet for half the keepalive,
+        # and the connection given up when the broker has been silent for the whole
+        # keepalive (it answers a PINGREQ at once) or a publish waits too long.
+        keepalive = self.keepalive_ms
+        while self.state == _UP:
+            await asyncio.sleep_ms(1000)
+            now = ticks_ms()
+            if keepalive:
+                if ticks_diff(now, self._last_heard) > keepalive:
+                    self._fail("no answer from the broker for %d s" % (keepalive // 1000))
+                    return
+                if ticks_diff(now, self._last_sent) >= keepalive // 2:
+                    self._send(mc.PINGREQ_PACKET)
+            if self._flight_count and ticks_diff(
+                    now, self._flight_at[self._flight_head]) > self.puback_timeout_ms:
+                self._fail("no PUBACK for %d s" % (self.puback_timeout_ms // 1000))
+                return
+
+    def _close(self):
+        stream = self.stream
+        self.stream = None
+        self.state = _DOWN
+        self._writing = False
+        self._backlog = bytearray()
+        if stream is not None:
+            try:
+                stream.s.close()
+            except Exception:
+                pass
+
+    async def disconnect(self, last=None):
+        """Leave cleanly: publish `last` (topic, payload), retained (the `offline` the
+        will would say), then DISCONNECT, so the broker does not send the will."""
+        stream = self.stream
+        if self.state != _UP or stream is None:
+            return
+        if last is not None:
+            self.publish(last[0], last[1], True)
+        self._send(mc.DISCONNECT_PACKET)
+        try:
+            await asyncio.wait_for_ms(stream.drain(), 2000)
+        except Exception:
+            pass
+        self._close()

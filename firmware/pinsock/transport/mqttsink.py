@@ -1,0 +1,137 @@
+# Transport: the device on an MQTT broker (docs/MQTT.md). The device's sink for MQTT
+# (logic/device.py Sink) and its command channel: it publishes what the device
+# announces on topics under <prefix>/<node_id>/, and runs the commands that arrive on
+# `cmd`, `<prefix>/all/cmd` and `io/<h>/set`. The link to the broker is mqtt.py's.
+#
+#   status      online / offline (the will), retained
+#   state       the switch report, exactly as on the WebSocket, retained
+#   io/<h>      0 / 1, the level of every IO, retained
+#   event       each event-log record as GET /log gives it
+#   reply       the reply to each command
+#   cmd, io/<h>/set, <prefix>/all/cmd: subscribed; retained messages there are
+#               ignored (and logged): a command must not run again at every connect.
+#
+# Everything is published again after every connect. Topics are encoded once, and a
+# change is published from the link's send buffer.
+from ..logic.device import Sink
+from ..protocol.commands import error_reply, is_error
+
+_HEX = "0123456789abcdef"
+_LEVEL = (b"0", b"1")
+# The reply to a trigger command (tuv...): triggers choose what a WebSocket connection
+# is told; over MQTT every change of every IO is published anyway.
+E_NO_TRIGGERS = "no triggers over mqtt: every io is published"
+
+
+class MqttClient:
+    """The MQTT channel as the device's command logic sees a client (Device.connected:
+    rate credit, triggers)."""
+
+    closing = False
+
+
+class MqttSink(Sink):
+    def __init__(self, device, prefix, node_id, log=print):
+        self.device = device
+        self.log = log
+        self.link = None  # the MqttLink, once made (it needs the will topic from here)
+        base = "%s/%s/" % (prefix, node_id)
+        self.base = base.encode()
+        self.status_topic = (base + "status").encode()
+        self.state_topic = (base + "state").encode()
+        self.event_topic = (base + "event").encode()
+        self.reply_topic = (base + "reply").encode()
+        self.cmd_topic = (base + "cmd").encode()
+        self.all_cmd_topic = (prefix + "/all/cmd").encode()
+        count = device.bank.count
+        self.io_topics = [(base + "io/" + _HEX[io]).encode() for io in range(count)]
+        self.subscriptions = [(self.cmd_topic.decode(), 1), (base + "io/+/set", 1),
+                              (self.all_cmd_topic.decode(), 1)]
+        self.client = MqttClient()
+        device.connected(self.client)
+        self.ignored = 0  # retained commands ignored since boot
+
+    # --- the device's sink --------------------------------------------------------
+    def report_changed(self, payload):
+        link = self.link
+        if link is not None:
+            link.publish(self.state_topic, payload, True)
+
+    def level_changed(self, io, level):
+        link = self.link
+        if link is not None:
+            link.publish(self.io_topics[io], _LEVEL[level], True)
+
+    def logged(self, seq):
+        link = self.link
+        if link is not None and link.connected:
+            link.publish(self.event_topic, self.device.log.record(seq).encode(), False, seq)
+
+    def reply(self, client, text):
+        link = self.link
+        if link is not None and link.connected:
+            # The text is kept until acknowledged: sent again after a reconnect.
+            link.publish(self.reply_topic, text.encode(), False, text)
+
+    # --- the link's handler -------------------------------------------------------
+    def connected(self, link):
+        """After every CONNACK: subscribe, then publish everything."""
+        link.subscribe(self.subscriptions)
+        link.publish(self.status_topic, b"online", True)
+        device = self.device
+        link.publish(self.state_topic, device.report.payload(device.log.seq), True)
+        level = device.bank.level
+        for io in range(device.bank.count):
+            link.publish(self.io_topics[io], _LEVEL[level[io]], True)
+
+    def resend(self, ref):
+        """A publish the broker never acknowledged, after a reconnect: an event by its
+        seq (if the log still holds it), or a reply by its text."""
+        link = self.link
+        if type(ref) is int:
+            if ref >= self.device.log.oldest():
+                link.publish(self.event_topic, self.device.log.record(ref).encode(), False,
+                             ref)
+        else:
+            link.publish(self.reply_topic, ref.encode(), False, ref)
+
+    def message(self, topic, payload, retain):
+        topic = bytes(topic)
+        if retain:
+            self.ignored += 1
+            name = topic.decode()
+            self.log("mqtt: ignoring a retained message on %s: commands are never"
+                     " retained (clear it: mosquitto_pub -r -n -t %s)" % (name, name))
+            return
+        try:
+            text = bytes(payload).decode()
+        except UnicodeError:
+            text = "\x00"  # refused by the command engine as an invalid character
+        if topic == self.cmd_topic or topic == self.all_cmd_topic:
+            self.command(text)
+            return
+        base = self.base
+        n = len(base)
+        # <base>io/<h>/set
+        if (len(topic) == n + 8 and topic[:n] == base and topic[n : n + 3] == b"io/"
+                and topic[n + 4 :] == b"/set"):
+            edge = chr(topic[n + 3])
+            self.command_quietly("v%s=%s" % (edge, text.strip()))
+
+    def command(self, text):
+        """A message on cmd: run it, the reply on `reply`."""
+        if text[:1] == "t":
+            eq = text.find("=")
+            self.reply(self.client, error_reply(text if eq < 0 else text[:eq], E_NO_TRIGGERS))
+            return
+        self.reply(self.client, self.device.execute(self.client, text))
+
+    def command_quietly(self, text):
+        # io/<h>/set: what it changes shows on io/<h>; only an error is replied.
+        reply = self.device.execute(self.client, text)
+        if is_error(reply):
+            self.reply(self.client, reply)
+
+    def last_words(self):
+        """(topic, payload) to publish before a clean DISCONNECT."""
+        return self.status_topic, b"offline"

@@ -93,7 +93,7 @@ class MqttLink:
         self._drops = 0
         self._dropped_at = 0
         self._storm = False
-        self._refused = -1  # the last CONNACK refusal logged (logged once per code)
+        self._logged_error = ""  # what the log said went wrong last
         #: What went wrong last ("" while connected), and ticks_ms() of the next try.
         self.last_error = ""
         self.retry_at = 0
@@ -333,8 +333,10 @@ class MqttLink:
             else:  # stay at the longest backoff; jitter keeps two clones apart
                 wait = ceiling // 2 + (getrandbits(16) * (ceiling // 2) >> 16)
             self.retry_at = ticks_ms() + wait
-            self.log("mqtt: %s; retrying in %d.%d s" % (self.last_error, wait // 1000,
-                                                      wait % 1000 // 100))
+            if self.last_error != self._logged_error:  # each trouble once, not each try
+                self._logged_error = self.last_error
+                self.log("mqtt: %s; retrying in %d.%d s" % (self.last_error, wait // 1000,
+                                                          wait % 1000 // 100))
             await asyncio.sleep_ms(wait)
 
     def _dropped(self, accepted_at):
@@ -371,14 +373,10 @@ class MqttLink:
         await asyncio.wait_for_ms(self._read_connack(stream), self.connect_timeout_ms)
         code = self._connack
         if code:
-            why = mc.REFUSED.get(code, "code %d" % code)
-            self.last_error = "the broker refused the connection: " + why
-            if code != self._refused:
-                self._refused = code
-                self.log("mqtt: %s:%d refused the connection: %s" % (self.host, self.port,
-                                                                      why))
+            self.last_error = "%s:%d refused the connection: %s" % (
+                self.host, self.port, mc.REFUSED.get(code, "code %d" % code))
             return None
-        self._refused = -1
+        self._logged_error = ""
         accepted_at = ticks_ms()
         self.state = _UP
         self.connects += 1

@@ -263,3 +263,20 @@ def test_two_boards_with_one_client_id_back_off_and_say_so_once(broker, start_si
     time.sleep(3)  # no second time
     for sim in (one, two):
         assert sum(pattern in line for line in sim.output) <= 1, sim.output
+
+
+def test_stopping_with_ctrl_c_says_offline_and_disconnects_cleanly(broker, observers,
+                                                                   start_sim, tmp_path):
+    b = broker()
+    sim = mqtt_sim(start_sim, tmp_path, b.port)
+    watch = observers(b.port)
+    watch.wait_for(BASE + "status", "online", WAIT_S)
+    sim.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert sim.proc.wait(timeout=10) == 0
+    watch.wait_for(BASE + "status", "offline", WAIT_S)
+    # The device said it, then DISCONNECT: the broker did not have to send the will.
+    deadline = time.monotonic() + 5
+    while "Client %s disconnected." % NODE not in b.log():
+        assert time.monotonic() < deadline, b.log()
+        time.sleep(0.1)
+    assert "Sending will" not in b.log() and "closed its connection" not in b.log()

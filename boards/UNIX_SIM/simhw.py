@@ -28,24 +28,6 @@ _FLOATING = 0xFF
 _CONTROL_USAGE = "set <io> <0|1> | tset <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
 _DIR_OUT = 1
 _PULL_UP = 1
-# The unique id of the simulator that has no state folder of its own and no
-# --unique-id (tools/sim.py gives it to the default one, .state/UNIX_SIM/): its name is
-# pinsock-c0de, as in the docs.
-DEFAULT_UNIQUE_ID = "5153a1b0c0de"
-
-
-def unique_id_of(given, state_dir):
-    """The simulated chip's unique id, 12 hex digits like a MAC: --unique-id's, or one
-    derived from the state folder (its SHA-256), so several simulators with a state
-    folder each are several boards."""
-    if given:
-        return given.lower()
-    if not state_dir:
-        return DEFAULT_UNIQUE_ID
-    import hashlib
-    from binascii import hexlify
-
-    return hexlify(hashlib.sha256(state_dir.rstrip("/").encode()).digest()[:6]).decode()
 
 
 class SimHardware:
@@ -58,7 +40,10 @@ class SimHardware:
         self.labels = [spec["label"] for spec in ios]
         self.host = board["host"]
         self.control_port = board.get("control_port", 8081)
-        self._unique_id = unique_id_of(board.get("unique_id"), board["state_dir"])
+        # --unique-id's, or derived from the state folder (boot/startup.py); without
+        # either, the one that names it pinsock-c0de, as in the docs (tools/sim.py gives
+        # it to the default state folder too).
+        self.unique_id = board.get("unique_id") or "5153a1b0c0de"
         n = len(ios)
         self.count = n
         self.direction = bytearray(n)
@@ -95,7 +80,7 @@ class SimHardware:
         return asyncio.Event()
 
     def unique_id_hex(self):
-        return self._unique_id
+        return self.unique_id
 
     def add_routes(self, app):
         """HTTP endpoint for the page's simulator panel (simulator builds only).

@@ -24,25 +24,12 @@ DEFAULTS = {
     # Pages on other origins (e.g. "http://dashboard.lan:8000") allowed to open the
     # WebSocket and use /action.cgi; the device's own page always may.
     "allowed_origins": [],
-    # The MQTT broker to publish to (docs/MQTT.md), MQTT_DEFAULTS below; absent (None)
-    # = no MQTT, and none of its code loaded.
-    "mqtt": None,
 }
-MQTT_DEFAULTS = {
-    "host": "",  # the broker's name or address; required
-    "port": 0,  # 0: 1883, or 8883 with TLS
-    "user": "",  # "" = connect without a user name
-    "password": "",
-    "tls": False,  # mqtts: the broker's CA certificate is mqtt_ca.der in the state folder
-    "prefix": "pinsock",  # topics are <prefix>/<node_id>/...
-    "discovery_prefix": "homeassistant",
-    "node_id": "",  # "" = the device's default name, pinsock-<last 4 hex of unique id>
-    "keepalive": 30,  # seconds; 0 = no keepalive
-    "retain_discovery": False,
-}
-MQTT_CA_FILE = "mqtt_ca.der"
+# "mqtt" (docs/MQTT.md) is not in DEFAULTS: absent means no MQTT, and load() gives the
+# key only when the block is usable (boot/mqtt_json.py reads it, and is loaded only
+# then: a device without MQTT does not load its code).
 MAX_HOSTNAME_LEN = 32  # what ESP-IDF and the Pico W's lwIP accept
-_KIND = {str: "text", int: "a whole number", list: "a list", bool: "true or false"}
+_KIND = {str: "text", int: "a whole number", list: "a list"}
 # The password when config.json could not be read: no login succeeds until it is fixed.
 LOCKED = None
 
@@ -78,9 +65,6 @@ def load(path=FILE_NAME, log=print):
         return conf
     for key, default in DEFAULTS.items():
         value = data.get(key, default)
-        if key == "mqtt":
-            conf[key] = None if value is None else mqtt_block(value, path, log)
-            continue
         if key == "password" and value is not None and type(value) is not str:
             log("config: password in %s is not text; using it as text" % path)
             value = str(value)
@@ -93,6 +77,12 @@ def load(path=FILE_NAME, log=print):
             log("config: ignoring %s in %s: must be %s" % (key, path, problem))
         else:
             conf[key] = value
+    if data.get("mqtt") is not None:
+        from .mqtt_json import mqtt_block
+
+        mqtt = mqtt_block(data["mqtt"], path, log)
+        if mqtt is not None:
+            conf["mqtt"] = mqtt
     return conf
 
 
@@ -111,67 +101,6 @@ def device_value_error(key, value):
             if type(origin) is not str or "://" not in origin:
                 return "a list of origins like \"http://dashboard.lan:8000\""
     return None
-
-
-def mqtt_block(block, path="config.json", log=print):
-    """The `mqtt` block merged over MQTT_DEFAULTS, or None (MQTT off) when it is
-    unusable. Each problem is logged; a bad value but the host's is replaced by its
-    default, as in the rest of config.json. The password is never logged."""
-    where = "config: mqtt in %s" % path
-    if not isinstance(block, dict):
-        log("%s is not an object; MQTT is off" % where)
-        return None
-    conf = dict(MQTT_DEFAULTS)
-    for key in block:
-        if key not in MQTT_DEFAULTS:
-            log("%s: ignoring unknown key %s" % (where, key))
-    for key, default in MQTT_DEFAULTS.items():
-        value = block.get(key, default)
-        if type(value) is not type(default):
-            problem = _KIND.get(type(default))
-        else:
-            problem = mqtt_value_error(key, value)
-        if problem:
-            log("%s: ignoring %s: must be %s" % (where, key, problem))
-        else:
-            conf[key] = value
-    if not conf["host"]:
-        log("%s: no host; MQTT is off" % where)
-        return None
-    if not conf["port"]:
-        conf["port"] = 8883 if conf["tls"] else 1883
-    return conf
-
-
-def mqtt_value_error(key, value):
-    """What `value` must be instead, for `key` of the mqtt block; None when it is fine."""
-    if key == "host" and (not value or " " in value or "/" in value):
-        return "a host name or address"
-    if key == "port" and not 0 <= value <= 65535:
-        return "1 to 65535, or 0 for the default"
-    if key == "keepalive" and not 0 <= value <= 65535:
-        return "0 to 65535 seconds"
-    if key in ("prefix", "discovery_prefix") and not is_topic(value, True):
-        return "topic levels without + # or empty ones, e.g. \"pinsock\""
-    if key == "node_id" and value and (not is_topic(value, False) or value == "all"):
-        return "one topic level without + # / (not \"all\"), or empty for the default"
-    return None
-
-
-def is_topic(text, slashes):
-    """A topic name of one level (or several, with `slashes`) that is safe to publish
-    under: no wildcards, no empty level, not $-prefixed, at most 64 characters."""
-    if not 0 < len(text) <= 64 or text[0] == "$":
-        return False
-    for level in text.split("/"):
-        if not level:
-            return False
-    if not slashes and "/" in text:
-        return False
-    for ch in text:
-        if ch in "+#" or ord(ch) < 0x20:
-            return False
-    return True
 
 
 def is_hostname(name):

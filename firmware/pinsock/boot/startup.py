@@ -32,6 +32,17 @@ def load_hardware(board):
     if board["hal"] == "sim":
         from simhw import SimHardware
 
+        # A simulated chip's unique id: --unique-id's, or one derived from the state
+        # folder (12 hex digits of its SHA-256, like a MAC), so that several simulators,
+        # each with a state folder of its own, are several boards.
+        if board.get("unique_id"):
+            board["unique_id"] = board["unique_id"].lower()
+        elif board["state_dir"]:
+            import hashlib
+            from binascii import hexlify
+
+            digest = hashlib.sha256(board["state_dir"].rstrip("/").encode()).digest()
+            board["unique_id"] = hexlify(digest[:6]).decode()
         return SimHardware(board)
     from ..hardware.pins import MachineHardware
 
@@ -79,56 +90,10 @@ def build(board, hardware, conf):
     app = make_app(service, board_description(board), conf)
     hardware.add_routes(app)
     if conf.get("mqtt"):
-        start_mqtt(device, conf["mqtt"], default_name, board["state_dir"])
+        from . import mqtt_json
+
+        mqtt_json.start(device, conf["mqtt"], default_name, board["state_dir"])
     return device, bank, status, hub, app
-
-
-def start_mqtt(device, mqtt, default_name, state_dir):
-    """Add the MQTT sink (transport/mqttsink.py) and start its link's task. Only
-    called when config.json has a usable `mqtt` block (config_json.mqtt_block): without
-    one, the MQTT modules are never imported. Returns the sink; None when TLS was asked
-    for and cannot be had (logged)."""
-    import asyncio
-
-    from ..transport.mqtt import MqttLink
-    from ..transport.mqttsink import MqttSink
-
-    ssl = None
-    if mqtt["tls"]:
-        ssl = mqtt_tls_context(state_dir)
-        if ssl is None:
-            return None
-    # The node id does not follow `sn`: renaming a device must not change its topics.
-    node_id = mqtt["node_id"] or default_name
-    sink = MqttSink(device, mqtt["prefix"], node_id)
-    sink.link = MqttLink(mqtt["host"], mqtt["port"], node_id, sink, mqtt["keepalive"],
-                         sink.status_topic, b"offline", mqtt["user"], mqtt["password"], ssl)
-    device.add_sink(sink)
-    asyncio.create_task(sink.link.run())
-    print("mqtt: publishing to %s:%d as %s/%s/" % (mqtt["host"], mqtt["port"],
-                                                    mqtt["prefix"], node_id))
-    return sink
-
-
-def mqtt_tls_context(state_dir):
-    """An SSLContext that checks the broker against mqtt_ca.der (DER) in the state
-    folder; None, logged, when there is none."""
-    from .config_json import MQTT_CA_FILE
-
-    path = (state_dir.rstrip("/") + "/" if state_dir else "") + MQTT_CA_FILE
-    try:
-        import ssl
-
-        with open(path, "rb") as f:
-            ca = f.read()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(cadata=ca)
-    except Exception as exc:  # OSError: no file; ValueError: not a certificate
-        print("mqtt: error: tls needs the broker's CA certificate in %s (DER): %r;"
-              " MQTT is off" % (path, exc))
-        return None
-    return context
 
 
 def board_description(board):

@@ -24,6 +24,11 @@ from random import getrandbits
 from ..compat import ticks_diff, ticks_ms
 from . import mqttcodec as mc
 
+_core = getattr(asyncio, "core", None)  # MicroPython's (not in the stubs; CPython: None)
+# MicroPython's asyncio stream (reader and writer in one, over the socket `s`, with
+# `out_buf`): the type checker's stubs describe CPython's, which is another thing.
+_open_connection = getattr(asyncio, "open_connection")  # noqa: B009 (hides it from the stubs)
+
 # Where a connection is.
 _DOWN = 0
 _CONNECTING = 1  # CONNECT sent, waiting for CONNACK
@@ -71,10 +76,11 @@ class MqttLink:
         self._connect_packet = mc.connect(client_id, keepalive_s, True, will_topic,
                                           will_message, 1, True, user, password)
         self._buf = bytearray(self.send_buffer_len)
-        self._buf_view = memoryview(self._buf)
+        self.packet = self._buf  # what begin() writes the head of a publish into
         self._rx = bytearray(self.max_packet_len + 5)  # a packet and its fixed header
         self._rx_view = memoryview(self._rx)
         self._rx_have = 0
+        self._readable = Readable()
         self._skip = 0  # bytes of an over-long packet still to read past
         self._backlog = bytearray()
         self._writing = False  # a drain task runs: later packets wait in _backlog
@@ -109,26 +115,42 @@ class MqttLink:
         `topic` is UTF-8 bytes, `payload` bytes or a view. With a `ref`, the publish is
         tracked until acknowledged and the handler's resend(ref) is called after a
         reconnect if it never was. False when not connected (nothing is sent)."""
-        if self.state != _UP:
+        pos = self.begin(topic, len(payload), retain, ref, qos)
+        if pos < 0:
             return False
+        end = pos + len(payload)
+        self.packet[pos:end] = payload
+        self.end(end)
+        return True
+
+    def begin(self, topic, payload_len, retain=False, ref=None, qos=1):
+        """A PUBLISH whose payload the caller writes itself, allocating nothing: its
+        head is written to `packet`, and the position where the payload_len bytes of
+        payload go is returned (-1 when not connected: nothing to write). Then end()."""
+        if self.state != _UP:
+            return -1
         pid = 0
         if qos:
             pid = self._next_id()
-        size = mc.publish_size(topic, len(payload), qos)
-        buf = self._buf if size <= len(self._buf) else bytearray(size)
-        n = mc.publish_into(buf, topic, payload, qos, retain, ref is not None and
-                            self._resending, pid)
+        if mc.publish_size(topic, payload_len, qos) > len(self._buf):
+            self.packet = bytearray(mc.publish_size(topic, payload_len, qos))  # rare
         if ref is not None:
             self._track(pid, ref)
-        self._send(self._buf_view[:n] if buf is self._buf else buf)
-        return True
+        return mc.publish_head_into(self.packet, topic, payload_len, qos, retain,
+                                    ref is not None and self._resending, pid)
+
+    def end(self, n):
+        """Send the packet begin() started, now n bytes long."""
+        self._send(self.packet, n)
+        self.packet = self._buf
 
     _resending = False  # set while the handler resends: DUP on what it publishes
 
     def subscribe(self, topics):
         """SUBSCRIBE to [(topic filter, qos), ...]; the SUBACK is checked when it comes."""
         if self.state == _UP:
-            self._send(mc.subscribe(self._next_id(), topics))
+            packet = mc.subscribe(self._next_id(), topics)
+            self._send(packet, len(packet))
 
     def _next_id(self):
         pid = self._packet_id % 0xFFFF + 1
@@ -176,36 +198,39 @@ class MqttLink:
         return refs
 
     # --- writing ------------------------------------------------------------------
-    def _send(self, data):
+    def _send(self, data, n):
+        """Write data[:n] (bytes or a buffer the caller reuses: what the socket does not
+        take at once is copied)."""
         stream = self.stream
         if stream is None:
             return
         self._last_sent = ticks_ms()
-        if self._writing:  # keep the order: behind what waits already
-            if len(self._backlog) + len(data) > self.max_backlog:
-                self._fail("the broker does not read (%d bytes waiting)" % self.max_backlog)
+        if not self._writing:
+            try:
+                k = stream.s.write(data, 0, n)  # non-blocking: what fits now
+            except OSError as exc:
+                self._fail("write: %r" % exc)
                 return
-            self._backlog.extend(data)
-            return
-        try:
-            # asyncio's write() hands the socket what it takes now, and copies the
-            # rest into its out_buf: `data` may be a view of a buffer we reuse.
-            stream.write(data)
-        except OSError as exc:
-            self._fail("write: %r" % exc)
-            return
-        if stream.out_buf:
+            if k == n:
+                return
+            k = k or 0  # None: nothing was taken
             self._writing = True
+            self._backlog.extend(memoryview(data)[k:n])
             asyncio.create_task(self._drain(stream))
+            return
+        # Behind what waits already, to keep the order.
+        if len(self._backlog) + n > self.max_backlog:
+            self._fail("the broker does not read (%d bytes waiting)" % self.max_backlog)
+            return
+        self._backlog.extend(memoryview(data)[:n])
 
     async def _drain(self, stream):
+        # A task only while the socket is full: hands asyncio what waits, until none.
         try:
-            while True:
-                await stream.drain()
-                if not self._backlog or stream is not self.stream:
-                    break
-                stream.write(bytes(self._backlog))
+            while self._backlog and stream is self.stream:
+                stream.out_buf = bytes(self._backlog)
                 self._backlog = bytearray()
+                await stream.drain()
         except Exception as exc:
             self._fail("write: %r" % exc)
         self._writing = False
@@ -224,18 +249,29 @@ class MqttLink:
     # --- reading ------------------------------------------------------------------
     async def _fill(self, stream):
         """Read what has arrived into the receive buffer; EOFError when it closed."""
+        sock = stream.s
+        readable = self._readable
+        readable.sock = sock
+        await readable  # pyright: ignore[reportGeneralTypeIssues] (an iterator will do)
         if self._skip:
-            chunk = await stream.read(min(self._skip, 256))
+            chunk = sock.read(min(self._skip, 256))
+            if chunk is None:
+                return
             if not chunk:
                 raise EOFError
             self._skip -= len(chunk)
             return
-        k = await stream.readinto(self._rx_view[self._rx_have :])
+        have = self._rx_have
+        # Mostly the buffer is empty (every packet so far was whole): no view is needed.
+        if have:
+            k = sock.readinto(self._rx_view[have:])
+        else:
+            k = sock.readinto(self._rx)
         if k is None:  # TLS: a record not complete yet
             return
         if not k:
             raise EOFError
-        self._rx_have += k
+        self._rx_have = have + k
         self._last_heard = ticks_ms()
 
     def _process(self):
@@ -294,7 +330,7 @@ class MqttLink:
             topic, payload, qos, retain, _, pid = mc.parse_publish(
                 first, self._rx_view[start : start + n])
             if qos:  # acknowledged first: a handler that fails does not stop it
-                self._send(mc.puback(pid))
+                self._send(mc.puback(pid), 4)
             try:
                 self.handler.message(topic, payload, retain)
             except Exception as exc:  # a bug in the handler: logged, the link lives
@@ -369,7 +405,7 @@ class MqttLink:
         self.state = _CONNECTING
         self._writing = False
         self._backlog = bytearray()
-        self._send(self._connect_packet)
+        self._send(self._connect_packet, len(self._connect_packet))
         await asyncio.wait_for_ms(self._read_connack(stream), self.connect_timeout_ms)
         code = self._connack
         if code:
@@ -404,9 +440,9 @@ class MqttLink:
 
     async def _open(self):
         if self.ssl is None:
-            return (await asyncio.open_connection(self.host, self.port))[0]
-        return (await asyncio.open_connection(self.host, self.port, ssl=self.ssl,
-                                              server_hostname=self.host))[0]
+            return (await _open_connection(self.host, self.port))[0]
+        return (await _open_connection(self.host, self.port, ssl=self.ssl,
+                                       server_hostname=self.host))[0]
 
     async def _read_connack(self, stream):
         while self._connack < 0:
@@ -426,7 +462,7 @@ class MqttLink:
                     self._fail("no answer from the broker for %d s" % (keepalive // 1000))
                     return
                 if ticks_diff(now, self._last_sent) >= keepalive // 2:
-                    self._send(mc.PINGREQ_PACKET)
+                    self._send(mc.PINGREQ_PACKET, 2)
             if self._flight_count and ticks_diff(
                     now, self._flight_at[self._flight_head]) > self.puback_timeout_ms:
                 self._fail("no PUBACK for %d s" % (self.puback_timeout_ms // 1000))
@@ -446,15 +482,48 @@ class MqttLink:
 
     async def disconnect(self, last=None):
         """Leave cleanly: publish `last` (topic, payload), retained (the `offline` the
-        will would say), then DISCONNECT, so the broker does not send the will."""
+        will would say), then DISCONNECT, so the broker does not send the will. Runs
+        when the firmware stops, perhaps on a new event loop: a drain task of the old
+        one is gone, so what it had not written goes first, then the rest."""
         stream = self.stream
         if self.state != _UP or stream is None:
             return
+        pending = bytes(stream.out_buf) + bytes(self._backlog)
+        self._backlog = bytearray()
+        self._writing = True  # everything below waits in _backlog, in order
         if last is not None:
             self.publish(last[0], last[1], True)
-        self._send(mc.DISCONNECT_PACKET)
+        self._send(mc.DISCONNECT_PACKET, 2)
+        stream.out_buf = pending + bytes(self._backlog)
+        self._backlog = bytearray()
         try:
             await asyncio.wait_for_ms(stream.drain(), 2000)
         except Exception:
             pass
         self._close()
+
+
+class Readable:
+    """`await Readable()` (its .sock set) waits until the socket can be read, as
+    asyncio's Stream.read does before each read, without the generator that every call
+    of Stream.read makes (wake.py's FlagWait does the same for a flag). Leans on
+    asyncio's IO queue, unchanged from MicroPython 1.20 to 1.29."""
+
+    def __init__(self):
+        self.sock = None
+        self._waiting = False
+        self._stop = StopIteration()
+
+    def __iter__(self):  # what MicroPython's `await` calls
+        self._waiting = False
+        return self
+
+    def __next__(self):
+        if not self._waiting:
+            self._waiting = True
+            _core._io_queue.queue_read(self.sock)  # the task sleeps until it is readable
+            return None
+        self._waiting = False
+        stop = self._stop
+        stop.__traceback__ = None
+        raise stop

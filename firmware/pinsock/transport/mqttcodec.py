@@ -178,7 +178,17 @@ def publish_size(topic, payload_len, qos):
 def publish_into(buf, topic, payload, qos=0, retain=False, dup=False, packet_id=0):
     """Write PUBLISH (3.3) into `buf`; returns its length. `topic` is UTF-8 bytes,
     `payload` bytes (or a memoryview). A packet id only with QoS 1."""
-    n = 2 + len(topic) + len(payload)
+    pos = publish_head_into(buf, topic, len(payload), qos, retain, dup, packet_id)
+    end = pos + len(payload)
+    buf[pos:end] = payload
+    return end
+
+
+def publish_head_into(buf, topic, payload_len, qos=0, retain=False, dup=False,
+                      packet_id=0):
+    """Write all of PUBLISH but its payload of payload_len bytes into `buf`; returns
+    where the payload goes (the caller writes it there: nothing is copied twice)."""
+    n = 2 + len(topic) + payload_len
     if qos:
         if not 0 < packet_id <= 0xFFFF:
             raise MqttError("QoS 1 needs a packet id 1..65535")
@@ -189,9 +199,7 @@ def publish_into(buf, topic, payload, qos=0, retain=False, dup=False, packet_id=
         buf[pos] = packet_id >> 8
         buf[pos + 1] = packet_id & 0xFF
         pos += 2
-    end = pos + len(payload)
-    buf[pos:end] = payload
-    return end
+    return pos
 
 
 def publish(topic, payload, qos=0, retain=False, dup=False, packet_id=0):

@@ -17,6 +17,7 @@ from ..logic.device import Sink
 from ..protocol.commands import error_reply, is_error
 
 _HEX = "0123456789abcdef"
+_HEX_BYTES = b"0123456789abcdef"
 _LEVEL = (b"0", b"1")
 # The reply to a trigger command (tuv...): triggers choose what a WebSocket connection
 # is told; over MQTT every change of every IO is published anyway.
@@ -34,7 +35,8 @@ class MqttSink(Sink):
     def __init__(self, device, prefix, node_id, log=print):
         self.device = device
         self.log = log
-        self.link = None  # the MqttLink, once made (it needs the will topic from here)
+        self.link = None  # the MqttLink (connect_to), or what stands in for it in tests
+        self.node_id = node_id
         base = "%s/%s/" % (prefix, node_id)
         self.base = base.encode()
         self.status_topic = (base + "status").encode()
@@ -51,6 +53,15 @@ class MqttSink(Sink):
         device.connected(self.client)
         self.ignored = 0  # retained commands ignored since boot
 
+    def connect_to(self, host, port, keepalive_s, user, password, ssl):
+        """Make the link to the broker (its task is link.run()): the client id is the
+        node id, the will says `offline` on `status`, retained."""
+        from .mqtt import MqttLink
+
+        self.link = MqttLink(host, port, self.node_id, self, keepalive_s, self.status_topic,
+                             b"offline", user, password, ssl, self.log)
+        return self.link
+
     # --- the device's sink --------------------------------------------------------
     def report_changed(self, payload):
         link = self.link
@@ -64,8 +75,15 @@ class MqttSink(Sink):
 
     def logged(self, seq):
         link = self.link
-        if link is not None and link.connected:
-            link.publish(self.event_topic, self.device.log.record(seq).encode(), False, seq)
+        if link is not None:
+            self._publish_event(link, seq)
+
+    def _publish_event(self, link, seq):
+        # Written straight into the link's packet: an event allocates nothing.
+        log = self.device.log
+        pos = link.begin(self.event_topic, record_len(log, seq), False, seq)
+        if pos >= 0:
+            link.end(record_into(log, link.packet, pos, seq))
 
     def reply(self, client, text):
         link = self.link
@@ -88,10 +106,11 @@ class MqttSink(Sink):
         """A publish the broker never acknowledged, after a reconnect: an event by its
         seq (if the log still holds it), or a reply by its text."""
         link = self.link
+        if link is None:
+            return
         if type(ref) is int:
             if ref >= self.device.log.oldest():
-                link.publish(self.event_topic, self.device.log.record(ref).encode(), False,
-                             ref)
+                self._publish_event(link, ref)
         else:
             link.publish(self.reply_topic, ref.encode(), False, ref)
 
@@ -132,6 +151,67 @@ class MqttSink(Sink):
         if is_error(reply):
             self.reply(self.client, reply)
 
-    def last_words(self):
-        """(topic, payload) to publish before a clean DISCONNECT."""
-        return self.status_topic, b"offline"
+    #: How long the goodbye may take when the device stops.
+    goodbye_ms = 2000
+
+    def goodbye(self):
+        """The firmware has stopped (sys.atexit, after Ctrl-C ended its event loop):
+        `offline` on status, what the will would say, then a clean DISCONNECT, on an
+        event loop of its own."""
+        import asyncio
+
+        link = self.link
+        if link is None:
+            return
+        asyncio.new_event_loop()  # the serving tasks are left behind
+        try:
+            asyncio.run(asyncio.wait_for_ms(
+                link.disconnect((self.status_topic, b"offline")), self.goodbye_ms))
+        except (Exception, KeyboardInterrupt):  # a second Ctrl-C: stop now
+            pass
+
+
+# --- an event-log record, written in place ------------------------------------------
+# EventLog.record(seq)'s text, {"seq":N,"t":MS,"io":"<h>","v":"<0|1>"}, as bytes written
+# into a buffer instead of a new string (test_mqttsink checks the two agree). It is
+# here rather than in logic/eventlog.py so that a device without MQTT does not carry
+# its code in the heap; it reads the log's ring as record() does.
+
+def record_len(log, seq):
+    """len(log.record(seq)), without making it."""
+    return 30 + _digits(seq) + _digits(log._time[seq % log.size])
+
+
+def record_into(log, buf, pos, seq):
+    """Write log.record(seq) at buf[pos:]; returns the position after it."""
+    i = seq % log.size
+    buf[pos : pos + 7] = b'{"seq":'
+    pos = _put_digits(buf, pos + 7, seq)
+    buf[pos : pos + 5] = b',"t":'
+    pos = _put_digits(buf, pos + 5, log._time[i])
+    buf[pos : pos + 7] = b',"io":"'
+    buf[pos + 7] = _HEX_BYTES[log._io[i]]
+    buf[pos + 8 : pos + 15] = b'","v":"'
+    buf[pos + 15] = 0x30 + log._level[i]
+    buf[pos + 16 : pos + 18] = b'"}'
+    return pos + 18
+
+
+def _digits(number):
+    count = 1
+    while number >= 10:
+        number //= 10
+        count += 1
+    return count
+
+
+def _put_digits(buf, pos, number):
+    # `number` (>= 0) in decimal at buf[pos:]; returns the position after it.
+    end = pos + _digits(number)
+    i = end
+    while True:
+        i -= 1
+        buf[i] = 0x30 + number % 10
+        number //= 10
+        if i == pos:
+            return end

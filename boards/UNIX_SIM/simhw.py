@@ -40,9 +40,8 @@ class SimHardware:
         self.labels = [spec["label"] for spec in ios]
         self.host = board["host"]
         self.control_port = board.get("control_port", 8081)
-        # --unique-id's, or derived from the state folder (boot/startup.py); without
-        # either, the one that names it pinsock-c0de, as in the docs (tools/sim.py gives
-        # it to the default state folder too).
+        # --unique-id's (tools/sim.py derives one from the state folder when it is not
+        # given); without, the one that names it pinsock-c0de, as in the docs.
         self.unique_id = board.get("unique_id") or "5153a1b0c0de"
         n = len(ios)
         self.count = n

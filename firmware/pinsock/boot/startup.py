@@ -32,17 +32,6 @@ def load_hardware(board):
     if board["hal"] == "sim":
         from simhw import SimHardware
 
-        # A simulated chip's unique id: --unique-id's, or one derived from the state
-        # folder (12 hex digits of its SHA-256, like a MAC), so that several simulators,
-        # each with a state folder of its own, are several boards.
-        if board.get("unique_id"):
-            board["unique_id"] = board["unique_id"].lower()
-        elif board["state_dir"]:
-            import hashlib
-            from binascii import hexlify
-
-            digest = hashlib.sha256(board["state_dir"].rstrip("/").encode()).digest()
-            board["unique_id"] = hexlify(digest[:6]).decode()
         return SimHardware(board)
     from ..hardware.pins import MachineHardware
 

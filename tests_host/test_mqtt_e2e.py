@@ -280,3 +280,29 @@ def test_stopping_with_ctrl_c_says_offline_and_disconnects_cleanly(broker, obser
         assert time.monotonic() < deadline, b.log()
         time.sleep(0.1)
     assert "Sending will" not in b.log() and "closed its connection" not in b.log()
+
+
+def test_discovery_arrives_after_connect_after_the_birth_message_and_on_a_direction_change(
+        broker, observers, start_sim, tmp_path):
+    b = broker()
+    watch = observers(b.port, ["pinsock/#", "homeassistant/#"])
+    sim = mqtt_sim(start_sim, tmp_path, b.port)
+    topic = "homeassistant/device/%s/config" % NODE
+    _, text, kept = watch.wait_for(topic, None, WAIT_S)
+    message = json.loads(text)
+    assert not kept  # not retained by default
+    assert message["dev"]["ids"] == NODE and message["dev"]["mdl"] == "UNIX_SIM"
+    assert message["avty_t"] == BASE + "status"
+    assert message["cmps"]["io9"]["p"] == "binary_sensor"
+    # Home Assistant's birth message: discovery again within 0-5 s (and the tick).
+    started = time.monotonic()
+    watch.publish("homeassistant/status", "online")
+    watch.wait_for(topic, None, 8)
+    assert time.monotonic() - started <= 7
+    # IO 9 becomes an output, over the WebSocket: a switch now.
+    with ws_connect(sim.http_port) as ws:
+        next_message(ws, "dipSwitches")
+        ws.send("d9=1")
+        _, text, _ = watch.wait_for(topic, None, 5)
+    switch = json.loads(text)["cmps"]["io9"]
+    assert switch["p"] == "switch" and switch["cmd_t"] == BASE + "io/9/set"

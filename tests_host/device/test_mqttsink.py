@@ -67,7 +67,7 @@ def make():
     device = Device(bank, SwitchReport(bank, True),
                     CommandEngine(bank, NoSettings(), FakeStatus()), EventLog(8), Status())
     logged = []
-    sink = MqttSink(device, "p", "n", logged.append)
+    sink = MqttSink(device, "p", "n", log=logged.append)
     sink.link = FakeLink()
     device.add_sink(sink)
     return device, sink, hw, logged
@@ -284,3 +284,28 @@ def test_what_the_socket_does_not_take_waits_in_order():
     assert bytes(link.stream.s.written) == b"\x30\x04\x00"
     assert bytes(link._backlog) == b"\x01t1" + b"\x30\x04\x00\x01t2"
     assert len(started) == 1 and link._writing
+
+
+def test_discovery_after_connect_after_the_birth_message_and_a_direction_change():
+    device, sink, _, _ = make()
+    sink.discovery_prefix = "ha"  # as MqttSink(..., "ha", retain_discovery=True) sets up
+    sink.retain_discovery = True
+    sink.birth_topic = b"ha/status"
+    link = sink.link
+    link.sent = []
+    sink.connected(link)
+    topic, text, retain, _ = link.sent[-1]
+    assert topic == "ha/device/n/config" and retain
+    assert json.loads(text)["cmps"]["io9"]["p"] == "binary_sensor"
+    link.sent = []
+    sink.tick(0)
+    assert link.sent == []  # nothing changed
+    sink.discovery_jitter_ms = 0
+    sink.message(b"ha/status", b"online", False)  # Home Assistant's birth
+    sink.tick(sink._discovery_at)
+    assert topics(link.sent) == ["ha/device/n/config"]
+    sink.tick(sink._discovery_at + 1000)
+    assert len(link.sent) == 1  # once
+    device.execute(sink.client, "d9=1")
+    sink.tick(0)
+    assert json.loads(link.sent[-1][1])["cmps"]["io9"]["p"] == "switch"

@@ -10,7 +10,7 @@ MQTT_DEFAULTS = {
     "password": "",
     "tls": False,  # mqtts: the broker's CA certificate is mqtt_ca.der in the state folder
     "prefix": "pinsock",  # topics are <prefix>/<node_id>/...
-    "discovery_prefix": "homeassistant",
+    "discovery_prefix": "homeassistant",  # Home Assistant discovery; "" = none
     "node_id": "",  # "" = the device's default name, pinsock-<last 4 hex of unique id>
     "keepalive": 30,  # seconds; 0 = no keepalive
     "retain_discovery": False,
@@ -56,8 +56,10 @@ def mqtt_value_error(key, value):
         return "1 to 65535, or 0 for the default"
     if key == "keepalive" and not 0 <= value <= 65535:
         return "0 to 65535 seconds"
-    if key in ("prefix", "discovery_prefix") and not is_topic(value, True):
+    if key == "prefix" and not is_topic(value, True):
         return "topic levels without + # or empty ones, e.g. \"pinsock\""
+    if key == "discovery_prefix" and value and not is_topic(value, True):
+        return "topic levels without + # or empty ones, or empty for no discovery"
     if key == "node_id" and value and (not is_topic(value, False) or value == "all"):
         return "one topic level without + # / (not \"all\"), or empty for the default"
     return None
@@ -94,7 +96,8 @@ def start(device, mqtt, default_name, state_dir):
             return None
     # The node id does not follow `sn`: renaming a device must not change its topics.
     node_id = mqtt["node_id"] or default_name
-    sink = MqttSink(device, mqtt["prefix"], node_id)
+    sink = MqttSink(device, mqtt["prefix"], node_id, mqtt["discovery_prefix"],
+                    mqtt["retain_discovery"])
     link = sink.connect_to(mqtt["host"], mqtt["port"], mqtt["keepalive"], mqtt["user"],
                            mqtt["password"], ssl)
     device.add_sink(sink)

@@ -11,6 +11,7 @@
 #                                  valid during the call only)
 #   resend(ref)                    after a reconnect, for each QoS 1 publish given a
 #                                  `ref` that the broker never acknowledged
+#   tick(now)                      once a second while connected
 #
 # What it never does: touch Wi-Fi, reboot, or block the device. When the broker goes
 # away it tries again after a full-jitter backoff (a random wait up to a ceiling that
@@ -457,6 +458,7 @@ class MqttLink:
         while self.state == _UP:
             await asyncio.sleep_ms(1000)
             now = ticks_ms()
+            self.handler.tick(now)
             if keepalive:
                 if ticks_diff(now, self._last_heard) > keepalive:
                     self._fail("no answer from the broker for %d s" % (keepalive // 1000))

@@ -13,6 +13,9 @@
 #
 # Everything is published again after every connect. Topics are encoded once, and a
 # change is published from the link's send buffer.
+from random import getrandbits
+
+from ..compat import ticks_add, ticks_diff, ticks_ms
 from ..logic.device import Sink
 from ..protocol.commands import error_reply, is_error
 
@@ -32,7 +35,12 @@ class MqttClient:
 
 
 class MqttSink(Sink):
-    def __init__(self, device, prefix, node_id, log=print):
+    #: After Home Assistant's birth message, discovery is sent again after a random
+    #: wait of up to this long, so that a fleet does not answer all at once.
+    discovery_jitter_ms = 5000
+
+    def __init__(self, device, prefix, node_id, discovery_prefix="", retain_discovery=False,
+                 log=print):
         self.device = device
         self.log = log
         self.link = None  # the MqttLink (connect_to), or what stands in for it in tests
@@ -49,6 +57,16 @@ class MqttSink(Sink):
         self.io_topics = [(base + "io/" + _HEX[io]).encode() for io in range(count)]
         self.subscriptions = [(self.cmd_topic.decode(), 1), (base + "io/+/set", 1),
                               (self.all_cmd_topic.decode(), 1)]
+        # Home Assistant discovery (mqttdiscovery.py), unless discovery_prefix is "".
+        self.discovery_prefix = discovery_prefix
+        self.retain_discovery = retain_discovery
+        self.birth_topic = None
+        if discovery_prefix:
+            self.birth_topic = (discovery_prefix + "/status").encode()
+            self.subscriptions.append((discovery_prefix + "/status", 1))
+        self._directions = bytearray(device.bank.direction)  # as discovery last told them
+        self._discovery_due = False
+        self._discovery_at = 0
         self.client = MqttClient()
         device.connected(self.client)
         self.ignored = 0  # retained commands ignored since boot
@@ -101,6 +119,36 @@ class MqttSink(Sink):
         level = device.bank.level
         for io in range(device.bank.count):
             link.publish(self.io_topics[io], _LEVEL[level[io]], True)
+        self.publish_discovery()
+
+    def publish_discovery(self):
+        """The Home Assistant discovery message (made now, not kept)."""
+        link = self.link
+        self._discovery_due = False
+        if not self.discovery_prefix or link is None:
+            return
+        from .mqttdiscovery import discovery_message, discovery_topic
+
+        device = self.device
+        bank = device.bank
+        self._directions[:] = bank.direction
+        status = device.status
+        message = discovery_message(self.node_id, self.base.decode(),
+                                    device.engine.settings.name, status.board,
+                                    status.version, bank, device.report.active_level)
+        link.publish(discovery_topic(self.discovery_prefix, self.node_id).encode(),
+                     message.encode(), self.retain_discovery)
+
+    def tick(self, now):
+        """Once a second while connected: discovery again when an IO changed direction
+        (an input became an output: a switch), or when the wait after Home Assistant's
+        birth message is over."""
+        if not self.discovery_prefix:
+            return
+        if self._directions != self.device.bank.direction:
+            self.publish_discovery()
+        elif self._discovery_due and ticks_diff(now, self._discovery_at) >= 0:
+            self.publish_discovery()
 
     def resend(self, ref):
         """A publish the broker never acknowledged, after a reconnect: an event by its
@@ -116,6 +164,13 @@ class MqttSink(Sink):
 
     def message(self, topic, payload, retain):
         topic = bytes(topic)
+        if topic == self.birth_topic:
+            # Home Assistant (re)started: discovery again, after a random wait.
+            if bytes(payload) == b"online":
+                wait = getrandbits(16) * self.discovery_jitter_ms >> 16
+                self._discovery_at = ticks_add(ticks_ms(), wait)
+                self._discovery_due = True
+            return
         if retain:
             self.ignored += 1
             name = topic.decode()

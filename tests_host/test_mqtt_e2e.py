@@ -10,7 +10,9 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
+import subprocess
 import time
 import urllib.request
 
@@ -60,10 +62,13 @@ def observers():
         watch.close()
 
 
-def mqtt_sim(start_sim, tmp_path, port, name="sim", unique_id=UNIQUE_ID, **mqtt):
-    """A simulator whose config.json points at the broker on `port`."""
+def mqtt_sim(start_sim, tmp_path, port, name="sim", unique_id=UNIQUE_ID, files=None, **mqtt):
+    """A simulator whose config.json points at the broker on `port` (`files`: more
+    {name: bytes} for its state folder)."""
     state = tmp_path / name
     state.mkdir()
+    for file_name, data in (files or {}).items():
+        (state / file_name).write_bytes(data)
     block = {"host": "127.0.0.1", "port": port, "keepalive": 10}
     block.update(mqtt)
     (state / "config.json").write_text(json.dumps({"mqtt": block}))
@@ -306,3 +311,67 @@ def test_discovery_arrives_after_connect_after_the_birth_message_and_on_a_direct
         _, text, _ = watch.wait_for(topic, None, 5)
     switch = json.loads(text)["cmps"]["io9"]
     assert switch["p"] == "switch" and switch["cmd_t"] == BASE + "io/9/set"
+
+
+def test_events_the_broker_never_acknowledged_are_sent_again_after_the_reconnect(
+        broker, observers, start_sim, tmp_path):
+    b = broker()
+    sim = mqtt_sim(start_sim, tmp_path, b.port)
+    wait_output(sim, r"mqtt: connected")
+    # The broker freezes: it reads nothing and acknowledges nothing; then it dies.
+    b.proc.send_signal(signal.SIGSTOP)
+    for io in (0, 1, 2):
+        assert sim.control("set %d 0" % io) == "ok"  # events 1, 2, 3, never acknowledged
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait(timeout=5)
+    b.start()  # the same port, nothing retained
+    # After the reconnect the three come again, marked as sent again (DUP), in order.
+    # (The broker's log says so; an observer could subscribe too late to see them.)
+    pattern = (r"Received PUBLISH from %s \(d1, q1, r0, m\d+, '%sevent', \.\.\. \((\d+)"
+               r" bytes\)\)" % (NODE, BASE))
+    deadline = time.monotonic() + WAIT_S + 10
+    while len(re.findall(pattern, b.log())) < 3:
+        assert time.monotonic() < deadline, b.log()
+        time.sleep(0.1)
+    assert connects(sim) == 2
+    # Then what is new goes out as before, with the seq after them.
+    watch = observers(b.port, BASE + "event")
+    assert sim.control("set 3 0") == "ok"
+    assert json.loads(watch.wait_for(BASE + "event")[1])["seq"] == 4
+
+
+def make_certificate(folder, name):
+    """(certificate DER, certificate PEM, key PEM) of a fresh self-signed P-256 pair for
+    127.0.0.1, made by openssl."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (tools/setup_system.sh installs it as root)")
+    folder.mkdir(parents=True, exist_ok=True)
+    pem, key, der = (folder / (name + ".pem"), folder / (name + "_key.pem"),
+                     folder / (name + ".der"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-out", str(pem), "-keyout", str(key)],
+                   check=True, capture_output=True, timeout=30)
+    subprocess.run(["openssl", "x509", "-in", str(pem), "-outform", "DER", "-out", str(der)],
+                   check=True, capture_output=True, timeout=30)
+    return der, pem, key
+
+
+def test_tls_connects_with_the_brokers_ca_and_refuses_another(broker, start_sim, tmp_path):
+    der, pem, key = make_certificate(tmp_path / "certs", "broker")
+    other, _, _ = make_certificate(tmp_path / "certs", "other")
+    b = broker(tls=(pem, key))
+    sim = mqtt_sim(start_sim, tmp_path, b.port, name="good", tls=True,
+                   files={"mqtt_ca.der": der.read_bytes()})
+    wait_output(sim, r"mqtt: connected to 127.0.0.1:%d" % b.port)
+    # A broker whose certificate the CA does not sign: no connection, and it says why.
+    bad = mqtt_sim(start_sim, tmp_path, b.port, name="bad", unique_id="00000000dead",
+                   tls=True)
+    assert "tls needs the broker's CA certificate" in "".join(bad.output)  # none there
+    bad.stop()
+    (tmp_path / "bad" / "mqtt_ca.der").write_bytes(other.read_bytes())
+    bad.start()
+    wait_output(bad, r"mqtt: .*retrying in")
+    assert not any(line.startswith("mqtt: connected") for line in bad.output)
+    assert json.loads(ws_report(bad))["seq"] == 0

@@ -34,14 +34,16 @@ def mosquitto_command():
 
 class Broker:
     """One mosquitto process on HOST, with a config file written for it: anonymous,
-    or with `users` {name: password} only; retained messages kept in memory only (a
-    restart forgets them, so what is retained after one was published again)."""
+    or with `users` {name: password} only; TLS with `tls`; retained messages kept in
+    memory only (a restart forgets them, so what is retained after one was published
+    again)."""
 
-    def __init__(self, folder, users=None, port=None):
+    def __init__(self, folder, users=None, port=None, tls=None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.users = users
+        self.tls = tls  # (certificate PEM path, key PEM path): the listener speaks TLS only
         self.proc = None
         self.log_path = self.folder / "mosquitto.log"
 
@@ -51,6 +53,8 @@ class Broker:
         lines = ["listener %d %s" % (self.port, HOST), "persistence false",
                  "user %s" % getpass.getuser(),
                  "log_dest file %s" % self.log_path, "log_type all"]
+        if self.tls:
+            lines += ["certfile %s" % self.tls[0], "keyfile %s" % self.tls[1]]
         if self.users:
             passwd = self.folder / "passwd"
             passwd.write_text("")

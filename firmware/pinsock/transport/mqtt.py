@@ -96,6 +96,7 @@ class MqttLink:
         self._flight_count = 0
         self._last_sent = 0
         self._last_heard = 0
+        self._last_acked = 0  # the packet id of the newest PUBACK
         self._connack = -1
         self._drops = 0
         self._dropped_at = 0
@@ -326,7 +327,9 @@ class MqttLink:
         elif kind == mc.PUBACK:
             if n != 2:
                 raise mc.MqttError("PUBACK is 2 bytes")
-            self._acked((rx[start] << 8) | rx[start + 1])
+            pid = (rx[start] << 8) | rx[start + 1]
+            self._last_acked = pid
+            self._acked(pid)
         elif kind == mc.PUBLISH:
             topic, payload, qos, retain, _, pid = mc.parse_publish(
                 first, self._rx_view[start : start + n])
@@ -357,8 +360,9 @@ class MqttLink:
             except Exception as exc:  # OSError, EOFError, MqttError, a timeout
                 if not self.last_error:
                     self.last_error = repr(exc)
-            finally:
-                self._close()
+            # Not in a `finally`: a KeyboardInterrupt passing through (Ctrl-C) must leave
+            # the connection open for the goodbye (MqttSink.goodbye).
+            self._close()
             if accepted_at is not None:
                 attempt = 0
                 self._dropped(accepted_at)
@@ -484,22 +488,30 @@ class MqttLink:
 
     async def disconnect(self, last=None):
         """Leave cleanly: publish `last` (topic, payload), retained (the `offline` the
-        will would say), then DISCONNECT, so the broker does not send the will. Runs
-        when the firmware stops, perhaps on a new event loop: a drain task of the old
-        one is gone, so what it had not written goes first, then the rest."""
+        will would say), wait for its PUBACK, then DISCONNECT, so the broker does not
+        send the will. (Closing before the PUBACK is written makes Mosquitto 2.0 drop
+        the connection as if it had failed, DISCONNECT unread.) Runs when the firmware
+        stops, perhaps on a new event loop: a drain task of the old one is gone, so what
+        it had not written goes first."""
         stream = self.stream
         if self.state != _UP or stream is None:
             return
         pending = bytes(stream.out_buf) + bytes(self._backlog)
         self._backlog = bytearray()
         self._writing = True  # everything below waits in _backlog, in order
+        pid = 0
         if last is not None:
             self.publish(last[0], last[1], True)
-        self._send(mc.DISCONNECT_PACKET, 2)
+            pid = self._packet_id
         stream.out_buf = pending + bytes(self._backlog)
         self._backlog = bytearray()
         try:
-            await asyncio.wait_for_ms(stream.drain(), 2000)
+            await stream.drain()
+            while pid and self._last_acked != pid:
+                await self._fill(stream)
+                self._process()
+            stream.out_buf = mc.DISCONNECT_PACKET
+            await stream.drain()
         except Exception:
             pass
         self._close()

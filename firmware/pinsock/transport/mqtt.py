@@ -250,11 +250,18 @@ class MqttLink:
 
     # --- reading ------------------------------------------------------------------
     async def _fill(self, stream):
-        """Read what has arrived into the receive buffer; EOFError when it closed."""
-        sock = stream.s
+        """Wait until the socket can be read, then read what has arrived into the
+        receive buffer (and handle it: _read); EOFError when the connection closed.
+        A generator, so each call makes one: the session's loop awaits `_readable` and
+        calls _read() itself, which makes nothing."""
         readable = self._readable
-        readable.sock = sock
+        readable.sock = stream.s
         await readable  # pyright: ignore[reportGeneralTypeIssues] (an iterator will do)
+        self._read(stream.s)
+
+    def _read(self, sock):
+        """Read what the socket has into the receive buffer and handle every whole
+        packet (_process); EOFError when it has closed."""
         if self._skip:
             chunk = sock.read(min(self._skip, 256))
             if chunk is None:
@@ -275,6 +282,7 @@ class MqttLink:
             raise EOFError
         self._rx_have = have + k
         self._last_heard = ticks_ms()
+        self._process()
 
     def _process(self):
         """Handle every whole packet in the receive buffer, keep the start of the next."""
@@ -431,10 +439,12 @@ class MqttLink:
         finally:
             self._resending = False
         ticker = asyncio.create_task(self._tick())
+        readable = self._readable
+        sock = readable.sock = stream.s
         try:
             while self.state == _UP:
-                await self._fill(stream)
-                self._process()
+                await readable  # pyright: ignore[reportGeneralTypeIssues]
+                self._read(sock)
         except Exception as exc:
             if self.state == _UP:  # not given up on purpose (_fail says why)
                 self.last_error = ("the broker closed the connection"
@@ -452,7 +462,6 @@ class MqttLink:
     async def _read_connack(self, stream):
         while self._connack < 0:
             await self._fill(stream)
-            self._process()
 
     async def _tick(self):
         # Once a second: a PINGREQ when we have been quiet for half the keepalive,
@@ -509,7 +518,6 @@ class MqttLink:
             await stream.drain()
             while pid and self._last_acked != pid:
                 await self._fill(stream)
-                self._process()
             stream.out_buf = mc.DISCONNECT_PACKET
             await stream.drain()
         except Exception:

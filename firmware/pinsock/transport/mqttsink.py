@@ -15,6 +15,11 @@
 # change is published from the link's send buffer.
 from random import getrandbits
 
+try:
+    import uctypes
+except ImportError:  # CPython
+    uctypes = None
+
 from ..compat import ticks_add, ticks_diff, ticks_ms
 from ..logic.device import Sink
 from ..protocol.commands import error_reply, is_error
@@ -65,6 +70,11 @@ class MqttSink(Sink):
             self.birth_topic = (discovery_prefix + "/status").encode()
             self.subscriptions.append((discovery_prefix + "/status", 1))
         self._directions = bytearray(device.bank.direction)  # as discovery last told them
+        log = device.log
+        self._time_bytes = None  # the log's time ring as bytes, on MicroPython (_event_ms)
+        if uctypes is not None:
+            self._time_bytes = uctypes.bytearray_at(uctypes.addressof(log._time),
+                                                    8 * log.size)
         self._discovery_due = False
         self._discovery_at = 0
         self.client = MqttClient()
@@ -99,9 +109,22 @@ class MqttSink(Sink):
     def _publish_event(self, link, seq):
         # Written straight into the link's packet: an event allocates nothing.
         log = self.device.log
-        pos = link.begin(self.event_topic, record_len(log, seq), False, seq)
+        ms = self._event_ms(seq % log.size)
+        pos = link.begin(self.event_topic, record_len(seq, ms), False, seq)
         if pos >= 0:
-            link.end(record_into(log, link.packet, pos, seq))
+            link.end(record_into(log, link.packet, pos, seq, ms))
+
+    def _event_ms(self, i):
+        # The time of the log's record in slot i. Read as an item of the log's ring
+        # (array "q") it is a new long int object, 320 bytes on the unix port; read from
+        # the ring's bytes (little-endian on every board: Xtensa, ARM, x86) it is a small
+        # int. 7 bytes hold 2**56 ms, two million years.
+        raw = self._time_bytes
+        if raw is None:  # CPython
+            return self.device.log._time[i]
+        p = 8 * i
+        return (raw[p] | raw[p + 1] << 8 | raw[p + 2] << 16 | raw[p + 3] << 24
+                | raw[p + 4] << 32 | raw[p + 5] << 40 | raw[p + 6] << 48)
 
     def reply(self, client, text):
         link = self.link
@@ -232,18 +255,19 @@ class MqttSink(Sink):
 # here rather than in logic/eventlog.py so that a device without MQTT does not carry
 # its code in the heap; it reads the log's ring as record() does.
 
-def record_len(log, seq):
-    """len(log.record(seq)), without making it."""
-    return 30 + _digits(seq) + _digits(log._time[seq % log.size])
+def record_len(seq, ms):
+    """len(log.record(seq)) for the record whose time is `ms`, without making it."""
+    return 30 + _digits(seq) + _digits(ms)
 
 
-def record_into(log, buf, pos, seq):
-    """Write log.record(seq) at buf[pos:]; returns the position after it."""
+def record_into(log, buf, pos, seq, ms):
+    """Write log.record(seq), whose time is `ms`, at buf[pos:]; returns the position
+    after it."""
     i = seq % log.size
     buf[pos : pos + 7] = b'{"seq":'
     pos = _put_digits(buf, pos + 7, seq)
     buf[pos : pos + 5] = b',"t":'
-    pos = _put_digits(buf, pos + 5, log._time[i])
+    pos = _put_digits(buf, pos + 5, ms)
     buf[pos : pos + 7] = b',"io":"'
     buf[pos + 7] = _HEX_BYTES[log._io[i]]
     buf[pos + 8 : pos + 15] = b'","v":"'

@@ -161,6 +161,15 @@ class MqttSink(Sink):
                                     status.version, bank, device.report.active_level)
         link.publish(discovery_topic(self.discovery_prefix, self.node_id).encode(),
                      message.encode(), self.retain_discovery)
+        # Forgotten until the next time (a board that loads .mpy files would keep its
+        # bytecode in the heap): it is sent after a connect, a birth, a direction change.
+        import sys
+
+        name = __name__.rpartition(".")[0] + ".mqttdiscovery"
+        sys.modules.pop(name, None)
+        package = sys.modules.get(name.rpartition(".")[0])
+        if package is not None and hasattr(package, "mqttdiscovery"):
+            delattr(package, "mqttdiscovery")
 
     def tick(self, now):
         """Once a second while connected: discovery again when an IO changed direction

@@ -30,6 +30,9 @@ ALL_OFF = ('{"dipSwitches":{"dip1":"Off","dip2":"Off","dip3":"Off","dip4":"Off",
 # What a fresh simulator sends on connect: `seq` 0, no transition logged yet.
 ALL_OFF_AT_BOOT = ALL_OFF[:-1] + ',"seq":0}'
 MARKER = 15  # IO f: every session triggers on it; its update closes a batch of edges
+# The unique id that names a simulator pinsock-c0de, as the docs and transcripts show
+# (tools/sim.py gives it to the default state folder; every other folder derives its own).
+SIM_UNIQUE_ID = sim_tool.DEFAULT_UNIQUE_ID
 
 
 class Session:
@@ -137,7 +140,7 @@ READS = ["v3", "v9", "v", "d9", "d", "p0", "p9", "p", "tuv0", "tuv", "tu", "t", 
 
 
 def test_reads_answer_the_same_json_over_websocket_and_http(start_sim):
-    sim = start_sim(debounce_ms=0)
+    sim = start_sim(debounce_ms=0, unique_id=SIM_UNIQUE_ID)
     s = Session(sim)
     assert s.report == ALL_OFF
     for command in READS:
@@ -151,6 +154,17 @@ def test_reads_answer_the_same_json_over_websocket_and_http(start_sim):
     assert sorted(system) == sorted("nvbctm")
     assert system["c"] == "1" and int(system["t"]) >= 0 and int(system["m"]) > 0
     assert json.loads(s.ask("sm"))["s"]["m"].isdigit()
+
+
+def test_each_state_folder_is_a_board_of_its_own_unless_told_its_id(start_sim):
+    # The default name is pinsock- and the last 4 hex digits of the unique id, which
+    # a simulator derives from its state folder, or takes from --unique-id.
+    names = [Session(start_sim(debounce_ms=0)).ask("sn") for _ in range(2)]
+    assert names[0] != names[1], names
+    for name in names:
+        assert re.fullmatch(r'\{"s":\{"n":"pinsock-[0-9a-f]{4}"\}\}', name), name
+    told = start_sim(debounce_ms=0, unique_id="0123456789AB")
+    assert Session(told).ask("sn") == '{"s":{"n":"pinsock-89ab"}}'
 
 
 def test_netburner_path_speaks_the_same_commands(start_sim):
@@ -329,7 +343,7 @@ def test_a_corrupt_settings_file_boots_with_defaults_and_says_why(start_sim, tmp
     state = tmp_path / "corrupt"
     state.mkdir()
     (state / "settings.json").write_text('{"name": "half a fi')
-    sim = start_sim(state_dir=state, debounce_ms=0)
+    sim = start_sim(state_dir=state, debounce_ms=0, unique_id=SIM_UNIQUE_ID)
     assert any("settings.json is not valid JSON, using defaults" in line
                for line in sim.output), sim.output
     assert http_ok(sim, "sn") == '{"s":{"n":"pinsock-c0de"}}'
@@ -387,7 +401,7 @@ def error(message, reason):
 
 
 def test_every_error_over_websocket_keeps_the_connection_open(start_sim):
-    sim = start_sim(debounce_ms=0)
+    sim = start_sim(debounce_ms=0, unique_id=SIM_UNIQUE_ID)
     s = Session(sim)
     for message, reason in ERRORS:
         assert s.ask(message) == error(message, reason), message
@@ -396,7 +410,7 @@ def test_every_error_over_websocket_keeps_the_connection_open(start_sim):
 
 
 def test_every_error_over_http_answers_400_with_the_error_json(start_sim):
-    sim = start_sim(debounce_ms=0)
+    sim = start_sim(debounce_ms=0, unique_id=SIM_UNIQUE_ID)
     for message, reason in ERRORS:
         assert http(sim, message) == (400, "application/json", error(message, reason)), message
     assert http(sim, None) == (400, "application/json", error("", "empty command"))

@@ -127,6 +127,8 @@ def test_start_up_modules_are_forgotten_once_the_device_serves(sim_build, microp
                                                                 tmp_path):
     # boot/settings_json.py (reading settings.json) is among them: logic/settings.py
     # lives on and saves, but must not keep the loading code in the heap of a board.
+    # With an mqtt block, so that boot/mqtt_json.py (loaded only then) is among them.
+    (tmp_path / "config.json").write_text('{"mqtt": {"host": "127.0.0.1", "port": 1}}')
     proc = subprocess.run([micropython, "-c", FORGET_BOOT_MODULES, str(tmp_path)],
                           cwd=sim_build, capture_output=True, text=True, timeout=30,
                           env={"MICROPYPATH": ".frozen::%s" % (sim_build / "lib")})

@@ -45,6 +45,9 @@ QUESTIONS = (
 )
 # Settings configure.py keeps as they are in the file (docs/SECURITY.md explains them).
 EDITED_BY_HAND = ("allowed_origins",)
+# Blocks of the file configure.py does not ask about yet and keeps as they are when
+# there (docs/MQTT.md).
+KEPT_BLOCKS = ("mqtt",)
 
 
 def ask(key, question, secret, default, config_json, read=input, read_secret=getpass.getpass):
@@ -82,7 +85,7 @@ def main(argv=None, read=input, read_secret=getpass.getpass):
     if source == EXAMPLE:
         current["wifi_ssid"] = current["wifi_password"] = ""
     print("Writing %s (Enter keeps the value in brackets)." % out)
-    values = {key: current[key] for key in EDITED_BY_HAND}
+    values = {key: current[key] for key in EDITED_BY_HAND + KEPT_BLOCKS if key in current}
     for key, question, secret in QUESTIONS:
         values[key] = ask(key, question, secret, current.get(key, ""), config_json, read,
                           read_secret)

@@ -10,6 +10,7 @@ path to use another build of the unix port.
 """
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -20,6 +21,8 @@ import build  # noqa: E402
 
 ROOT = build.ROOT
 BOARD = "UNIX_SIM"
+DEFAULT_STATE_DIR = ROOT / ".state" / BOARD
+DEFAULT_UNIQUE_ID = "5153a1b0c0de"  # boards/UNIX_SIM/simhw.py's default too
 
 
 def micropython_command():
@@ -33,6 +36,17 @@ def micropython_command():
     if not found:
         raise SystemExit("no micropython command: run `make sim`, or set MICROPYTHON")
     return found
+
+
+def unique_id_of(state_dir):
+    """The unique id of the simulator whose state folder is `state_dir`: 12 hex digits
+    (like a MAC) of the SHA-256 of its path, so that several simulators, each with a
+    folder of its own, are several boards; the default folder's is DEFAULT_UNIQUE_ID
+    (pinsock-c0de, the name the docs show)."""
+    state_dir = Path(state_dir).resolve()
+    if state_dir == DEFAULT_STATE_DIR.resolve():
+        return DEFAULT_UNIQUE_ID
+    return hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
 
 
 def sim_command(build_dir, firmware_args, heapsize=None):
@@ -55,8 +69,12 @@ def main(argv=None):
                         help="HTTPS and WSS, when the state folder holds cert.der and key.der")
     parser.add_argument("--max-clients", type=int)
     parser.add_argument("--debounce-ms", type=int)
-    parser.add_argument("--state-dir", default=str(ROOT / ".state" / BOARD),
+    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
                         help="folder that plays the device's flash (default .state/UNIX_SIM)")
+    parser.add_argument("--unique-id", help="the simulated chip's unique id, 4 to 32 hex"
+                        " digits (the device name is pinsock-<its last 4>); default:"
+                        " derived from --state-dir, %s for the default one"
+                        % DEFAULT_UNIQUE_ID)
     parser.add_argument("--heapsize", help="MicroPython heap, e.g. 128K")
     parser.add_argument("--build-dir", help="build into and run from this folder"
                         " (default build/UNIX_SIM)")
@@ -72,6 +90,7 @@ def main(argv=None):
     state_dir.mkdir(parents=True, exist_ok=True)
     firmware_args = ["--http-port", str(args.http_port), "--https-port", str(args.https_port),
                      "--control-port", str(args.control_port), "--state-dir", str(state_dir)]
+    firmware_args += ["--unique-id", (args.unique_id or unique_id_of(state_dir)).lower()]
     if args.max_clients is not None:
         firmware_args += ["--max-clients", str(args.max_clients)]
     if args.debounce_ms is not None:

@@ -41,6 +41,9 @@ class SimHardware:
         self.host = board["host"]
         self._host_names = () if self.host in ("0.0.0.0", "::", "") else (self.host,)
         self.control_port = board.get("control_port", 8081)
+        # --unique-id's (tools/sim.py derives one from the state folder when it is not
+        # given); without, the one that names it pinsock-c0de, as in the docs.
+        self.unique_id = board.get("unique_id") or "5153a1b0c0de"
         n = len(ios)
         self.count = n
         self.direction = bytearray(n)
@@ -82,7 +85,7 @@ class SimHardware:
         return self._host_names
 
     def unique_id_hex(self):
-        return "5153a1b0c0de"
+        return self.unique_id
 
     def add_routes(self, app):
         """HTTP endpoint for the page's simulator panel (simulator builds only).

@@ -35,6 +35,9 @@ _FLAGS = {
     "--stuck-timeout-ms": ("stuck_timeout_ms", int),
     "--max-commands-per-s": ("max_commands_per_s", int),
     "--log-size": ("log_size", int),
+    # The simulator's unique id, in hex (boards/UNIX_SIM/simhw.py): several simulators
+    # are several boards. Without it a simulator derives one from its state folder.
+    "--unique-id": ("unique_id", str),
 }
 
 MAX_IOS = 16
@@ -111,7 +114,19 @@ def check_board(board):
         value = board.get(key, DEFAULTS[key])
         if not isinstance(value, int) or value < 1:
             raise ConfigError("%r must be a positive integer" % key)
+    unique_id = board.get("unique_id")
+    if unique_id is not None and not is_hex_id(unique_id):
+        raise ConfigError("'unique_id' must be 4 to 32 hex digits")
     for key in ("debounce_ms", "poll_ms"):
         value = board.get(key, DEFAULTS[key])
         if not isinstance(value, int) or value < 0:
             raise ConfigError("%r must be an integer >= 0" % key)
+
+
+def is_hex_id(text):
+    if not isinstance(text, str) or not 4 <= len(text) <= 32:
+        return False
+    for ch in text.lower():
+        if ch not in "0123456789abcdef":
+            return False
+    return True

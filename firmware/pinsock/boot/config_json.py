@@ -3,7 +3,8 @@
 #
 #   {"wifi_ssid": "home", "wifi_password": "...", "hostname": "pinsock",
 #    "country": "DE", "ap_password": "", "watchdog_ms": 8000, "password": "...",
-#    "allowed_origins": ["http://dashboard.lan:8000"]}
+#    "allowed_origins": ["http://dashboard.lan:8000"],
+#    "mqtt": {"host": "192.168.1.5", "port": 1883, "prefix": "pinsock", ...}}
 #
 # It holds passwords, so it lives outside www/ and no route serves it. It is made from
 # config.example.json, by hand or with `python tools/configure.py` (which checks
@@ -24,6 +25,9 @@ DEFAULTS = {
     # WebSocket and use /action.cgi; the device's own page always may.
     "allowed_origins": [],
 }
+# "mqtt" (docs/MQTT.md) is not in DEFAULTS: absent means no MQTT, and load() gives the
+# key only when the block is usable (boot/mqtt_json.py reads it, and is loaded only
+# then: a device without MQTT does not load its code).
 MAX_HOSTNAME_LEN = 32  # what ESP-IDF and the Pico W's lwIP accept
 _KIND = {str: "text", int: "a whole number", list: "a list"}
 # The password when config.json could not be read: no login succeeds until it is fixed.
@@ -73,6 +77,12 @@ def load(path=FILE_NAME, log=print):
             log("config: ignoring %s in %s: must be %s" % (key, path, problem))
         else:
             conf[key] = value
+    if data.get("mqtt") is not None:
+        from .mqtt_json import mqtt_block
+
+        mqtt = mqtt_block(data["mqtt"], path, log)
+        if mqtt is not None:
+            conf["mqtt"] = mqtt
     return conf
 
 

@@ -83,6 +83,10 @@ def build(board, hardware, conf):
                    own_names(conf["hostname"] or default_name, conf["allowed_origins"]),
                    hardware.host_names)
     hardware.add_routes(app)
+    if conf.get("mqtt"):
+        from . import mqtt_json
+
+        mqtt_json.start(device, conf["mqtt"], default_name, board["state_dir"])
     return device, bank, status, hub, app
 
 

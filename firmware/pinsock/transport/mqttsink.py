@@ -1,0 +1,305 @@
+# Transport: the device on an MQTT broker (docs/MQTT.md). The device's sink for MQTT
+# (logic/device.py Sink) and its command channel: it publishes what the device
+# announces on topics under <prefix>/<node_id>/, and runs the commands that arrive on
+# `cmd`, `<prefix>/all/cmd` and `io/<h>/set`. The link to the broker is mqtt.py's.
+#
+#   status      online / offline (the will), retained
+#   state       the switch report, exactly as on the WebSocket, retained
+#   io/<h>      0 / 1, the level of every IO, retained
+#   event       each event-log record as GET /log gives it
+#   reply       the reply to each command
+#   cmd, io/<h>/set, <prefix>/all/cmd: subscribed; retained messages there are
+#               ignored (and logged): a command must not run again at every connect.
+#
+# Everything is published again after every connect. Topics are encoded once, and a
+# change is published from the link's send buffer.
+from random import getrandbits
+
+try:
+    import uctypes
+except ImportError:  # CPython
+    uctypes = None
+
+from ..compat import ticks_add, ticks_diff, ticks_ms
+from ..logic.device import Sink
+from ..protocol.commands import error_reply, is_error
+
+_HEX = "0123456789abcdef"
+_HEX_BYTES = b"0123456789abcdef"
+_LEVEL = (b"0", b"1")
+# The reply to a trigger command (tuv...): triggers choose what a WebSocket connection
+# is told; over MQTT every change of every IO is published anyway.
+E_NO_TRIGGERS = "no triggers over mqtt: every io is published"
+
+
+class MqttClient:
+    """The MQTT channel as the device's command logic sees a client (Device.connected:
+    rate credit, triggers)."""
+
+    closing = False
+
+
+class MqttSink(Sink):
+    #: After Home Assistant's birth message, discovery is sent again after a random
+    #: wait of up to this long, so that a fleet does not answer all at once.
+    discovery_jitter_ms = 5000
+
+    def __init__(self, device, prefix, node_id, discovery_prefix="", retain_discovery=False,
+                 log=print):
+        self.device = device
+        self.log = log
+        self.link = None  # the MqttLink (connect_to), or what stands in for it in tests
+        self.node_id = node_id
+        base = "%s/%s/" % (prefix, node_id)
+        self.base = base.encode()
+        self.status_topic = (base + "status").encode()
+        self.state_topic = (base + "state").encode()
+        self.event_topic = (base + "event").encode()
+        self.reply_topic = (base + "reply").encode()
+        self.cmd_topic = (base + "cmd").encode()
+        self.all_cmd_topic = (prefix + "/all/cmd").encode()
+        count = device.bank.count
+        self.io_topics = [(base + "io/" + _HEX[io]).encode() for io in range(count)]
+        self.subscriptions = [(self.cmd_topic.decode(), 1), (base + "io/+/set", 1),
+                              (self.all_cmd_topic.decode(), 1)]
+        # Home Assistant discovery (mqttdiscovery.py), unless discovery_prefix is "".
+        self.discovery_prefix = discovery_prefix
+        self.retain_discovery = retain_discovery
+        self.birth_topic = None
+        if discovery_prefix:
+            self.birth_topic = (discovery_prefix + "/status").encode()
+            self.subscriptions.append((discovery_prefix + "/status", 1))
+        self._directions = bytearray(device.bank.direction)  # as discovery last told them
+        log = device.log
+        self._time_bytes = None  # the log's time ring as bytes, on MicroPython (_event_ms)
+        if uctypes is not None:
+            self._time_bytes = uctypes.bytearray_at(uctypes.addressof(log._time),
+                                                    8 * log.size)
+        self._discovery_due = False
+        self._discovery_at = 0
+        self.client = MqttClient()
+        device.connected(self.client)
+        self.ignored = 0  # retained commands ignored since boot
+
+    def connect_to(self, host, port, keepalive_s, user, password, ssl):
+        """Make the link to the broker (its task is link.run()): the client id is the
+        node id, the will says `offline` on `status`, retained."""
+        from .mqtt import MqttLink
+
+        self.link = MqttLink(host, port, self.node_id, self, keepalive_s, self.status_topic,
+                             b"offline", user, password, ssl, self.log)
+        return self.link
+
+    # --- the device's sink --------------------------------------------------------
+    def report_changed(self, payload):
+        link = self.link
+        if link is not None:
+            link.publish(self.state_topic, payload, True)
+
+    def level_changed(self, io, level):
+        link = self.link
+        if link is not None:
+            link.publish(self.io_topics[io], _LEVEL[level], True)
+
+    def logged(self, seq):
+        link = self.link
+        if link is not None:
+            self._publish_event(link, seq)
+
+    def _publish_event(self, link, seq):
+        # Written straight into the link's packet: an event allocates nothing.
+        log = self.device.log
+        ms = self._event_ms(seq % log.size)
+        pos = link.begin(self.event_topic, record_len(seq, ms), False, seq)
+        if pos >= 0:
+            link.end(record_into(log, link.packet, pos, seq, ms))
+
+    def _event_ms(self, i):
+        # The time of the log's record in slot i. Read as an item of the log's ring
+        # (array "q") it is a new long int object, 320 bytes on the unix port; read from
+        # the ring's bytes (little-endian on every board: Xtensa, ARM, x86) it is a small
+        # int. 7 bytes hold 2**56 ms, two million years.
+        raw = self._time_bytes
+        if raw is None:  # CPython
+            return self.device.log._time[i]
+        p = 8 * i
+        return (raw[p] | raw[p + 1] << 8 | raw[p + 2] << 16 | raw[p + 3] << 24
+                | raw[p + 4] << 32 | raw[p + 5] << 40 | raw[p + 6] << 48)
+
+    def reply(self, client, text):
+        link = self.link
+        if link is not None and link.connected:
+            # The text is kept until acknowledged: sent again after a reconnect.
+            link.publish(self.reply_topic, text.encode(), False, text)
+
+    # --- the link's handler -------------------------------------------------------
+    def connected(self, link):
+        """After every CONNACK: subscribe, then publish everything."""
+        link.subscribe(self.subscriptions)
+        link.publish(self.status_topic, b"online", True)
+        device = self.device
+        link.publish(self.state_topic, device.report.payload(device.log.seq), True)
+        level = device.bank.level
+        for io in range(device.bank.count):
+            link.publish(self.io_topics[io], _LEVEL[level[io]], True)
+        self.publish_discovery()
+
+    def publish_discovery(self):
+        """The Home Assistant discovery message (made now, not kept)."""
+        link = self.link
+        self._discovery_due = False
+        if not self.discovery_prefix or link is None:
+            return
+        from .mqttdiscovery import discovery_message, discovery_topic
+
+        device = self.device
+        bank = device.bank
+        self._directions[:] = bank.direction
+        status = device.status
+        message = discovery_message(self.node_id, self.base.decode(),
+                                    device.engine.settings.name, status.board,
+                                    status.version, bank, device.report.active_level)
+        link.publish(discovery_topic(self.discovery_prefix, self.node_id).encode(),
+                     message.encode(), self.retain_discovery)
+        # Forgotten until the next time (a board that loads .mpy files would keep its
+        # bytecode in the heap): it is sent after a connect, a birth, a direction change.
+        import sys
+
+        name = __name__.rpartition(".")[0] + ".mqttdiscovery"
+        sys.modules.pop(name, None)
+        package = sys.modules.get(name.rpartition(".")[0])
+        if package is not None and hasattr(package, "mqttdiscovery"):
+            delattr(package, "mqttdiscovery")
+
+    def tick(self, now):
+        """Once a second while connected: discovery again when an IO changed direction
+        (an input became an output: a switch), or when the wait after Home Assistant's
+        birth message is over."""
+        if not self.discovery_prefix:
+            return
+        if self._directions != self.device.bank.direction:
+            self.publish_discovery()
+        elif self._discovery_due and ticks_diff(now, self._discovery_at) >= 0:
+            self.publish_discovery()
+
+    def resend(self, ref):
+        """A publish the broker never acknowledged, after a reconnect: an event by its
+        seq (if the log still holds it), or a reply by its text."""
+        link = self.link
+        if link is None:
+            return
+        if type(ref) is int:
+            if ref >= self.device.log.oldest():
+                self._publish_event(link, ref)
+        else:
+            link.publish(self.reply_topic, ref.encode(), False, ref)
+
+    def message(self, topic, payload, retain):
+        topic = bytes(topic)
+        if topic == self.birth_topic:
+            # Home Assistant (re)started: discovery again, after a random wait.
+            if bytes(payload) == b"online":
+                wait = getrandbits(16) * self.discovery_jitter_ms >> 16
+                self._discovery_at = ticks_add(ticks_ms(), wait)
+                self._discovery_due = True
+            return
+        if retain:
+            self.ignored += 1
+            name = topic.decode()
+            self.log("mqtt: ignoring a retained message on %s: commands are never"
+                     " retained (clear it: mosquitto_pub -r -n -t %s)" % (name, name))
+            return
+        try:
+            text = bytes(payload).decode()
+        except UnicodeError:
+            text = "\x00"  # refused by the command engine as an invalid character
+        if topic == self.cmd_topic or topic == self.all_cmd_topic:
+            self.command(text)
+            return
+        base = self.base
+        n = len(base)
+        # <base>io/<h>/set
+        if (len(topic) == n + 8 and topic[:n] == base and topic[n : n + 3] == b"io/"
+                and topic[n + 4 :] == b"/set"):
+            edge = chr(topic[n + 3])
+            self.command_quietly("v%s=%s" % (edge, text.strip()))
+
+    def command(self, text):
+        """A message on cmd: run it, the reply on `reply`."""
+        if text[:1] == "t":
+            eq = text.find("=")
+            self.reply(self.client, error_reply(text if eq < 0 else text[:eq], E_NO_TRIGGERS))
+            return
+        self.reply(self.client, self.device.execute(self.client, text))
+
+    def command_quietly(self, text):
+        # io/<h>/set: what it changes shows on io/<h>; only an error is replied.
+        reply = self.device.execute(self.client, text)
+        if is_error(reply):
+            self.reply(self.client, reply)
+
+    #: How long the goodbye may take when the device stops.
+    goodbye_ms = 2000
+
+    def goodbye(self):
+        """The firmware has stopped (sys.atexit, after Ctrl-C ended its event loop):
+        `offline` on status, what the will would say, then a clean DISCONNECT, on an
+        event loop of its own."""
+        import asyncio
+
+        link = self.link
+        if link is None:
+            return
+        asyncio.new_event_loop()  # the serving tasks are left behind
+        try:
+            asyncio.run(asyncio.wait_for_ms(
+                link.disconnect((self.status_topic, b"offline")), self.goodbye_ms))
+        except (Exception, KeyboardInterrupt):  # a second Ctrl-C: stop now
+            pass
+
+
+# --- an event-log record, written in place ------------------------------------------
+# EventLog.record(seq)'s text, {"seq":N,"t":MS,"io":"<h>","v":"<0|1>"}, as bytes written
+# into a buffer instead of a new string (test_mqttsink checks the two agree). It is
+# here rather than in logic/eventlog.py so that a device without MQTT does not carry
+# its code in the heap; it reads the log's ring as record() does.
+
+def record_len(seq, ms):
+    """len(log.record(seq)) for the record whose time is `ms`, without making it."""
+    return 30 + _digits(seq) + _digits(ms)
+
+
+def record_into(log, buf, pos, seq, ms):
+    """Write log.record(seq), whose time is `ms`, at buf[pos:]; returns the position
+    after it."""
+    i = seq % log.size
+    buf[pos : pos + 7] = b'{"seq":'
+    pos = _put_digits(buf, pos + 7, seq)
+    buf[pos : pos + 5] = b',"t":'
+    pos = _put_digits(buf, pos + 5, ms)
+    buf[pos : pos + 7] = b',"io":"'
+    buf[pos + 7] = _HEX_BYTES[log._io[i]]
+    buf[pos + 8 : pos + 15] = b'","v":"'
+    buf[pos + 15] = 0x30 + log._level[i]
+    buf[pos + 16 : pos + 18] = b'"}'
+    return pos + 18
+
+
+def _digits(number):
+    count = 1
+    while number >= 10:
+        number //= 10
+        count += 1
+    return count
+
+
+def _put_digits(buf, pos, number):
+    # `number` (>= 0) in decimal at buf[pos:]; returns the position after it.
+    end = pos + _digits(number)
+    i = end
+    while True:
+        i -= 1
+        buf[i] = 0x30 + number % 10
+        number //= 10
+        if i == pos:
+            return end

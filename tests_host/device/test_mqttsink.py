@@ -1,0 +1,357 @@
+# The MQTT sink (transport/mqttsink.py) and the MQTT link's packet handling
+# (transport/mqtt.py) without a broker: the link through a fake socket, the sink
+# through a fake link. Runs on CPython and the unix port.
+import json
+
+from fakes import FakeHardware, FakeStatus, board_ios
+from pinsock.logic.device import Device
+from pinsock.logic.eventlog import EventLog
+from pinsock.logic.iobank import IoBank
+from pinsock.protocol.commands import CommandEngine
+from pinsock.protocol.report import SwitchReport
+from pinsock.transport import mqttcodec as mc
+from pinsock.transport.mqtt import MqttLink
+from pinsock.transport.mqttsink import MqttSink, record_into, record_len
+
+BASE = "p/n/"
+
+
+class NoSettings:
+    name = "n"
+
+    def save(self):
+        return True
+
+
+class Status(FakeStatus):
+    def ms_at(self, ticks):
+        return ticks
+
+
+class FakeLink:
+    """What the sink sees of MqttLink: it keeps (topic, payload, retain, ref)."""
+
+    def __init__(self):
+        self.sent = []
+        self.subscribed = []
+        self.connected = True
+        self.packet = bytearray(256)
+        self._pending = None
+
+    def publish(self, topic, payload, retain=False, ref=None, qos=1):
+        if not self.connected:
+            return False
+        self.sent.append((bytes(topic).decode(), bytes(payload).decode(), retain, ref))
+        return True
+
+    def begin(self, topic, payload_len, retain=False, ref=None, qos=1):
+        if not self.connected:
+            return -1
+        self._pending = (topic, payload_len, retain, ref)
+        return 10
+
+    def end(self, n):
+        topic, payload_len, retain, ref = self._pending
+        assert n - 10 == payload_len
+        self.publish(topic, self.packet[10:n], retain, ref)
+
+    def subscribe(self, topics):
+        self.subscribed.append(topics)
+
+
+def make():
+    ios = board_ios(8, 8)
+    hw = FakeHardware(len(ios))
+    bank = IoBank(hw, ios, 0)
+    bank.start(0)
+    device = Device(bank, SwitchReport(bank, True),
+                    CommandEngine(bank, NoSettings(), FakeStatus()), EventLog(8), Status())
+    logged = []
+    sink = MqttSink(device, "p", "n", log=logged.append)
+    sink.link = FakeLink()
+    device.add_sink(sink)
+    return device, sink, hw, logged
+
+
+def topics(sent):
+    return [s[0] for s in sent]
+
+
+def test_a_connect_subscribes_then_publishes_everything_retained():
+    device, sink, _, _ = make()
+    link = sink.link
+    link.sent = []
+    sink.connected(link)
+    assert link.subscribed == [[(BASE + "cmd", 1), (BASE + "io/+/set", 1), ("p/all/cmd", 1)]]
+    assert topics(link.sent) == ([BASE + "status", BASE + "state"]
+                                 + [BASE + "io/%x" % io for io in range(16)])
+    assert all(retain for _, _, retain, _ in link.sent)
+    assert link.sent[0][1] == "online"
+    assert link.sent[1][1] == device.report.text(0)
+    assert [s[1] for s in link.sent[2:]] == ["1"] * 8 + ["0"] * 8
+
+
+def test_a_transition_publishes_event_state_and_io_in_that_order():
+    device, sink, hw, _ = make()
+    link = sink.link
+    link.sent = []
+    hw.set(2, 0, 5)  # DIP 3 closes
+    device.bank.scan(5)
+    assert topics(link.sent) == [BASE + "event", BASE + "state", BASE + "io/2"]
+    event, state, io = link.sent
+    assert event[1] == device.log.record(1) and not event[2] and event[3] == 1
+    assert json.loads(state[1])["dipSwitches"]["dip3"] == "On" and state[2]
+    assert io[1:3] == ("0", True)
+
+
+def test_the_event_record_written_in_place_is_the_one_get_log_gives():
+    log = EventLog(4)
+    buf = bytearray(80)
+    for seq, (io, level, ms) in enumerate([(0, 1, 0), (15, 0, 9), (10, 1, 123456789),
+                                           (7, 0, 10), (3, 1, 99999)], 1):
+        log.append(io, level, ms)
+        n = record_into(log, buf, 3, seq, ms)
+        assert bytes(buf[3:n]).decode() == log.record(seq), seq
+        assert n - 3 == record_len(seq, ms) == len(log.record(seq)), seq
+
+
+def test_commands_reply_on_reply_and_io_set_drives_an_output():
+    device, sink, _, _ = make()
+    link = sink.link
+    link.sent = []
+    sink.message(memoryview(b"p/n/cmd"), memoryview(b"d9=1"), False)
+    assert link.sent[-1][:3] == (BASE + "reply", '{"d":{"9":"1"}}', False)
+    link.sent = []
+    sink.message(b"p/n/io/9/set", b"1", False)
+    assert device.bank.level[9] == 1
+    assert link.sent == [(BASE + "io/9", "1", True, None)]  # no reply when it worked
+    sink.message(b"p/n/io/8/set", b"1", False)  # an input
+    assert link.sent[-1][1] == '{"e":{"c":"v8","m":"io is an input"}}'
+    sink.message(b"p/all/cmd", b"v9", False)
+    assert link.sent[-1][1] == '{"v":{"9":"1"}}'
+    sink.message(b"p/n/cmd", b"tuv0=3", False)
+    assert link.sent[-1][1] == ('{"e":{"c":"tuv0","m":"no triggers over mqtt: every io is'
+                                ' published"}}')
+    sink.message(b"p/n/io/zz/set", b"1", False)  # not a topic of ours: nothing
+    assert len(link.sent) == 4
+
+
+def test_a_retained_command_is_ignored_and_logged():
+    device, sink, _, logged = make()
+    link = sink.link
+    link.sent = []
+    sink.message(b"p/n/cmd", b"d9=1", True)
+    sink.message(b"p/n/io/9/set", b"1", True)
+    assert link.sent == [] and device.bank.direction[9] == 0 and sink.ignored == 2
+    assert "ignoring a retained message on p/n/cmd" in logged[0]
+
+
+def test_nothing_is_published_while_the_link_is_down():
+    device, sink, hw, _ = make()
+    link = sink.link
+    link.connected = False
+    link.sent = []
+    hw.set(2, 0, 5)
+    device.bank.scan(5)
+    assert link.sent == []
+
+
+# --- the link, through a fake socket --------------------------------------------------
+
+class FakeSocket:
+    """Takes at most `room` bytes per write (None: all), like a non-blocking socket."""
+
+    def __init__(self, room=None):
+        self.written = bytearray()
+        self.room = room
+        self.closed = False
+
+    def write(self, data, off=0, n=None):
+        n = len(data) - off if n is None else n
+        if self.room is not None:
+            n = min(n, self.room)
+        self.written.extend(bytes(data[off : off + n]))
+        return n
+
+    def close(self):
+        self.closed = True
+
+
+class FakeStream:
+    def __init__(self, sock):
+        self.s = sock
+        self.out_buf = b""
+
+
+class Handler:
+    def __init__(self):
+        self.messages = []
+        self.resent = []
+
+    def message(self, topic, payload, retain):
+        self.messages.append((bytes(topic), bytes(payload), retain))
+
+    def resend(self, ref):
+        self.resent.append(ref)
+
+
+def up_link(handler=None, room=None):
+    link = MqttLink("h", 1883, "c", handler or Handler(), log=lambda text: None)
+    link.stream = FakeStream(FakeSocket(room))
+    link.state = 2  # _UP: as after a CONNACK
+    return link
+
+
+def feed(link, data):
+    """Bytes as if read from the socket, then handled."""
+    link._rx[link._rx_have : link._rx_have + len(data)] = data
+    link._rx_have += len(data)
+    link._process()
+
+
+def test_the_link_publishes_qos1_with_rising_packet_ids():
+    link = up_link()
+    assert link.publish(b"t", b"1", True)
+    assert link.publish(b"t", b"0")
+    # 33: QoS 1 retained, id 1; then 32: QoS 1, id 2.
+    assert bytes(link.stream.s.written) == b"\x33\x06\x00\x01t\x00\x011\x32\x06\x00\x01t\x00\x020"
+    link.state = 0
+    assert not link.publish(b"t", b"1")
+
+
+def test_unacknowledged_publishes_with_a_ref_are_handed_back_after_a_reconnect():
+    link = up_link()
+    for seq in (1, 2, 3):
+        link.publish(b"e", b"x", False, seq)  # ids 1, 2, 3
+    link.publish(b"s", b"x", True)  # id 4, no ref: not tracked
+    feed(link, b"\x40\x02\x00\x02" + b"\x40\x02\x00\x04")  # PUBACK 2, PUBACK 4
+    assert link._unacked() == [1, 3]
+    assert link._unacked() == []
+
+
+def test_the_oldest_tracked_publish_is_given_up_when_too_many_wait():
+    link = up_link()
+    n = MqttLink.max_inflight
+    for seq in range(1, n + 3):
+        link.publish(b"e", b"x", False, seq)
+    assert link._unacked() == list(range(3, n + 3))
+
+
+def test_incoming_publishes_are_acknowledged_and_handed_over_even_in_pieces():
+    handler = Handler()
+    link = up_link(handler)
+    packet = mc.publish("p/n/cmd", b"d9=1", 1, False, False, 0x0102)
+    feed(link, packet[:1])  # the first byte alone: nothing yet
+    assert handler.messages == []
+    feed(link, packet[1:5])
+    feed(link, packet[5:] + b"\xd0\x00")  # the rest, and a PINGRESP after it
+    assert handler.messages == [(b"p/n/cmd", b"d9=1", False)]
+    assert bytes(link.stream.s.written) == b"\x40\x02\x01\x02"  # PUBACK 0x0102
+    assert link._rx_have == 0
+    feed(link, mc.publish("p/n/cmd", b"v", 0, True))  # QoS 0: no PUBACK
+    assert handler.messages[-1] == (b"p/n/cmd", b"v", True)
+    assert len(link.stream.s.written) == 4
+
+
+def test_a_packet_longer_than_the_buffer_is_read_past():
+    handler = Handler()
+    link = up_link(handler)
+    big = mc.publish("p/n/cmd", b"x" * (MqttLink.max_packet_len + 10))
+    feed(link, big[:100])
+    assert link._skip == len(big) - 100  # the rest is read and dropped
+    link._skip = 0  # (what _fill does as it reads the rest)
+    feed(link, mc.publish("p/n/cmd", b"v"))
+    assert handler.messages == [(b"p/n/cmd", b"v", False)]
+
+
+def test_what_the_socket_does_not_take_waits_in_order():
+    import pinsock.transport.mqtt as mqtt_module
+
+    link = up_link(room=3)
+    started = []
+
+    def create_task(coro):  # the drain task is not run here, only counted
+        started.append(coro)
+        coro.close()
+
+    real = mqtt_module.asyncio.create_task
+    mqtt_module.asyncio.create_task = create_task
+    try:
+        link.publish(b"t", b"1", False, None, 0)  # 30 04 00 01 74 31: 3 bytes go now
+        link.publish(b"t", b"2", False, None, 0)  # all of it waits behind the rest
+    finally:
+        mqtt_module.asyncio.create_task = real
+    assert bytes(link.stream.s.written) == b"\x30\x04\x00"
+    assert bytes(link._backlog) == b"\x01t1" + b"\x30\x04\x00\x01t2"
+    assert len(started) == 1 and link._writing
+
+
+def test_discovery_after_connect_after_the_birth_message_and_a_direction_change():
+    device, sink, _, _ = make()
+    sink.discovery_prefix = "ha"  # as MqttSink(..., "ha", retain_discovery=True) sets up
+    sink.retain_discovery = True
+    sink.birth_topic = b"ha/status"
+    link = sink.link
+    link.sent = []
+    sink.connected(link)
+    topic, text, retain, _ = link.sent[-1]
+    assert topic == "ha/device/n/config" and retain
+    assert json.loads(text)["cmps"]["io9"]["p"] == "binary_sensor"
+    link.sent = []
+    sink.tick(0)
+    assert link.sent == []  # nothing changed
+    sink.discovery_jitter_ms = 0
+    sink.message(b"ha/status", b"online", False)  # Home Assistant's birth
+    sink.tick(sink._discovery_at)
+    assert topics(link.sent) == ["ha/device/n/config"]
+    sink.tick(sink._discovery_at + 1000)
+    assert len(link.sent) == 1  # once
+    device.execute(sink.client, "d9=1")
+    sink.tick(0)
+    assert json.loads(link.sent[-1][1])["cmps"]["io9"]["p"] == "switch"
+
+
+class CountingSocket:
+    """Takes every write whole, keeping only how many bytes (a list would allocate)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def write(self, data, off=0, n=None):
+        self.count += n
+        return n
+
+
+def test_publishing_a_change_allocates_nothing():
+    # Memory: event, state and io/<h> for a DIP switch change go from the device
+    # through the sink and the link into the socket without a byte allocated.
+    # heap_lock() makes any allocation raise.
+    try:
+        from micropython import heap_lock, heap_unlock
+    except ImportError:  # CPython has no heap to lock: the unix port runs this
+        import pytest
+
+        pytest.skip("micropython.heap_lock is MicroPython's")
+    device, sink, hw, _ = make()
+    link = up_link()
+    link.stream = FakeStream(CountingSocket())
+    link.handler = sink
+    sink.link = link
+    for t in range(1, 91):
+        io = t % 8
+        hw.set(io, 1 - hw.levels[io], t)  # each switch flips in turn
+        locked = t > 30  # from then on every report length (two-digit seqs) came up
+        if locked:
+            heap_lock()
+        try:
+            device.bank.scan(t)
+        finally:
+            if locked:
+                heap_unlock()
+    # 90 transitions, three QoS 1 publishes each; the events as GET /log gives them.
+    assert device.log.seq == 90 and link._packet_id == 90 * 3
+    assert link.stream.s.count > 90 * 3 * 20
+    buf = bytearray(64)
+    ms = sink._event_ms(90 % device.log.size)
+    assert bytes(buf[: record_into(device.log, buf, 0, 90, ms)]).decode() == (
+        device.log.record(90))

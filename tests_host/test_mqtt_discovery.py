@@ -1,0 +1,66 @@
+"""Home Assistant discovery (transport/mqttdiscovery.py): the one device-based message
+for UNIX_SIM, held in a golden file (tests_host/golden/discovery_UNIX_SIM.json).
+
+The golden file is compared as JSON (MicroPython's dicts do not keep the order keys
+were added in, so the text's order may differ). After a deliberate change, rewrite it
+with `PINSOCK_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests_host/test_mqtt_discovery.py`
+and review the diff.
+"""
+
+import json
+import os
+
+from conftest import ROOT
+from pinsock.logic.iobank import IoBank
+from pinsock.transport.mqttdiscovery import discovery_message, discovery_topic
+
+GOLDEN = ROOT / "tests_host" / "golden" / "discovery_UNIX_SIM.json"
+
+
+class Pins:
+    """Pins that read their pull: what the simulator's read at boot."""
+
+    def setup(self, io, direction, pull, level):
+        pass
+
+    def read(self, io):
+        return 0
+
+    def watch(self, edge):
+        pass
+
+
+def unix_sim_message(directions=None):
+    board = json.loads((ROOT / "boards" / "UNIX_SIM" / "board.json").read_text())
+    bank = IoBank(Pins(), board["ios"], board["debounce_ms"])
+    for io, direction in (directions or {}).items():
+        bank.direction[io] = direction
+    active_level = 0 if board["dip"]["active_low"] else 1
+    return json.loads(discovery_message("pinsock-c0de", "pinsock/pinsock-c0de/", "kitchen",
+                                        board["name"], "0.1.0", bank, active_level))
+
+
+def test_the_discovery_message_for_unix_sim_is_the_golden_one():
+    message = unix_sim_message({9: 1})  # IO 9 an output: a switch
+    if os.environ.get("PINSOCK_UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(message, indent=2) + "\n")
+    assert message == json.loads(GOLDEN.read_text())
+    assert discovery_topic("homeassistant", "pinsock-c0de") == (
+        "homeassistant/device/pinsock-c0de/config")
+
+
+def test_entities_follow_the_board():
+    message = unix_sim_message()
+    components = message["cmps"]
+    assert len(components) == 16
+    # A DIP switch is On when closed, at the active level (low): pl_on "0".
+    assert components["io0"] == {"p": "binary_sensor", "name": "DIP 1",
+                                 "uniq_id": "pinsock-c0de_0",
+                                 "stat_t": "pinsock/pinsock-c0de/io/0",
+                                 "pl_on": "0", "pl_off": "1"}
+    assert components["iof"]["p"] == "binary_sensor" and components["iof"]["pl_on"] == "1"
+    assert "cmd_t" not in components["io9"]
+    switch = unix_sim_message({9: 1})["cmps"]["io9"]
+    assert switch["p"] == "switch" and switch["cmd_t"] == "pinsock/pinsock-c0de/io/9/set"
+    assert message["dev"]["ids"] == "pinsock-c0de" and message["dev"]["name"] == "kitchen"
+    assert message["avty_t"] == "pinsock/pinsock-c0de/status"

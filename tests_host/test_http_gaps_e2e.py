@@ -29,7 +29,8 @@ def test_transfer_encoding_is_refused(sim):
 
 
 def test_head_does_not_run_a_command(sim):
-    status, headers, body = ask(sim, b"HEAD /action.cgi?sn=renamed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    status, headers, body = ask(sim, b"HEAD /action.cgi?sn=renamed HTTP/1.1\r\n"
+                                     b"Host: 127.0.0.1\r\n\r\n")
     assert status == 405 and headers.get("allow") == "GET" and body == b""
     status, _, body = ask(sim, b"GET /action.cgi?sn HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 200 and b"renamed" not in body
@@ -77,7 +78,8 @@ def test_1000_query_parameters_get_400_in_128k(start_sim):
     query = "&".join(["a"] * 1000).encode()  # 2 KB less one byte
     status, _, _ = ask(sim, b"GET /log?" + query + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 400
-    status, _, body = ask(sim, b"GET /action.cgi?" + query + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    status, _, body = ask(sim, b"GET /action.cgi?" + query
+                          + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 400 and "e" in json.loads(body)
     assert sim.alive()
 

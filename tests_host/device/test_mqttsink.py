@@ -22,6 +22,9 @@ class NoSettings:
     def save(self):
         return True
 
+    def changed(self):
+        pass
+
 
 class Status(FakeStatus):
     def ms_at(self, ticks):
@@ -91,14 +94,14 @@ def test_a_connect_subscribes_then_publishes_everything_retained():
     assert [s[1] for s in link.sent[2:]] == ["1"] * 8 + ["0"] * 8
 
 
-def test_a_transition_publishes_event_state_and_io_in_that_order():
+def test_a_transition_publishes_state_event_and_io_in_that_order():
     device, sink, hw, _ = make()
     link = sink.link
     link.sent = []
     hw.set(2, 0, 5)  # DIP 3 closes
     device.bank.scan(5)
-    assert topics(link.sent) == [BASE + "event", BASE + "state", BASE + "io/2"]
-    event, state, io = link.sent
+    assert topics(link.sent) == [BASE + "state", BASE + "event", BASE + "io/2"]
+    state, event, io = link.sent
     assert event[1] == device.log.record(1) and not event[2] and event[3] == 1
     assert json.loads(state[1])["dipSwitches"]["dip3"] == "On" and state[2]
     assert io[1:3] == ("0", True)

@@ -114,3 +114,14 @@ def test_a_new_report_allocates_nothing():
             heap_unlock()
         payloads.append(bytes(buf[:end]))
     assert [json.loads(p)["seq"] for p in payloads] == list(range(12, 40))
+
+
+def test_length_is_what_write_writes():
+    bank, hw, report = make()
+    t = 0
+    for seq in (0, 9, 10, 99, 100, 123456789, 10**19 + 7):
+        for io, level in ((0, 0), (5, 0), (0, 1)):
+            t += 1
+            hw.set(io, level, t)
+            bank.scan(t)
+            assert report.length(seq) == len(written(report, seq)), (seq, io, level)

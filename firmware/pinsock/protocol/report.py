@@ -29,6 +29,7 @@ class SwitchReport:
         #: buffer for it is this big.
         self.max_len = (len(_HEAD) + sum(len(k) for k in keys) + len(_OFF) * len(keys)
                         + len(_TAIL) + _SEQ_DIGITS + 1)
+        self._fixed_len = len(_HEAD) + sum(len(k) for k in keys) + len(_TAIL) + 1
 
     def is_on(self, io):
         return self.bank.level[io] == self.active_level
@@ -56,6 +57,21 @@ class SwitchReport:
         pos = end + _write_digits(buf, end, seq)
         buf[pos] = 0x7D  # "}"
         return pos + 1
+
+    def length(self, seq):
+        """How many bytes write() writes for `seq` (a transport that frames the report
+        needs its length first)."""
+        n = self._fixed_len
+        level = self.bank.level
+        on = self.active_level
+        for io in self.ios:
+            n += len(_ON) if level[io] == on else len(_OFF)
+        n += 1
+        seq //= 10
+        while seq:
+            n += 1
+            seq //= 10
+        return n
 
     def text(self, seq):
         """The report as text (allocates: for tests and the odd caller)."""

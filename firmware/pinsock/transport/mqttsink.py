@@ -1,5 +1,5 @@
 # Transport: the device on an MQTT broker (docs/MQTT.md). The device's sink for MQTT
-# (logic/device.py Sink) and its command channel: it publishes what the device
+# (logic/device.py) and its command channel: it publishes what the device
 # announces on topics under <prefix>/<node_id>/, and runs the commands that arrive on
 # `cmd`, `<prefix>/all/cmd` and `io/<h>/set`. The link to the broker is mqtt.py's.
 #
@@ -21,7 +21,6 @@ except ImportError:  # CPython
     uctypes = None
 
 from ..compat import ticks_add, ticks_diff, ticks_ms
-from ..logic.device import Sink
 from ..protocol.commands import error_reply, is_error
 
 _HEX = "0123456789abcdef"
@@ -39,7 +38,7 @@ class MqttClient:
     closing = False
 
 
-class MqttSink(Sink):
+class MqttSink:
     #: After Home Assistant's birth message, discovery is sent again after a random
     #: wait of up to this long, so that a fleet does not answer all at once.
     discovery_jitter_ms = 5000
@@ -91,10 +90,16 @@ class MqttSink(Sink):
         return self.link
 
     # --- the device's sink --------------------------------------------------------
-    def report_changed(self, payload):
+    def report_changed(self, report, seq):
         link = self.link
         if link is not None:
-            link.publish(self.state_topic, payload, True)
+            self._publish_state(link, report, seq)
+
+    def _publish_state(self, link, report, seq):
+        # Written straight into the link's packet: a report allocates nothing.
+        pos = link.begin(self.state_topic, report.length(seq), True)
+        if pos >= 0:
+            link.end(report.write(link.packet, pos, seq))
 
     def level_changed(self, io, level):
         link = self.link
@@ -138,7 +143,7 @@ class MqttSink(Sink):
         link.subscribe(self.subscriptions)
         link.publish(self.status_topic, b"online", True)
         device = self.device
-        link.publish(self.state_topic, device.report.payload(device.log.seq), True)
+        self._publish_state(link, device.report, device.log.seq)
         level = device.bank.level
         for io in range(device.bank.count):
             link.publish(self.io_topics[io], _LEVEL[level[io]], True)

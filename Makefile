@@ -63,5 +63,16 @@ SOAK_TRANSITIONS ?= 100000
 soak: $(ENV_STAMP)
 	$(PY) tools/soak.py --transitions $(SOAK_TRANSITIONS) --clients 4 --slow
 
+# Chip fidelity, from MicroPython's own source (MICROPYTHON_SRC=<dir>, or the tarball in
+# ../shared/micropython/): the 32-bit unix port (FROZEN=1: with pinsock frozen in through
+# boards/UNIX_SIM/manifest.py), cached in build/unix32/ until its inputs change
+# (tools/unix32.py); the real manifest tool over every board's manifest.
+.PHONY: unix32 check-manifests
+unix32: $(ENV_STAMP)
+	$(PY) tools/unix32.py $(if $(FROZEN),--frozen)
+
+check-manifests: $(ENV_STAMP)
+	$(PY) tools/check_manifests.py
+
 clean:
 	rm -rf build .state .pytest_cache

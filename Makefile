@@ -27,8 +27,10 @@ $(SYS_STAMP): tools/setup_system.sh $(ENV_STAMP)
 	bash tools/setup_system.sh
 	touch $@
 
+# UNIX32=1: on the 32-bit unix port, FROZEN=1: that with pinsock frozen in (make unix32);
+# HTTP_PORT=, CONTROL_PORT=, HTTPS_PORT=: other ports, for two simulators side by side.
 sim: $(ENV_STAMP)
-	$(PY) tools/sim.py
+	$(PY) tools/sim.py $(if $(UNIX32),--unix32) $(if $(FROZEN),--frozen) $(if $(HTTP_PORT),--http-port $(HTTP_PORT)) $(if $(CONTROL_PORT),--control-port $(CONTROL_PORT)) $(if $(HTTPS_PORT),--https-port $(HTTPS_PORT))
 
 build: $(ENV_STAMP)
 	$(PY) tools/build.py $(BOARD)

@@ -22,7 +22,8 @@ $(ENV_STAMP): requirements.txt
 	$(PY) tools/typecheck.py --install
 	touch $@
 
-# Debian packages for the browser, deploy and TLS tests (chromium, socat, openssl), where we can.
+# Debian packages for the browser, deploy and TLS tests (chromium, socat, openssl) and the
+# 32-bit unix port (gcc-i686-linux-gnu, its libc), where we can.
 $(SYS_STAMP): tools/setup_system.sh $(ENV_STAMP)
 	bash tools/setup_system.sh
 	touch $@
@@ -70,7 +71,7 @@ soak: $(ENV_STAMP)
 # boards/UNIX_SIM/manifest.py), cached in build/unix32/ until its inputs change
 # (tools/unix32.py); the real manifest tool over every board's manifest.
 .PHONY: unix32 check-manifests
-unix32: $(ENV_STAMP)
+unix32: $(ENV_STAMP) $(SYS_STAMP)
 	$(PY) tools/unix32.py $(if $(FROZEN),--frozen)
 
 check-manifests: $(ENV_STAMP)

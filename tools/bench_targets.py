@@ -289,6 +289,64 @@ def render(result):
     return "\n".join(lines)
 
 
+# Free MicroPython heap on the boards, after Wi-Fi is up (KB, as their ports report it).
+BOARD_HEAPS = (("Pico W", 160), ("ESP32 without PSRAM", 110))
+# What mbedtls holds per TLS connection on a Pico W, from the MicroPython heap (KiB;
+# docs/SECURITY.md: its 16 + 4 KiB buffers and state, 21-24 KiB, from its config).
+TLS_CONNECTION_KIB = 22
+
+
+def predictions(result):
+    """What the figures predict on a Pico W and an ESP32, as Markdown."""
+    t = result["targets"]
+    if not (t.get("frozen") or t.get("unix32")):
+        return ("What this predicts on a board needs the 32-bit targets: %s."
+                % "; ".join(sorted(set(result["skipped"].values()))))
+    lines = ["What it predicts on a board (free MicroPython heap once Wi-Fi is up: %s). "
+             "The 32-bit port's objects are the chips' size, so its heap figures are what "
+             "a board's heap holds of pinsock; a board's own port adds its network and "
+             "machine modules, and carries the hardware layer instead of simhw." % ", ".join(
+                 "%s about %d KB (%d KiB)" % (name, kb_, kb_ * 1000 // 1024)
+                 for name, kb_ in BOARD_HEAPS)]
+
+    def spare(kib):
+        return ", ".join("%s %s" % (name, "%d KiB to spare" % (kb_ * 1000 // 1024 - kib)
+                                    if kb_ * 1000 // 1024 >= kib else
+                                    "**%d KiB short**" % (kib - kb_ * 1000 // 1024))
+                         for name, kb_ in BOARD_HEAPS)
+
+    for target, what in (("frozen", "A frozen image (pinsock in flash: the image to build "
+                                    "for a board)"),
+                         ("unix32", "The `.mpy` files on a stock image (bytecode loaded "
+                                    "into the heap)")):
+        f = t.get(target)
+        if not f or not f["heap"]["kib"]:
+            continue
+        lines.append("- %s: 4 clients through the soak in %d KiB (%s); %s at rest, each "
+                     "client %s more, %s with the password on." % (
+                         what, f["heap"]["kib"], spare(f["heap"]["kib"]), kb(f["at_rest"]),
+                         kb(f["per_client"]), kb(f["password_at_rest"])))
+    f = t.get("frozen") or t.get("unix32")
+    if f.get("tls"):
+        room = BOARD_HEAPS[0][1] * 1000 - f["tls"]["at_rest"]
+        per = TLS_CONNECTION_KIB * 1024 + f["tls"]["per_client"]
+        lines.append(
+            "- TLS: at rest %s (%s without). On a Pico W mbedtls takes about %d KiB per "
+            "open connection from the same heap (the unix port takes it from `malloc`, "
+            "so it is not in these figures): room for about %d connections' buffers with "
+            "nothing else, each needing a 16 KiB block in one piece, which a fragmented "
+            "heap may not have (docs/SECURITY.md: keep `max_clients` at 1 there with TLS). "
+            "On an ESP32 those buffers come from ESP-IDF's heap, outside the 110 KB." % (
+                kb(f["tls"]["at_rest"]), kb(f["at_rest"]), TLS_CONNECTION_KIB, room // per))
+    m = t.get("mpy")
+    if m and m["heap"]["kib"] and t.get("unix32") and t["unix32"]["heap"]["kib"]:
+        lines.append("- The 64-bit port's figures are not a board's: its smallest heap is "
+                     "%.2f× the 32-bit port's for the same `.mpy` files, its heap at rest "
+                     "%.2f×." % (m["heap"]["kib"] / t["unix32"]["heap"]["kib"],
+                                 m["at_rest"] / t["unix32"]["at_rest"]))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -298,6 +356,8 @@ def main(argv=None):
     result = run(Plan(args.quick), lambda text: print(text, file=sys.stderr, flush=True),
                  args.targets)
     print(render(result))
+    print()
+    print(predictions(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0

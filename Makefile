@@ -77,5 +77,11 @@ unix32: $(ENV_STAMP) $(SYS_STAMP)
 check-manifests: $(ENV_STAMP)
 	$(PY) tools/check_manifests.py
 
+# Optional: the device-logic tests on ports/qemu, a Cortex-M3 (tools/qemu_device.py; needs
+# gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm).
+.PHONY: qemu-device-tests
+qemu-device-tests: $(ENV_STAMP)
+	$(PY) tools/qemu_device.py
+
 clean:
 	rm -rf build .state .pytest_cache

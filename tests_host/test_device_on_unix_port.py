@@ -5,7 +5,10 @@ file runs each module once more on the unix port against the compiled build
 (build/UNIX_SIM, .mpy), and checks that every test function in it reported PASS.
 Then once more on the 32-bit unix port built from MicroPython's source (tools/unix32.py:
 31-bit small ints, 32-bit objects, as on the chips), where it can be built
-(tests_host/test_fidelity.py says when).
+(tests_host/test_fidelity.py says when). And on MicroPython's qemu port, a Cortex-M3
+(tools/qemu_device.py: Thumb-2, 31-bit small ints, single-precision floats), where its
+toolchain is installed (optional: gcc-arm-none-eabi, libnewlib-arm-none-eabi,
+qemu-system-arm; about 850 MB).
 """
 
 import ast
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import qemu_device
 import unix32
 
 DEVICE_TESTS = Path(__file__).resolve().parent / "device"
@@ -48,4 +52,23 @@ def test_module_passes_on_unix_port(module, sim_build, port, tmp_path):
     passed = sorted(line.split(".", 1)[1] for line in out.splitlines()
                     if line.startswith("PASS "))
     assert proc.returncode == 0, out
+    assert passed == declared_tests(module), out
+
+
+@pytest.fixture(scope="session")
+def qemu_image():
+    reason = qemu_device.missing()
+    if reason:
+        pytest.skip(reason)
+    return qemu_device.image()
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_passes_on_qemu_cortex_m3(module, qemu_image):
+    if module in qemu_device.NOT_ON_QEMU:
+        pytest.skip(qemu_device.NOT_ON_QEMU[module])
+    code, out = qemu_device.run_module(qemu_image, module)
+    passed = sorted(line.split(".", 1)[1].strip() for line in out.splitlines()
+                    if line.startswith("PASS "))
+    assert code == 0, out
     assert passed == declared_tests(module), out

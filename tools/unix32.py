@@ -155,6 +155,25 @@ def _cached(kind, key, program, build, log):
     return folder / program
 
 
+def _mpy_cross(top, src_key, log):
+    def build_mpy_cross(folder):
+        _make(["-C", str(top / "mpy-cross"), "-j" + JOBS, "BUILD=" + str(folder)],
+              folder / "build.log", log)
+
+    return _cached("mpy-cross", src_key, "mpy-cross", build_mpy_cross, log)
+
+
+def build_mpy_cross(log=print):
+    """The source's own mpy-cross (for the host), built if needed (tools/qemu_device.py)."""
+    top = mpsource.source_dir()
+    if top is None:
+        raise Unavailable(mpsource.why_missing())
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _mpy_cross(top, source_key(top), log)
+
+
 def build(frozen=False, log=print):
     """Path of the 32-bit unix port (frozen: with pinsock frozen in), built if needed.
     Raises Unavailable, saying how to enable it, without source or compiler."""
@@ -166,12 +185,7 @@ def build(frozen=False, log=print):
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time (tests, bench, make)
         src_key = source_key(top)
-
-        def build_mpy_cross(folder):
-            _make(["-C", str(top / "mpy-cross"), "-j" + JOBS, "BUILD=" + str(folder)],
-                  folder / "build.log", log)
-
-        mpy_cross = _cached("mpy-cross", src_key, "mpy-cross", build_mpy_cross, log)
+        mpy_cross = _mpy_cross(top, src_key, log)
         kind, key, extra = "standard", src_key, []
         if frozen:
             kind, key = "frozen", manifest_key(top, src_key)

@@ -22,13 +22,16 @@ $(ENV_STAMP): requirements.txt
 	$(PY) tools/typecheck.py --install
 	touch $@
 
-# Debian packages for the browser, deploy and TLS tests (chromium, socat, openssl), where we can.
+# Debian packages for the browser, deploy and TLS tests (chromium, socat, openssl) and the
+# 32-bit unix port (gcc-i686-linux-gnu, its libc), where we can.
 $(SYS_STAMP): tools/setup_system.sh $(ENV_STAMP)
 	bash tools/setup_system.sh
 	touch $@
 
+# UNIX32=1: on the 32-bit unix port, FROZEN=1: that with pinsock frozen in (make unix32);
+# HTTP_PORT=, CONTROL_PORT=, HTTPS_PORT=: other ports, for two simulators side by side.
 sim: $(ENV_STAMP)
-	$(PY) tools/sim.py
+	$(PY) tools/sim.py $(if $(UNIX32),--unix32) $(if $(FROZEN),--frozen) $(if $(HTTP_PORT),--http-port $(HTTP_PORT)) $(if $(CONTROL_PORT),--control-port $(CONTROL_PORT)) $(if $(HTTPS_PORT),--https-port $(HTTPS_PORT))
 
 build: $(ENV_STAMP)
 	$(PY) tools/build.py $(BOARD)
@@ -62,6 +65,23 @@ bench: $(ENV_STAMP)
 SOAK_TRANSITIONS ?= 100000
 soak: $(ENV_STAMP)
 	$(PY) tools/soak.py --transitions $(SOAK_TRANSITIONS) --clients 4 --slow
+
+# Chip fidelity, from MicroPython's own source (MICROPYTHON_SRC=<dir>, or the tarball in
+# ../shared/micropython/): the 32-bit unix port (FROZEN=1: with pinsock frozen in through
+# boards/UNIX_SIM/manifest.py), cached in build/unix32/ until its inputs change
+# (tools/unix32.py); the real manifest tool over every board's manifest.
+.PHONY: unix32 check-manifests
+unix32: $(ENV_STAMP) $(SYS_STAMP)
+	$(PY) tools/unix32.py $(if $(FROZEN),--frozen)
+
+check-manifests: $(ENV_STAMP)
+	$(PY) tools/check_manifests.py
+
+# Optional: the device-logic tests on ports/qemu, a Cortex-M3 (tools/qemu_device.py; needs
+# gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm).
+.PHONY: qemu-device-tests
+qemu-device-tests: $(ENV_STAMP)
+	$(PY) tools/qemu_device.py
 
 clean:
 	rm -rf build .state .pytest_cache

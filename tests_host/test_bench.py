@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import bench_report
+import unix32
 from conftest import ROOT
 
 FIGURES = ("1. Command round trip", "2. Push latency, 1 client", "2. Push latency, 4 clients",
@@ -24,7 +25,7 @@ def test_quick_bench_produces_every_figure(sim_build, tmp_path):
     out_json, out_md = tmp_path / "bench.json", tmp_path / "PERFORMANCE.md"
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "bench.py"), "--quick",
                           "--json", str(out_json), "--out", str(out_md)],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+                         capture_output=True, text=True, timeout=480, cwd=ROOT)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     r = json.loads(out_json.read_text())
     assert r["quick"] is True
@@ -73,6 +74,17 @@ def test_quick_bench_produces_every_figure(sim_build, tmp_path):
         assert any(f.startswith(name) for f in figures), (name, figures)
     assert len(r["budgets"]) == 6  # heap per update: at 1 and at 4 clients
     assert all(isinstance(b["met"], bool) for b in r["budgets"])
+
+    # Memory on three targets: the 32-bit ones where MicroPython's source is there.
+    targets = r["targets"]
+    assert set(targets["targets"]) | set(targets["skipped"]) == {"mpy", "unix32", "frozen"}
+    assert "mpy" in targets["targets"]
+    if unix32.missing() is None:
+        assert not targets["skipped"], targets["skipped"]
+    for name, t in targets["targets"].items():
+        assert t["at_rest"] > 0 and t["per_client"] > 0 and t["heap"]["kib"], (name, t)
+        assert t["password_at_rest"] > t["at_rest"], (name, t)
+    assert "## Memory on three targets" in run.stdout
 
     # The README's headline figures (a full run writes them between its markers).
     lines = bench_report.readme_lines(r)

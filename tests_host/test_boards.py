@@ -15,6 +15,8 @@ import sys
 import pytest
 
 import build
+import check_manifests
+import deploy
 import mpsource
 from conftest import ROOT
 from pinsock.boot import board_json
@@ -235,31 +237,34 @@ def test_build_refuses_an_invalid_board(tmp_path, monkeypatch):
 
 
 # --- the freeze manifests ---------------------------------------------------------------
-# Run through MicroPython's own manifest tool (tools/mpsource.py finds the source tree).
-# Each board's manifest first includes what the stock image freezes, so a custom image
-# only adds pinsock: this is that stock manifest.
-STOCK_MANIFESTS = {"ESP32_GENERIC": "$(PORT_DIR)/boards/manifest.py",
-                   "RPI_PICO_W": "$(BOARD_DIR)/manifest.py",
-                   "UNIX_SIM": "$(PORT_DIR)/variants/standard/manifest.py"}
-
-
+# Run through MicroPython's own manifest tool (tools/mpsource.py finds the source tree):
+# tools/check_manifests.py's checks, which `make check-manifests` prints.
 @pytest.mark.parametrize("name", BOARDS)
-def test_manifest_freezes_what_the_build_compiles(name, tmp_path):
+def test_manifest_freezes_what_a_frozen_deploy_leaves_off(name, tmp_path):
     if mpsource.manifest_tool() is None:
         pytest.skip(mpsource.why_missing())
-    manifest = ROOT / "boards" / name / "manifest.py"
-    assert manifest.read_text().count('include("%s")' % STOCK_MANIFESTS[name]) == 1
-    frozen, metadata = mpsource.frozen_files(manifest, name)
-    stock_manifest = tmp_path / "stock.py"
-    stock_manifest.write_text('include("%s")\n' % STOCK_MANIFESTS[name])
-    stock, _ = mpsource.frozen_files(stock_manifest, name)
-    out, _, _ = build.build(name, tmp_path / "build")
-    compiled = {p.relative_to(out).as_posix()[:-4] + ".py" for p in out.rglob("*.mpy")}
-    compiled = {f[4:] if f.startswith("lib/") else f for f in compiled}
-    added = sorted(set(frozen) - set(stock))
-    assert added == sorted(compiled)
-    assert not any(f.startswith("pinsock/hardware/") for f in added) == (name == "UNIX_SIM")
-    if name == "UNIX_SIM":
-        assert "asyncio/core.py" in frozen  # the simulator needs it, and the port has none
-    version = (ROOT / "firmware" / "pinsock" / "__init__.py").read_text().split('"')[1]
-    assert metadata.version == version
+    problems, got = check_manifests.check(name, tmp_path)
+    assert problems == []
+    assert got["added"] == len(build.MICRODOT_MODULES) + len(layout_files(name))
+
+
+def layout_files(name):
+    board = load(name)
+    return build.layout.firmware_files(ROOT / "firmware" / "pinsock", board["hal"]) + \
+        build.layout.board_modules(ROOT / "boards" / name)
+
+
+def test_manifest_check_catches_a_deploy_that_would_shadow_the_image(tmp_path, monkeypatch):
+    if mpsource.manifest_tool() is None:
+        pytest.skip(mpsource.why_missing())
+    monkeypatch.setattr(deploy, "FROZEN_DIRS", ("pinsock",))  # lib/microdot deployed too
+    problems, _ = check_manifests.check("UNIX_SIM", tmp_path)
+    assert any("frozen but deployed too: ['microdot/__init__.py'" in p for p in problems), \
+        problems
+
+
+def test_manifest_check_without_source_says_how_to_enable_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("MICROPYTHON_SRC", str(tmp_path))
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "check_manifests.py")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "MICROPYTHON_SRC=%s holds no" % tmp_path in proc.stderr

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_report  # noqa: E402
+import bench_targets  # noqa: E402
 import build  # noqa: E402
 import simclient  # noqa: E402
 import soak  # noqa: E402
@@ -652,6 +653,9 @@ def run(plan, log=print):
     results["floors"] = results["firmware"].pop("floors")
     log("smallest heap for 4 clients (bisecting -X heapsize) ...")
     results["heap"] = smallest_heap(plan)
+    # Memory on the 32-bit and frozen targets too, when MicroPython's source is there.
+    results["targets"] = bench_targets.run(bench_targets.Plan(plan.quick), log,
+                                           heaps={"mpy": results["heap"]})
     results["size"] = sizes()
     results["polling"] = polling_comparison(results["floors"], results["firmware"])
     results["rows"] = bench_report.make_rows(results)

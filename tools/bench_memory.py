@@ -4,6 +4,7 @@ A benchmark, not a test: it prints figures (tests_host/test_memory.py holds the 
     python tools/bench_memory.py floor [--clients 4] [--transitions 2000] [--low 96 --high 256]
     python tools/bench_memory.py soak --heap 128 [--clients 4] [--transitions 2000]
     python tools/bench_memory.py push [--clients 0 1 4] [--updates 200]
+    ... [--target mpy|unix32|frozen]   (default mpy; tools/bench_targets.py)
 
 floor   bisects `-X heapsize` (KiB) for the smallest heap in which `soak` passes.
 soak    one run of the soak scenario (soak() below) in a heap of --heap KiB.
@@ -12,7 +13,9 @@ push    heap allocated per switch transition with automatic collection off
         count, and from those the cost per pushed update per client.
 
 Everything runs the compiled build (build/UNIX_SIM, .mpy) on the unix port, which is
-64-bit: objects there are about twice their size on the 32-bit boards.
+64-bit: objects there are about twice their size on the 32-bit boards. --target unix32
+runs it on the 32-bit unix port built from MicroPython's source, --target frozen on
+that port with pinsock frozen in (tools/unix32.py).
 """
 
 import argparse
@@ -56,9 +59,14 @@ def built_page():
     return gzip.decompress((BUILD_DIR / "www" / "index.html.gz").read_bytes())
 
 
-def start_sim(state, heap_kib, clients):
+# tools/sim.py's switches for each target.
+TARGETS = {"mpy": {}, "unix32": {"unix32": True}, "frozen": {"frozen": True}}
+TARGET = "mpy"  # main() sets it from --target
+
+
+def start_sim(state, heap_kib, clients, target=None):
     return Sim(state, heapsize="%dK" % heap_kib, max_clients=max(clients, 1), debounce_ms=0,
-               build_dir=BUILD_DIR).start()
+               build_dir=BUILD_DIR, **TARGETS[target or TARGET]).start()
 
 
 def soak(sim, clients, transitions, parts=SOAK_PARTS, page=None):
@@ -215,7 +223,11 @@ def main(argv=None):
     p = sub.add_parser("push")
     p.add_argument("--clients", type=int, nargs="+", default=[0, 1, 4])
     p.add_argument("--updates", type=int, default=200)
+    for p in sub.choices.values():
+        p.add_argument("--target", choices=sorted(TARGETS), default="mpy")
     args = parser.parse_args(argv)
+    global TARGET
+    TARGET = args.target
     build.build("UNIX_SIM", BUILD_DIR)
     if args.what == "floor":
         found = floor(args.clients, args.transitions, args.low, args.high, parts=args.parts)

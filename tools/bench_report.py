@@ -180,7 +180,15 @@ def render(r):
         markdown_table(header, r["rows"]),
         floors_table(r),
         detail_lines(r),
-    ])
+    ] + ([targets_section(r["targets"])] if r.get("targets") else []))
+
+
+def targets_section(t):
+    """Memory on the three targets (tools/bench_targets.py), and what it predicts."""
+    import bench_targets
+
+    return "\n\n".join(["## Memory on three targets", bench_targets.render(t),
+                         bench_targets.predictions(t)])
 
 
 PERFORMANCE_TEMPLATE = """\
@@ -269,11 +277,26 @@ both: each ratio is to the echo samples taken in the same rounds.
    view of the pins through switch and GPIO changes, commands, reconnects, the event
    log read as it grows, and the heap at the end within a bound of the start. A heap
    fails when the simulator dies, prints an error, or the soak fails. Bisected in
-   4 KiB steps between 64 and 320 KiB. The unix port is 64-bit: objects there take
-   about twice their size on the 32-bit boards.
+   4 KiB steps between 64 and 320 KiB. The unix port is 64-bit: a chip needs less
+   (figure 7 measures it on the 32-bit port).
 6. **Size.** `tools/build.py` totals for each board's deployed folder (firmware and
    microdot as `.mpy` for the chip, the gzipped page, `board.json`, `main.py`,
    `boot.py`), and the page gzipped as the build serves it (1 KiB deflate window).
+7. **Three targets** (`tools/bench_targets.py`, when MicroPython's source is there:
+   `MICROPYTHON_SRC` or `../shared/micropython/`). The same firmware on the 64-bit
+   PyPI port (`.mpy`), on the 32-bit unix port built from MicroPython's source with
+   `i686-linux-gnu-gcc` (`make unix32`: the chips' object sizes; `.mpy` loaded from the
+   file system, bytecode in the heap) and on that port with pinsock, simhw and
+   microdot frozen in through `boards/UNIX_SIM/manifest.py` (`make unix32 FROZEN=1`:
+   the code stays in the image, as in a board's flash). At rest: `gc.mem_alloc()`
+   after `gc.collect()` (the control port's `heap`, least of 8 readings) after boot;
+   a client: the same with 4 WebSocket clients connected, less at rest, over 4; a
+   pushed update: figure 5 with 1 client; smallest heap: as figure 5, in 2 KiB steps
+   (the 64-bit figure is figure 5's); password on: at rest with `"password"` in
+   `config.json`; TLS: at rest with `cert.der` and `key.der`, and what each of 2 WSS
+   clients adds. On the unix port mbedtls takes its buffers from `malloc`, so a TLS
+   connection's 16 + 4 KiB are not in these figures; on a Pico W they come from the
+   MicroPython heap, on an ESP32 from ESP-IDF's.
 """
 
 

@@ -18,9 +18,9 @@ in one mpremote session:
 Files the firmware writes on the board (settings.json) are left alone.
 
 --frozen is for a board whose MicroPython image has pinsock and microdot frozen in
-(boards/<BOARD>/manifest.py): it copies only main.py, boot.py, board.json and www/,
-and removes pinsock/ and lib/microdot/ from the board, which would shadow the
-frozen modules.
+(boards/<BOARD>/manifest.py): it copies only main.py, boot.py, board.json and www/
+(no compiled module: frozen_modules()), and removes pinsock/ and lib/microdot/ from
+the board, which would shadow the frozen modules.
 """
 
 import argparse
@@ -37,7 +37,8 @@ import build  # noqa: E402
 ROOT = build.ROOT
 # Folders on the board that hold only what the build puts there.
 OWNED_DIRS = ("pinsock", "lib/microdot", "www")
-# What a frozen image carries in its flash instead of the file system.
+# What a frozen image carries in its flash instead of the file system: these folders,
+# and the board folder's own modules at the top (simhw.mpy); every compiled module.
 FROZEN_DIRS = ("pinsock", "lib")
 DEVICE_CONFIG = "config.json"
 # The TLS certificate and key (firmware/pinsock/boot/tlskeys.py): copied together or not at all.
@@ -78,13 +79,22 @@ def mpremote_command():
     return [sys.executable, "-m", "mpremote"]
 
 
+def frozen_modules(build_dir):
+    """The build's files a frozen image carries instead (paths relative to build_dir):
+    what `--frozen` leaves off the board's file system."""
+    return sorted(p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*")
+                  if p.is_file() and (p.relative_to(build_dir).parts[0] in FROZEN_DIRS
+                                      or p.parent == build_dir and p.suffix == ".mpy"))
+
+
 def deploy_commands(build_dir, port, config=None, reset=True, frozen=False, tls_files=()):
     """(mpremote argv that deploys build_dir to the board on port, files it copies)."""
-    skip = FROZEN_DIRS if frozen else ()
+    skip = set(frozen_modules(build_dir)) if frozen else set()
     wanted = sorted(p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*")
-                    if p.is_file() and p.relative_to(build_dir).parts[0] not in skip)
+                    if p.is_file() and p.relative_to(build_dir).as_posix() not in skip)
     keep = [f for f in wanted if f.split("/")[0] in {d.split("/")[0] for d in OWNED_DIRS}]
-    entries = sorted(str(p) for p in build_dir.iterdir() if p.name not in skip)
+    entries = sorted(str(p) for p in build_dir.iterdir()
+                     if p.name not in skip and not (frozen and p.name in FROZEN_DIRS))
     # `resume`: no soft reset on connecting. A soft reset would stop a real board's
     # timers (and with them the watchdog hold), and it ends a virtual board's process.
     cmd = mpremote_command() + ["connect", port, "resume",

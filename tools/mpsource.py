@@ -62,7 +62,12 @@ def manifest_tool():
     tools = str(top / "tools")
     if tools not in sys.path:
         sys.path.insert(0, tools)
-    import manifestfile
+    # No __pycache__ written into the source tree (it may be someone's checkout).
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        import manifestfile
+    finally:
+        sys.dont_write_bytecode = keep
 
     return manifestfile
 
@@ -75,6 +80,13 @@ BOARD_PORTS = {"ESP32_GENERIC": ("esp32", "ESP32_GENERIC"),
 def frozen_files(manifest_path, board):
     """(target paths the real manifest tool freezes for `manifest_path`, its metadata),
     with the board's port folders as $(PORT_DIR) and $(BOARD_DIR)."""
+    manifest = run_manifest(manifest_path, board)
+    return sorted(f.target_path for f in manifest.files()), manifest.metadata()
+
+
+def run_manifest(manifest_path, board):
+    """The real manifest tool's ManifestFile after running `manifest_path` for `board`
+    (its files(): full_path, target_path, opt, ...)."""
     manifestfile = manifest_tool()
     top = source_dir()
     port, board_dir = BOARD_PORTS[board]
@@ -84,4 +96,4 @@ def frozen_files(manifest_path, board):
                  if board_dir else None}
     manifest = manifestfile.ManifestFile(manifestfile.MODE_FREEZE, path_vars)
     manifest.execute(str(manifest_path))
-    return sorted(f.target_path for f in manifest.files()), manifest.metadata()
+    return manifest

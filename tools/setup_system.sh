@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use: chromium (browser tests), socat
 # (virtual board on a pseudo-terminal), openssl (the TLS tests make certificates) and
-# mosquitto (the MQTT broker the MQTT tests start; mosquitto-clients for mosquitto_sub).
+# mosquitto (the MQTT broker the MQTT tests start; mosquitto-clients for mosquitto_sub),
+# and the i686 cross compiler with its C library (the 32-bit unix port, tools/unix32.py).
 # Pinned to the versions tested; if the mirror no longer carries a pinned version,
 # the current one is installed instead and a warning says so. Without root or apt, it
 # explains and changes nothing: the tests that need these packages then skip with that
@@ -13,8 +14,10 @@ PACKAGES=(
   "openssl=3.0.22-1~deb12u2"
   "mosquitto=2.0.11-1.2+deb12u2"
   "mosquitto-clients=2.0.11-1.2+deb12u2"
+  "gcc-i686-linux-gnu=4:12.2.0-3"
+  "libc6-dev-i386-cross=2.36-8cross1"
+  "libc6-i386=2.36-9+deb12u14"
 )
-need=()
 # The command each package brings, where it is not the package's name; mosquitto is in
 # /usr/sbin, which a user's PATH may lack.
 command_of() {
@@ -23,10 +26,16 @@ command_of() {
     *) echo "$1" ;;
   esac
 }
+# A package is there when its command is, or (a library, or a command named otherwise)
+# when dpkg has it installed.
+installed() {
+  PATH="$PATH:/usr/sbin:/sbin" command -v "$(command_of "$1")" >/dev/null 2>&1 \
+    || dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q " installed$"
+}
+need=()
 for spec in "${PACKAGES[@]}"; do
   name=${spec%%=*}
-  PATH="$PATH:/usr/sbin:/sbin" command -v "$(command_of "$name")" >/dev/null 2>&1 \
-    || need+=("$spec")
+  installed "$name" || need+=("$spec")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -2,22 +2,35 @@
 
     python tools/sim.py [--http-port 8080] [--control-port 8081] [--https-port 8443]
                         [--max-clients N] [--debounce-ms N] [--state-dir DIR]
+                        [--unix32 | --frozen]
 
 Builds build/UNIX_SIM/ (only what changed), then runs its main.py with the unix port.
 When ready the firmware prints `serving on http://127.0.0.1:<port>`.
 The `micropython` command comes from the project's environment; set MICROPYTHON to a
 path to use another build of the unix port.
+
+--unix32: the same .mpy build on the 32-bit unix port built from MicroPython's source
+(tools/unix32.py: MICROPYTHON_SRC, or ../shared/micropython). --frozen: that port with
+pinsock frozen in (boards/UNIX_SIM/manifest.py), run from <build dir>_frozen/, which
+holds what `make deploy FROZEN=1` would copy (main.py, boot.py, board.json, www/) and
+no compiled module. MICROPYTHON, when set, is the executable either way.
+A port already in use stops it before it starts, saying which and how to choose another.
 """
 
 import argparse
 import hashlib
+import errno
+import json
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
+import deploy  # noqa: E402
+import unix32  # noqa: E402
 
 ROOT = build.ROOT
 BOARD = "UNIX_SIM"
@@ -49,16 +62,68 @@ def unique_id_of(state_dir):
     return hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
 
 
-def sim_command(build_dir, firmware_args, heapsize=None):
+def target_command(target):
+    """The unix port for a target: "mpy" (the project's, 64-bit), "unix32" or "frozen"
+    (tools/unix32.py's builds). MICROPYTHON, when set, wins."""
+    if target == "mpy" or os.environ.get("MICROPYTHON"):
+        return micropython_command()
+    try:
+        return str(unix32.build(frozen=target == "frozen",
+                                log=lambda text: print(text, file=sys.stderr, flush=True)))
+    except unix32.Unavailable as exc:
+        raise SystemExit("sim: no 32-bit unix port: %s" % exc)
+
+
+def frozen_folder(build_dir, out=None):
+    """What a board with a frozen image holds on its file system (`make deploy
+    FROZEN=1`): build_dir's files but its compiled modules, copied to `out` (default
+    <build_dir>_frozen), which holds nothing else. Returns the folder."""
+    build_dir = Path(build_dir)
+    out = Path(out) if out else build_dir.with_name(build_dir.name + "_frozen")
+    frozen = set(deploy.frozen_modules(build_dir))
+    wanted = {p.relative_to(build_dir) for p in build_dir.rglob("*")
+              if p.is_file() and p.relative_to(build_dir).as_posix() not in frozen}
+    for rel in wanted:
+        src, dst = build_dir / rel, out / rel
+        if not build.is_fresh(src, dst):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    for path in sorted(out.rglob("*"), reverse=True):
+        if path.is_file() and path.relative_to(out) not in wanted:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return out
+
+
+def sim_command(build_dir, firmware_args, heapsize=None, executable=None, frozen=False):
     """argv and environment that run a built firmware folder on the unix port."""
-    cmd = [micropython_command()]
+    cmd = [executable or micropython_command()]
     if heapsize:
         cmd += ["-X", "heapsize=" + heapsize]
     cmd += ["main.py"] + firmware_args
     env = dict(os.environ)
-    # .frozen keeps the port's built-in asyncio importable; lib/ holds microdot.
-    env["MICROPYPATH"] = ".frozen:" + str(Path(build_dir) / "lib")
+    # .frozen keeps the port's built-in asyncio importable (and, frozen, pinsock and
+    # microdot); lib/ holds microdot.
+    env["MICROPYPATH"] = ".frozen" if frozen else ".frozen:" + str(Path(build_dir) / "lib")
     return cmd, env
+
+
+def busy_port(host, ports):
+    """The first (name, port) of `ports` that something on `host` already listens on."""
+    for name, port in ports:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # As the firmware binds (asyncio.start_server): a port in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return name, port
+            raise
+        finally:
+            probe.close()
+    return None
 
 
 def main(argv=None):
@@ -78,6 +143,11 @@ def main(argv=None):
     parser.add_argument("--heapsize", help="MicroPython heap, e.g. 128K")
     parser.add_argument("--build-dir", help="build into and run from this folder"
                         " (default build/UNIX_SIM)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--unix32", action="store_true",
+                        help="on the 32-bit unix port built from MicroPython's source")
+    target.add_argument("--frozen", action="store_true",
+                        help="on the 32-bit unix port with pinsock frozen in")
     # Board-config overrides passed through to the firmware as they are.
     passthrough = ("--ping-interval-ms", "--idle-timeout-ms", "--stuck-timeout-ms",
                    "--max-commands-per-s", "--log-size")
@@ -88,6 +158,23 @@ def main(argv=None):
     build_dir, _, _ = build.build(BOARD, args.build_dir)
     state_dir = Path(args.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
+    ports = [("HTTP", args.http_port, "HTTP_PORT", "--http-port"),
+             ("control", args.control_port, "CONTROL_PORT", "--control-port")]
+    if all((state_dir / name).exists() for name in ("cert.der", "key.der")):
+        ports.append(("HTTPS", args.https_port, "HTTPS_PORT", "--https-port"))
+    host = json.loads((build_dir / "board.json").read_text()).get("host", "127.0.0.1")
+    busy = busy_port(host, [(p[0], p[1]) for p in ports])
+    if busy:
+        _, port, variable, flag = next(p for p in ports if p[:2] == busy)
+        raise SystemExit(
+            "sim: the %s port %d on %s is in use (another simulator?). Choose another:"
+            " make sim %s=<port> (tools/sim.py %s <port>); two simulators side by side:"
+            " make sim HTTP_PORT=8090 CONTROL_PORT=8091" % (
+                busy[0], port, host, variable, flag))
+    target = "frozen" if args.frozen else "unix32" if args.unix32 else "mpy"
+    executable = target_command(target)
+    if args.frozen:
+        build_dir = frozen_folder(build_dir)
     firmware_args = ["--http-port", str(args.http_port), "--https-port", str(args.https_port),
                      "--control-port", str(args.control_port), "--state-dir", str(state_dir)]
     firmware_args += ["--unique-id", (args.unique_id or unique_id_of(state_dir)).lower()]
@@ -99,7 +186,7 @@ def main(argv=None):
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             firmware_args += [flag, str(value)]
-    cmd, env = sim_command(build_dir, firmware_args, args.heapsize)
+    cmd, env = sim_command(build_dir, firmware_args, args.heapsize, executable, args.frozen)
     os.chdir(build_dir)
     sys.stdout.flush()
     os.execvpe(cmd[0], cmd, env)

@@ -54,7 +54,11 @@ class Sim:
                "--https-port", str(self.https_port),
                "--state-dir", str(self.state_dir)]
         for key, value in self.options.items():
-            cmd += ["--" + key.replace("_", "-"), str(value)]
+            flag = "--" + key.replace("_", "-")
+            if value is True or value is False:  # a switch: unix32=True, frozen=True
+                cmd += [flag] if value else []
+            else:
+                cmd += [flag, str(value)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, text=True, bufsize=1)
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()

@@ -93,7 +93,7 @@ PASSWORD = "right horse"
 # logic/sessions.py LoginThrottle: 1 s doubling to 8 s; 2 waiting their turn.
 MAX_DELAY_S = 8.0
 OWNER_WORST_WAIT_S = 16.0  # max_waiting x max_delay_ms (docs/SECURITY.md)
-REQUEST_DEADLINE_S = 10.0  # HttpServer.request_timeout_ms
+REQUEST_DEADLINE_S = 10.0  # App.request_timeout_ms
 
 
 def login_request(password):
@@ -160,13 +160,20 @@ def test_guessing_is_held_to_the_throttle_and_the_owner_gets_in(start_sim, tmp_p
     # Checked: at most one at once, then one per delay (1, 2, 4 s ...) that fits in the
     # window, plus the two left waiting their turn at its end.
     assert 1 <= checked <= 5, (checked, answers)
-    assert set(answers) <= {401, 429}, answers  # every guess answered, none dropped
-    assert answers.count(401) == checked
+    # Every guess that was read is answered, none dropped after its check. The device
+    # holds at most Listener.max_pending connections that have sent nothing yet
+    # (transport/http.py): older idle ones are closed for newcomers, unanswered, and
+    # their guesses never reach the throttle.
+    assert set(answers) <= {401, 429, None}, answers
+    assert answers.count(401) == checked and answers.count(None) < guesses
     print("\nguesses checked: %d of %d sent in %.1f s" % (checked, guesses, window))
 
     # The owner's worst case: a wrong guess just checked (its delay now 8 s), another
     # waiting its turn, then the owner: 16 s, more than the request deadline.
-    assert checked >= 3  # so the next wrong one starts the longest delay
+    while in_a_row(sim) < 3:  # so the next wrong one starts the longest delay
+        sock = connect_tcp(sim.http_port, timeout=40)
+        sock.sendall(login_request("wrong again"))
+        assert answer_status(sock) == 401
     socks = [connect_tcp(sim.http_port, timeout=40) for _ in range(3)]
     socks[0].sendall(login_request("wrong a"))
     time.sleep(0.3)
@@ -212,7 +219,7 @@ def test_a_rebinding_page_gets_no_websocket_and_writes_nothing(start_sim, tmp_pa
     state.mkdir()
     if password:
         (state / "config.json").write_text(json.dumps({"password": password}))
-    sim = start_sim(state_dir=state, debounce_ms=0)
+    sim = start_sim(state_dir=state, debounce_ms=0, unique_id="5153a1b0c0de")  # pinsock-c0de
     port = sim.http_port
     evil = "evil.example:%d" % port
     origin = "http://" + evil

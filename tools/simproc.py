@@ -49,6 +49,11 @@ class Sim:
 
     # --- process --------------------------------------------------------------
     def start(self):
+        if self.options.get("unix32") or self.options.get("frozen"):
+            # Built (or found in its cache) first: the start's deadline is for starting.
+            import unix32
+
+            unix32.build(frozen=bool(self.options.get("frozen")), log=lambda text: None)
         cmd = [sys.executable, str(ROOT / "tools" / "sim.py"),
                "--http-port", str(self.http_port), "--control-port", str(self.control_port),
                "--https-port", str(self.https_port),

@@ -101,7 +101,7 @@ def exchange(data, hang=False, app=None):
     # The Listener's part for one connection, without its accept loop: the connection
     # in a slot, served by a task; with `hang`, the once-a-second sweep after the
     # deadline.
-    listener = http.Listener(http.HttpServer(app or make_app()).exchange)
+    listener = http.Listener((app or make_app()).exchange)
     head = http.RequestHeadReader(stream)
 
     async def serve():
@@ -109,7 +109,7 @@ def exchange(data, hang=False, app=None):
         listener.heads[0] = head
         if hang:
             await asyncio.sleep(0.05)
-            listener.sweep(ticks_add(ticks_ms(), http.HttpServer.request_timeout_ms + 1))
+            listener.sweep(ticks_add(ticks_ms(), http.App.request_timeout_ms + 1))
         await head.task
 
     asyncio.run(serve())

@@ -141,15 +141,15 @@ async def serve(app, board, context):
     (tls_context) is an SSLContext. Any TLS trouble, a bad file or a port that cannot
     be opened, is logged and leaves plain HTTP serving: the owner is never locked out.
     Returns the Listener whose task (accepting connections) never ends."""
-    from ..transport import http
 
     host = board["host"]
     if context is not None:
         try:
             # The TLS handshake happens at the first read, within the request deadline.
-            srv = listen(http.HttpServer(app, "https").exchange, host, board["https_port"],
-                         context)
+            app.scheme = "https"
+            srv = listen(app.exchange, host, board["https_port"], context)
         except Exception as exc:  # OSError: the port is taken
+            app.scheme = "http"
             print("tls: error: cannot serve HTTPS on port %d: %r; serving plain HTTP only"
                   % (board["https_port"], exc))
         else:
@@ -160,6 +160,6 @@ async def serve(app, board, context):
             listen(redirect.handle_request, host, board["http_port"])
             print("serving on http://%s:%d, redirecting to https" % (host, board["http_port"]))
             return srv
-    srv = listen(http.HttpServer(app).exchange, host, board["http_port"])
+    srv = listen(app.exchange, host, board["http_port"])
     print("serving on http://%s:%d" % (host, board["http_port"]))
     return srv

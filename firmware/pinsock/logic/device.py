@@ -58,12 +58,13 @@ class Device:
         # the record, then the level.
         bank = self.bank
         sinks = self.sinks
+        log = self.log
         logged = bank.direction[io] == DIR_IN
         if logged:
-            seq = self.log.append(io, level, self.status.ms_at(now))
+            log.append(io, level, self.status.ms_at(now))
+        seq = log.seq
         if bank.is_dip(io):
             report = self.report
-            seq = self.log.seq
             for sink in sinks:
                 sink.report_changed(report, seq)
         if logged:

@@ -7,7 +7,8 @@
 #                            and read_request() makes a LeanRequest of it
 #   writing the answer       write_response(): the head in one write, a file body
 #                            through one small buffer
-#   one connection           HttpServer: one request, answered, closed
+#   one connection           App.exchange: one request, answered, closed; Listener:
+#                            the accept loop and the bounds
 #   accepting connections    Listener: its own accept loop (asyncio's poll), a cap on
 #                            connections whose request is not read yet, a heap reserve
 #   handing a connection on  take_connection(): a WebSocket session (websocket.py)
@@ -60,8 +61,32 @@ class StaticPath:
 
 
 class App(Microdot):
-    """microdot's router with every route matched by StaticPath. Routes are added with
-    microdot's decorators (get, post, route, before_request, errorhandler)."""
+    """microdot's router with every route matched by StaticPath, and the exchange that
+    serves one connection through it. Routes are added with microdot's decorators
+    (get, post, route, before_request, errorhandler). With `scheme` "https" the
+    connections are TLS (the handshake happens at the first read, within
+    request_timeout_ms)."""
+
+    #: A plain HTTP exchange, head to answer, must be over within this many ms. A
+    #: client whose request is not in by then (head and body) gets 408 and is dropped.
+    #: (A WebSocket session is handed to a task of its own before then.) Listener.sweep
+    #: checks once a second.
+    request_timeout_ms = 10000
+    #: Bytes of a file body (the page) read and written at a time, one buffer per
+    #: answer: a small piece fits a hole of a fragmented heap where 1 KiB may not.
+    file_piece_bytes = 256
+    scheme = "http"  # "https" for an app served over TLS (boot/startup.py)
+
+    async def exchange(self, reader, writer):
+        """One request on a connection whose head `reader` (a RequestHeadReader)
+        bounds: read, routed, answered. A MemoryError or OSError is the Listener's."""
+        try:
+            request = await read_request(reader, writer, self.scheme)
+        except ValueError:  # malformed, too long, not UTF-8, cut short: answered 400
+            request = None
+        response = await self.dispatch_request(request)
+        if response is not Response.already_handled:
+            await write_response(response, writer, request is not None and is_upgrade(request))
 
     def route(self, url_pattern, methods=None):
         def decorated(handler):
@@ -125,7 +150,7 @@ class RequestHeadReader:
 
     asyncio's readline reads a line whole however long it is, and nothing counts the
     lines: a client could fill the heap with one endless line or many small headers.
-    Past a limit the read fails with ValueError (answered 400); HttpServer bounds the
+    Past a limit the read fails with ValueError (answered 400); the Listener bounds the
     time. After the head, reads go straight to the stream: the WebSocket pays nothing.
     """
 
@@ -198,7 +223,7 @@ class RequestHeadReader:
         # Reads at most `limit` bytes of the line.
         line = b""
         while True:
-            await self.read(0)  # until there is input (HttpServer bounds the wait)
+            await self.read(0)  # until there is input (the Listener bounds the wait)
             # Pieces grow with the line: a long line is copied a few times, not once
             # per line_piece (a 2 KiB line: 4 KB allocated, not 16).
             part = self._sock.readline(min(limit - len(line), max(len(line), self.line_piece)))
@@ -323,7 +348,7 @@ async def read_request(reader, writer, scheme="http"):
 
 async def write_response(response, writer, to_upgrade=False):
     """Write microdot's Response: the head in one piece, then the body, which is
-    bytes, a file (the page: read into one buffer of HttpServer.file_piece_bytes)
+    bytes, a file (the page: read into one buffer of App.file_piece_bytes)
     or an iterator of str or bytes pieces (a generator).
 
     Answers are HTTP/1.0, and the connection closes after them. One that refuses a
@@ -357,7 +382,7 @@ async def write_response(response, writer, to_upgrade=False):
         elif isinstance(body, bytes):
             writer.write(body)
         elif hasattr(body, "readinto"):
-            buf = bytearray(HttpServer.file_piece_bytes)
+            buf = bytearray(App.file_piece_bytes)
             view = memoryview(buf)
             while True:
                 n = body.readinto(buf)
@@ -409,36 +434,6 @@ def noise(cause, out_of_memory=False):
         print("http: " + cause)
 
 
-class HttpServer:
-    """Serves one port: each connection carries one request, routed through an App,
-    answered and closed. With `scheme` "https" the connections are TLS (the handshake
-    happens at the first read, within request_timeout_ms)."""
-
-    #: A plain HTTP exchange, head to answer, must be over within this many ms. A
-    #: client whose request is not in by then (head and body) gets 408 and is dropped.
-    #: (A WebSocket session is handed to a task of its own before then.) Listener.sweep
-    #: checks once a second.
-    request_timeout_ms = 10000
-    #: Bytes of a file body (the page) read and written at a time, one buffer per
-    #: answer: a small piece fits a hole of a fragmented heap where 1 KiB may not.
-    file_piece_bytes = 256
-
-    def __init__(self, app, scheme="http"):
-        self.app = app
-        self.scheme = scheme
-
-    async def exchange(self, reader, writer):
-        """One request on a connection whose head `reader` (a RequestHeadReader)
-        bounds: read, routed, answered. A MemoryError or OSError is the Listener's."""
-        try:
-            request = await read_request(reader, writer, self.scheme)
-        except ValueError:  # malformed, too long, not UTF-8, cut short: answered 400
-            request = None
-        response = await self.app.dispatch_request(request)
-        if response is not Response.already_handled:
-            await write_response(response, writer, request is not None and is_upgrade(request))
-
-
 def _readable(sock):
     # `await`: until the socket has input (a listening socket: a connection to accept),
     # in asyncio's own poll, as its streams wait (asyncio's stream.py).
@@ -452,7 +447,7 @@ listeners = []
 class Listener:
     """Accepts the connections of one port and serves each in a task of its own:
     handler(reader, writer), with its request bounded (RequestHeadReader) and its time
-    too (HttpServer.request_timeout_ms, through sweep()).
+    too (App.request_timeout_ms, through sweep()).
 
     It replaces asyncio's start_server, whose accept loop makes the stream and the task
     for a new connection outside any try: a MemoryError there ended the loop, and the
@@ -551,7 +546,7 @@ class Listener:
         for slot in range(len(heads)):
             head = heads[slot]
             if head is not None and \
-                    ticks_diff(now, head.since) > HttpServer.request_timeout_ms:
+                    ticks_diff(now, head.since) > App.request_timeout_ms:
                 self.close(slot, True)
 
     async def _serve(self, head, stream):

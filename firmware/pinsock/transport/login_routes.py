@@ -7,7 +7,7 @@
 import asyncio
 
 from ..logic.sessions import BUSY, RIGHT, LoginThrottle, Sessions, now_s
-from .http import HttpServer, Response, already_handled, take_connection, write_response
+from .http import App, Response, already_handled, take_connection, write_response
 
 SESSION_COOKIE = "pinsock_session"
 LOCKED = None  # the password when config.json was unreadable (boot/config_json.py)
@@ -72,7 +72,7 @@ def add_routes(app, password):
     # A login's answer comes within this many ms: its turn, a wrong one's delay, and
     # the request deadline again for writing the answer.
     login_deadline_ms = (throttle.worst_wait_ms() + throttle.max_delay_ms
-                         + HttpServer.request_timeout_ms)
+                         + App.request_timeout_ms)
 
     def has_session(request):
         return sessions.valid(request.cookies.get(SESSION_COOKIE), now_s())
@@ -100,7 +100,7 @@ def add_routes(app, password):
             return busy_page()
         # The check waits its turn for up to LoginThrottle.worst_wait_ms() (16 s), and
         # a wrong one's answer for the delay after it: longer than the deadline of an
-        # HTTP exchange (HttpServer.request_timeout_ms), which would drop the answer.
+        # HTTP exchange (App.request_timeout_ms), which would drop the answer.
         # The request has been read whole, so the connection is handed to a task of
         # its own (as a WebSocket session is), bounded by login_deadline_ms.
         stream = take_connection(request)

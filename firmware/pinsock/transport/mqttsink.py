@@ -127,9 +127,12 @@ class MqttSink:
         raw = self._time_bytes
         if raw is None:  # CPython
             return self.device.log._time[i]
+        # In two parts, so that no part is a long int on a 32-bit board (small ints
+        # there have 31 bits): the time is one only after 2**30 ms, 12 days.
         p = 8 * i
-        return (raw[p] | raw[p + 1] << 8 | raw[p + 2] << 16 | raw[p + 3] << 24
-                | raw[p + 4] << 32 | raw[p + 5] << 40 | raw[p + 6] << 48)
+        low = raw[p] | raw[p + 1] << 8 | raw[p + 2] << 16
+        high = raw[p + 3] | raw[p + 4] << 8 | raw[p + 5] << 16 | raw[p + 6] << 24
+        return low | high << 24 if high else low
 
     def reply(self, client, text):
         link = self.link

@@ -13,7 +13,7 @@ from binascii import a2b_base64
 from ..compat import print_exception, ticks_ms
 from ..protocol.commands import update_text, utf8_prefix, wants_update
 from . import wsframe
-from .http import (HttpServer, Response, already_handled, is_upgrade, noise, take_connection,
+from .http import (App, Response, already_handled, is_upgrade, noise, take_connection,
                    text_response)
 from .hub import Client, peer_address
 
@@ -296,7 +296,7 @@ async def _stream_log(stream, log, since):
         # The same deadline as any HTTP exchange; then a moment for the peer to answer
         # our close frame before we hang up.
         await asyncio.wait_for(_write_log(stream, log, since),
-                               HttpServer.request_timeout_ms / 1000)
+                               App.request_timeout_ms / 1000)
         await asyncio.wait_for(stream.read(64), Client.close_wait_ms / 1000)
     except Exception:  # the peer went away, or does not read
         pass

@@ -79,6 +79,18 @@ class FakeClient:
         return [bytes(f[4:] if f[1] == 126 else f[2:]).decode() for f in self.frames]
 
 
+class NoSettings:
+    """Settings that are never written anywhere (engine tests that save nothing)."""
+
+    name = "x"
+
+    def save(self):
+        return True
+
+    def changed(self):
+        pass
+
+
 class FakeStatus:
     version = "9.9.9"
     board = "TEST_BOARD"
@@ -105,3 +117,10 @@ def scratch_dir(name):
     for entry in os.listdir(path):
         os.remove(path + "/" + entry)
     return path
+
+
+class FakeStatusAt(FakeStatus):
+    """FakeStatus whose milliseconds since boot are the ticks themselves."""
+
+    def ms_at(self, ticks):
+        return ticks

@@ -2,7 +2,7 @@
 # unix port.
 import json
 
-from fakes import FakeClient, FakeHardware, FakeStatus, board_ios
+from fakes import FakeClient, FakeHardware, FakeStatus, NoSettings, board_ios
 from pinsock.protocol.commands import CommandEngine
 from pinsock.compat import ticks_add, ticks_ms
 from pinsock.logic.device import Device
@@ -12,15 +12,6 @@ from pinsock.logic.iobank import IoBank
 from pinsock.protocol.report import SwitchReport
 from pinsock.transport.websocket import WebSocketService
 
-
-class NoSettings:
-    name = "x"
-
-    def save(self):
-        return True
-
-    def changed(self):
-        pass
 
 
 class Status(FakeStatus):

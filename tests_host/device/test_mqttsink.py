@@ -3,7 +3,7 @@
 # through a fake link. Runs on CPython and the unix port.
 import json
 
-from fakes import FakeHardware, FakeStatus, board_ios
+from fakes import FakeHardware, FakeStatus, FakeStatusAt, NoSettings, board_ios
 from pinsock.logic.device import Device
 from pinsock.logic.eventlog import EventLog
 from pinsock.logic.iobank import IoBank
@@ -16,19 +16,6 @@ from pinsock.transport.mqttsink import MqttSink, record_into, record_len
 BASE = "p/n/"
 
 
-class NoSettings:
-    name = "n"
-
-    def save(self):
-        return True
-
-    def changed(self):
-        pass
-
-
-class Status(FakeStatus):
-    def ms_at(self, ticks):
-        return ticks
 
 
 class FakeLink:
@@ -68,7 +55,7 @@ def make():
     bank = IoBank(hw, ios, 0)
     bank.start(0)
     device = Device(bank, SwitchReport(bank, True),
-                    CommandEngine(bank, NoSettings(), FakeStatus()), EventLog(8), Status())
+                    CommandEngine(bank, NoSettings(), FakeStatus()), EventLog(8), FakeStatusAt())
     logged = []
     sink = MqttSink(device, "p", "n", log=logged.append)
     sink.link = FakeLink()

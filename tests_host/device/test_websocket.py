@@ -2,7 +2,7 @@
 # frames, made in buffers it owns. Runs on CPython and the unix port.
 import json
 
-from fakes import FakeClient, FakeHardware, FakeStatus, board_ios
+from fakes import FakeClient, FakeHardware, FakeStatus, FakeStatusAt, NoSettings, board_ios
 from pinsock.logic.device import Device
 from pinsock.logic.eventlog import EventLog
 from pinsock.logic.iobank import IoBank
@@ -13,19 +13,6 @@ from pinsock.transport.hub import ClientHub
 from pinsock.transport.websocket import WebSocketService
 
 
-class NoSettings:
-    name = "x"
-
-    def save(self):
-        return True
-
-    def changed(self):
-        pass
-
-
-class Status(FakeStatus):
-    def ms_at(self, ticks):
-        return ticks
 
 
 def make(dips=8, gpios=8):
@@ -35,7 +22,7 @@ def make(dips=8, gpios=8):
     bank.start(0)
     report = SwitchReport(bank, True)
     device = Device(bank, report, CommandEngine(bank, NoSettings(), FakeStatus()),
-                    EventLog(64), Status())
+                    EventLog(64), FakeStatusAt())
     service = WebSocketService(device, ClientHub(4))
     device.add_sink(service)
     return device, service, hw

@@ -54,7 +54,7 @@ class SwitchReport:
             i += 1
         end = pos + len(_TAIL)
         buf[pos:end] = _TAIL
-        pos = end + _write_digits(buf, end, seq)
+        pos = put_digits(buf, end, seq)
         buf[pos] = 0x7D  # "}"
         return pos + 1
 
@@ -66,12 +66,7 @@ class SwitchReport:
         on = self.active_level
         for io in self.ios:
             n += len(_ON) if level[io] == on else len(_OFF)
-        n += 1
-        seq //= 10
-        while seq:
-            n += 1
-            seq //= 10
-        return n
+        return n + digits(seq)
 
     def text(self, seq):
         """The report as text (allocates: for tests and the odd caller)."""
@@ -79,17 +74,23 @@ class SwitchReport:
         return bytes(buf[: self.write(buf, 0, seq)]).decode()
 
 
-def _write_digits(buf, pos, number):
-    """Write `number` (>= 0) in decimal at buf[pos:]; returns how many digits."""
+def digits(number):
+    """How many decimal digits `number` (>= 0) has."""
     count = 1
-    rest = number // 10
-    while rest:
+    while number >= 10:
+        number //= 10
         count += 1
-        rest //= 10
-    i = pos + count
+    return count
+
+
+def put_digits(buf, pos, number):
+    """Write `number` (>= 0) in decimal at buf[pos:], allocating nothing; returns the
+    position after it (the MQTT sink writes its event records with it too)."""
+    end = pos + digits(number)
+    i = end
     while True:
         i -= 1
         buf[i] = 0x30 + number % 10
         number //= 10
         if i == pos:
-            return count
+            return end

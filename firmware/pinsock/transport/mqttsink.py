@@ -22,6 +22,7 @@ except ImportError:  # CPython
 
 from ..compat import ticks_add, ticks_diff, ticks_ms
 from ..protocol.commands import error_reply, is_error
+from ..protocol.report import digits, put_digits
 
 _HEX = "0123456789abcdef"
 _HEX_BYTES = b"0123456789abcdef"
@@ -274,7 +275,7 @@ class MqttSink:
 
 def record_len(seq, ms):
     """len(log.record(seq)) for the record whose time is `ms`, without making it."""
-    return 30 + _digits(seq) + _digits(ms)
+    return 30 + digits(seq) + digits(ms)
 
 
 def record_into(log, buf, pos, seq, ms):
@@ -282,32 +283,12 @@ def record_into(log, buf, pos, seq, ms):
     after it."""
     i = seq % log.size
     buf[pos : pos + 7] = b'{"seq":'
-    pos = _put_digits(buf, pos + 7, seq)
+    pos = put_digits(buf, pos + 7, seq)
     buf[pos : pos + 5] = b',"t":'
-    pos = _put_digits(buf, pos + 5, ms)
+    pos = put_digits(buf, pos + 5, ms)
     buf[pos : pos + 7] = b',"io":"'
     buf[pos + 7] = _HEX_BYTES[log._io[i]]
     buf[pos + 8 : pos + 15] = b'","v":"'
     buf[pos + 15] = 0x30 + log._level[i]
     buf[pos + 16 : pos + 18] = b'"}'
     return pos + 18
-
-
-def _digits(number):
-    count = 1
-    while number >= 10:
-        number //= 10
-        count += 1
-    return count
-
-
-def _put_digits(buf, pos, number):
-    # `number` (>= 0) in decimal at buf[pos:]; returns the position after it.
-    end = pos + _digits(number)
-    i = end
-    while True:
-        i -= 1
-        buf[i] = 0x30 + number % 10
-        number //= 10
-        if i == pos:
-            return end

@@ -13,16 +13,16 @@ from websockets.sync.client import connect
 from simclient import open_websocket, split_frame
 
 STUCK_TIMEOUT_MS = 500
-# Flips at most; the never-reading client's socket buffers and its outbox of 16
-# frames fill long before.
+# Flips at most; the never-reading client's socket buffers (the simulator's send
+# buffer is a chip's, tcp_send_buffer in its board.json) and its outbox of 16 frames
+# fill long before: it is let go after about 5,000.
 MAX_TRANSITIONS = 20000
 # Free heap while the slow client is stuck, and after, may be this much below the
 # figure before it started. Its outbox holds at most Client.outbox_len (16) frames of
 # about 150 bytes, plus the part of one frame its socket did not take (64-bit unix
 # port: objects twice their size on a board), and one `heap` reading may count a
 # dead connection's ~3 KiB the conservative collector kept (measured: up to 8.3 KiB
-# below in all). A queue that grew with the transitions would need hundreds of KB:
-# the slow client is let go after about 15,000 of them.
+# below in all). A queue that grew with the transitions would need hundreds of KB.
 HEAP_BOUND = 12288
 HEAP_EVERY = 250  # transitions between two heap readings
 

@@ -86,6 +86,7 @@ def test_each_limits_default_is_its_class_attribute():
     from pinsock.logic.eventlog import EventLog
     from pinsock.logic.iobank import IoBank
     from pinsock.transport.hub import ClientHub
+    from pinsock.transport.http import Listener
     from pinsock.transport.websocket import WebSocketService
 
     homes = {"max_clients": (ClientHub, "max_clients"),
@@ -95,7 +96,8 @@ def test_each_limits_default_is_its_class_attribute():
              "debounce_ms": (IoBank, "debounce_ms"), "poll_ms": (IoBank, "poll_ms"),
              "log_size": (EventLog, "size"),
              "max_frame_len": (WebSocketService, "max_frame_len"),
-             "max_commands_per_s": (Device, "max_commands_per_s")}
+             "max_commands_per_s": (Device, "max_commands_per_s"),
+             "tcp_send_buffer": (Listener, "send_buffer_bytes")}
     not_limits = ("host", "http_port", "https_port", "state_dir")
     assert sorted(k for k in board_json.DEFAULTS if k not in homes) == sorted(not_limits)
     for key, (cls, attr) in homes.items():

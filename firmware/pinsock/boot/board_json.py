@@ -19,6 +19,7 @@ DEFAULTS = {
     "idle_timeout_ms": 45000,  # a client heard from for this long is closed
     "stuck_timeout_ms": 10000,  # a client whose outbox stays full this long: close 1013
     "max_commands_per_s": 50,  # more get "rate limited" error replies
+    "tcp_send_buffer": 0,  # bytes of unsent data a connection's socket holds; 0: the stack's
 }
 
 # Command-line overrides: flag -> (config key, parser).
@@ -117,7 +118,7 @@ def check_board(board):
     unique_id = board.get("unique_id")
     if unique_id is not None and not is_hex_id(unique_id):
         raise ConfigError("'unique_id' must be 4 to 32 hex digits")
-    for key in ("debounce_ms", "poll_ms"):
+    for key in ("debounce_ms", "poll_ms", "tcp_send_buffer"):
         value = board.get(key, DEFAULTS[key])
         if not isinstance(value, int) or value < 0:
             raise ConfigError("%r must be an integer >= 0" % key)

@@ -119,10 +119,12 @@ def board_description(board):
         "dip_active_low": board["dip"]["active_low"], "ios": ios}).encode()
 
 
-def listen(handler, host, port, ssl=None):
+def listen(handler, host, port, ssl=None, send_buffer_bytes=0):
     """A transport/http.py Listener on host:port giving every connection to
-    handler(reader, writer). OSError when the port is taken. (The socket is made here,
-    in start-up's code, which is forgotten once the device serves.)"""
+    handler(reader, writer); each accepted connection's socket holds send_buffer_bytes
+    of unsent data when that is not 0 (Listener.send_buffer_bytes). OSError when the
+    port is taken. (The socket is made here, in start-up's code, which is forgotten
+    once the device serves.)"""
     import socket
 
     from ..transport.http import Listener
@@ -131,6 +133,11 @@ def listen(handler, host, port, ssl=None):
     sock = socket.socket(addr[0])
     sock.setblocking(False)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer_bytes:
+        # SO_SNDBUF, which the unix port does not name (Linux: 7). An accepted
+        # connection inherits it from the listening socket.
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_SNDBUF", 7),
+                        send_buffer_bytes)
     sock.bind(addr[-1])
     sock.listen(Listener.backlog)
     return Listener(handler, sock, ssl)
@@ -143,11 +150,12 @@ async def serve(app, board, context):
     Returns the Listener whose task (accepting connections) never ends."""
 
     host = board["host"]
+    send_buffer = board["tcp_send_buffer"]
     if context is not None:
         try:
             # The TLS handshake happens at the first read, within the request deadline.
             app.scheme = "https"
-            srv = listen(app.exchange, host, board["https_port"], context)
+            srv = listen(app.exchange, host, board["https_port"], context, send_buffer)
         except Exception as exc:  # OSError: the port is taken
             app.scheme = "http"
             print("tls: error: cannot serve HTTPS on port %d: %r; serving plain HTTP only"
@@ -157,9 +165,9 @@ async def serve(app, board, context):
             from ..transport.redirect import HttpsRedirect
 
             redirect = HttpsRedirect(board["https_port"])
-            listen(redirect.handle_request, host, board["http_port"])
+            listen(redirect.handle_request, host, board["http_port"], None, send_buffer)
             print("serving on http://%s:%d, redirecting to https" % (host, board["http_port"]))
             return srv
-    srv = listen(app.exchange, host, board["http_port"])
+    srv = listen(app.exchange, host, board["http_port"], None, send_buffer)
     print("serving on http://%s:%d" % (host, board["http_port"]))
     return srv

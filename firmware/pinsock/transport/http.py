@@ -467,6 +467,12 @@ class Listener:
     max_connections = 6
     #: Connections the kernel queues before they are accepted (listen's backlog).
     backlog = 8
+    #: Bytes of unsent data the TCP stack holds for one connection (SO_SNDBUF), or 0
+    #: for the stack's own. A chip's lwIP holds about 5.7 KB (ESP32's TCP_SND_BUF); a
+    #: Linux socket grows to megabytes, which would let a client that never reads take
+    #: thousands of frames before its outbox (transport/hub.py) fills. The simulator
+    #: sets its board's figure. Board config: tcp_send_buffer.
+    send_buffer_bytes = 0
 
     def __init__(self, handler, sock=None, ssl=None):
         # `sock` listens already (boot/startup.py makes it); without one, nothing is

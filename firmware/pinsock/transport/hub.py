@@ -45,7 +45,7 @@ def peer_address(stream):
 class Client:
     #: Frames a client may have queued. When it is full, a new frame is dropped (a new
     #: switch report instead pushes out the oldest frame: the newest report always
-    #: gets through) and the client counts as stuck until its outbox drains. Each
+    #: gets through) and the client counts as stuck while it stays full. Each
     #: slot is a pointer in a list every client holds.
     outbox_len = 16
     #: How long to wait for the peer's answering close frame before hanging up (ms).

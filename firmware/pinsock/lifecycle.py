@@ -81,7 +81,12 @@ async def run(board, conf):
     forget("tlskeys")
     hardware = startup.load_hardware(board)
     device, bank, status, hub, app = startup.build(board, hardware, conf)
-    forget("settings_json")
+    plan = startup.serving_plan(board)
+    # Emptied, not only dropped: the collector is conservative, and a stale copy of
+    # the pointer (a finished coroutine's frame, a dead stack slot) kept all of it.
+    board.clear()
+    board = startup = None
+    forget("settings_json", "startup")  # the heap is at its fullest from here on
     from .transport.http import listeners
 
     asyncio.create_task(keep_house(hub, listeners, device.engine.settings))
@@ -90,11 +95,10 @@ async def run(board, conf):
     if bank.poll_ms:
         asyncio.create_task(poll_inputs(bank, status))
     await hardware.start(conf)
-    srv = await startup.serve(app, board, context)
-    # Emptied, not only dropped: the collector is conservative, and a stale copy of
-    # the pointer (a finished coroutine's frame, a dead stack slot) kept all of it.
-    board.clear()
-    board = conf = app = context = startup = None
+    from .boot import serving
+
+    srv = await serving.serve(app, plan, context)
+    conf = app = context = serving = None
     forget_boot_modules()
     gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))
     await srv.task  # the accept loop (transport/http.py Listener), which never ends

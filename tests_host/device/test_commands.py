@@ -322,6 +322,10 @@ def test_transcript_persist():
     run_transcript("persist.txt")
 
 
+def test_transcript_labels():
+    run_transcript("labels.txt")
+
+
 def test_transcript_errors():
     run_transcript("errors.txt")
 

@@ -276,7 +276,7 @@ def test_what_the_socket_does_not_take_waits_in_order():
     assert len(started) == 1 and link._writing
 
 
-def test_discovery_after_connect_after_the_birth_message_and_a_direction_change():
+def test_discovery_after_connect_after_the_birth_message_a_direction_change_a_label():
     device, sink, _, _ = make()
     sink.discovery_prefix = "ha"  # as MqttSink(..., "ha", retain_discovery=True) sets up
     sink.retain_discovery = True
@@ -299,6 +299,12 @@ def test_discovery_after_connect_after_the_birth_message_and_a_direction_change(
     device.execute(sink.client, "d9=1")
     sink.tick(0)
     assert json.loads(link.sent[-1][1])["cmps"]["io9"]["p"] == "switch"
+    link.sent = []
+    device.execute(sink.client, "l9=pump")  # a label is the entity's name
+    sink.tick(0)
+    assert json.loads(link.sent[-1][1])["cmps"]["io9"]["name"] == "pump"
+    sink.tick(0)
+    assert len(link.sent) == 1  # once
 
 
 class CountingSocket:

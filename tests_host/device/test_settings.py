@@ -69,7 +69,8 @@ def test_save_writes_one_json_object_and_leaves_no_temporary_file():
     s.save()
     assert sorted(os.listdir(d)) == ["settings.json"]
     assert read_json(d + "/settings.json") == {"name": "x", "dir": [0, 0, 0, 1],
-                                              "pull": [1, 1, 0, 0]}
+                                              "pull": [1, 1, 0, 0],
+                                              "label": [None, None, None, None]}
     s.name = "y"
     s.save()  # replaces the file
     assert sorted(os.listdir(d)) == ["settings.json"]
@@ -131,6 +132,38 @@ def test_an_invalid_name_is_ignored_but_the_rest_is_used():
         assert s.name == DEFAULT
         assert bank.direction[9] == 1
         assert logged(log, "ignoring invalid name"), (name, log)
+
+
+def test_labels_are_saved_and_restored_the_board_s_own_as_null():
+    d = scratch_dir("settings_labels")
+    s, bank, _ = make(d, 2, 2)
+    assert bank.set_label(1, "back door") and bank.set_label(3, "pump")
+    assert bank.set_label(3, "GPIO 3")  # the board's own again
+    assert bank.labels_changed == 3
+    s.save()
+    assert read_json(d + "/settings.json")["label"] == [None, "back door", None, None]
+    s2, bank2, _ = make(d, 2, 2)
+    assert settings_json.load(s2) is True
+    assert bank2.labels == ["DIP 1", "back door", "GPIO 2", "GPIO 3"]
+    assert not s2.pending  # restoring is not a change to save
+    assert bank2.set_label(1, "")  # the board's label back
+    assert bank2.labels[1] == "DIP 2"
+
+
+def test_setting_a_label_it_has_changes_nothing():
+    d = scratch_dir("settings_labels2")
+    s, bank, _ = make(d, 2, 2)
+    assert not bank.set_label(0, "DIP 1") and not bank.set_label(2, "")
+    assert bank.labels_changed == 0
+
+
+def test_bad_labels_are_skipped_one_by_one():
+    used, s, bank, log = corrupt('{"label": ["ok", 7, "x" , null, "%s", "\u00e9"]}' % ("y" * 33))
+    assert used is True
+    assert bank.labels[:6] == ["ok", "DIP 2", "x", "DIP 4", "DIP 5", "DIP 6"]
+    assert len(logged(log, "ignoring invalid label")) == 3, log
+    used, s, bank, log = corrupt('{"label": "pump"}')
+    assert bank.labels[0] == "DIP 1" and logged(log, "ignoring labels, not a list"), log
 
 
 def test_missing_lists_keep_board_defaults():

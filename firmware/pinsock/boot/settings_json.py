@@ -16,7 +16,8 @@ _UNREADABLE = object()
 
 
 def load(settings):
-    """Apply the stored settings to `settings` (its name) and its bank. Returns True
+    """Apply the stored settings to `settings` (its name) and its bank (labels,
+    directions, pulls). Returns True
     when a file was used."""
     log = settings.log
     path = settings.path
@@ -42,6 +43,16 @@ def load(settings):
     elif name is not None:
         log("settings: ignoring invalid name")
     bank = settings.bank
+    labels = data.get("label")
+    if isinstance(labels, list):
+        for io in range(min(bank.count, len(labels))):
+            label = labels[io]
+            if is_valid_name(label):
+                bank.set_label(io, label)
+            elif label is not None:
+                log("settings: ignoring invalid label of io %d" % io)
+    elif labels is not None:
+        log("settings: ignoring labels, not a list")
     dirs = data.get("dir")
     pulls = data.get("pull")
     if not (isinstance(dirs, list) and isinstance(pulls, list)):

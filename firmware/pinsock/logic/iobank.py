@@ -45,7 +45,11 @@ class IoBank:
             self.poll_ms = poll_ms
         count = len(ios)
         self.count = count
-        self.labels = [io["label"] for io in ios]
+        # What each IO is called: the board's label until its owner names it (`l<h>=`,
+        # protocol/commands.py; kept in settings.json by logic/settings.py).
+        self.board_labels = tuple(io["label"] for io in ios)
+        self.labels = list(self.board_labels)
+        self.labels_changed = 0  # counts renames, for whoever shows labels (MQTT discovery)
         self.allowed_dirs = [tuple(io["dirs"]) for io in ios]
         self.allowed_pulls = [tuple(io["pulls"]) for io in ios]
         self.dip_number = bytearray(io.get("dip", 0) for io in ios)
@@ -66,6 +70,18 @@ class IoBank:
         self.edges_dropped = 0
         self.listeners = []
         self.wake = None  # set by the scan task: an object with .set(), e.g. ThreadSafeFlag
+
+    def set_label(self, io, label):
+        """Name IO `io` (the caller checked the text: logic/settings.py is_valid_name),
+        or give it back the board's label (""). True when that changed it."""
+        board_label = self.board_labels[io]
+        if not label or label == board_label:
+            label = board_label  # the board's own object: settings.json saves it as null
+        if label == self.labels[io]:
+            return False
+        self.labels[io] = label
+        self.labels_changed += 1
+        return True
 
     # --- start-up -----------------------------------------------------------
     def start(self, now):

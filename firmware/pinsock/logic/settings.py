@@ -1,6 +1,10 @@
 # What the device persists on its flash: IO directions, pulls and its name.
 #
-#   settings.json   {"name": "kitchen", "dir": [0, 0, ..., 1], "pull": [1, 1, ..., 0]}
+#   settings.json   {"name": "kitchen", "dir": [0, 0, ..., 1], "pull": [1, 1, ..., 0],
+#                    "label": [null, ..., "pump", null, ...]}
+#
+# An IO's label is null while it is the board's own (board.json), so a new board
+# config's labels show for every IO its owner did not name.
 #
 # The file is replaced atomically: the new content goes to a temporary file which is
 # then renamed over the old one, so a power cut leaves either the old or the new file,
@@ -20,7 +24,8 @@ class Settings:
     file_name = "settings.json"
     # The temporary file a save writes first; `file_name` + this suffix.
     tmp_suffix = ".tmp"
-    # Longest device name, in characters (printable ASCII only).
+    #: Longest device name and IO label, in characters (printable ASCII only). Each
+    #: label the owner sets is held in RAM (16 IOs: up to 0.5 KB) and in settings.json.
     max_name_len = 32
     #: Saves are coalesced, to spare the flash (docs/SECURITY.md, the write budget): a
     #: change is saved at the next once-a-second housekeeping (lifecycle.py
@@ -58,7 +63,9 @@ class Settings:
         self.pending = False
         self._saved_at = ticks_ms()
         bank = self.bank
-        data = {"name": self.name, "dir": list(bank.direction), "pull": list(bank.pull)}
+        data = {"name": self.name, "dir": list(bank.direction), "pull": list(bank.pull),
+                "label": [None if label is board else label
+                          for label, board in zip(bank.labels, bank.board_labels)]}
         tmp = self.path + self.tmp_suffix
         try:
             with open(tmp, "w") as f:

@@ -121,6 +121,8 @@ class CommandEngine:
             raise CommandError(E_UNKNOWN)
         if head == "s":
             return self._system(command[1:], value)
+        if head == "l":
+            return self._label(command[1:], value)
         raise CommandError(E_UNKNOWN)
 
     def _io(self, edge):
@@ -168,6 +170,21 @@ class CommandEngine:
                     bank.configure(io, direction, pull, now)
                     self.settings.changed()  # saved within a second, coalesced
         return '{"%s":{"%s":"%d"}}' % (head, _HEX[io], table[io])
+
+    def _label(self, edge, value):
+        labels = self.bank.labels
+        if not edge:
+            if value is not None:
+                raise CommandError(E_SUBTREE)
+            return '{"l":{' + ",".join('"%s":%s' % (_HEX[io], json.dumps(labels[io]))
+                                       for io in range(self.bank.count)) + "}}"
+        io = self._io(edge)
+        if value is not None:
+            if value and not is_valid_name(value):
+                raise CommandError(E_RANGE)
+            if self.bank.set_label(io, value):  # "": the board's label again
+                self.settings.changed()  # saved within a second, coalesced
+        return '{"l":{"%s":%s}}' % (_HEX[io], json.dumps(labels[io]))
 
     def _trigger(self, client, edge, value):
         io = self._io(edge)

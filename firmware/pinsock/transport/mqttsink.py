@@ -70,6 +70,7 @@ class MqttSink:
             self.birth_topic = (discovery_prefix + "/status").encode()
             self.subscriptions.append((discovery_prefix + "/status", 1))
         self._directions = bytearray(device.bank.direction)  # as discovery last told them
+        self._labels_changed = device.bank.labels_changed  # the same, of the labels
         log = device.log
         self._time_bytes = None  # the log's time ring as bytes, on MicroPython (_event_ms)
         if uctypes is not None:
@@ -164,6 +165,7 @@ class MqttSink:
         device = self.device
         bank = device.bank
         self._directions[:] = bank.direction
+        self._labels_changed = bank.labels_changed
         status = device.status
         message = discovery_message(self.node_id, self.base.decode(),
                                     device.engine.settings.name, status.board,
@@ -171,7 +173,7 @@ class MqttSink:
         link.publish(discovery_topic(self.discovery_prefix, self.node_id).encode(),
                      message.encode(), self.retain_discovery)
         # Forgotten until the next time (a board that loads .mpy files would keep its
-        # bytecode in the heap): it is sent after a connect, a birth, a direction change.
+        # bytecode in the heap): it is sent after a connect, a birth, a direction change, a rename.
         import sys
 
         name = __name__.rpartition(".")[0] + ".mqttdiscovery"
@@ -182,11 +184,12 @@ class MqttSink:
 
     def tick(self, now):
         """Once a second while connected: discovery again when an IO changed direction
-        (an input became an output: a switch), or when the wait after Home Assistant's
-        birth message is over."""
+        (an input became an output: a switch) or was renamed, or when the wait after
+        Home Assistant's birth message is over."""
         if not self.discovery_prefix:
             return
-        if self._directions != self.device.bank.direction:
+        bank = self.device.bank
+        if self._directions != bank.direction or self._labels_changed != bank.labels_changed:
             self.publish_discovery()
         elif self._discovery_due and ticks_diff(now, self._discovery_at) >= 0:
             self.publish_discovery()

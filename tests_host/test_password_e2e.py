@@ -36,7 +36,7 @@ MAX_DELAY_S = 8.0
 LOCKED_MESSAGE = "config.json could not be read; fix it over USB with make deploy"
 # Everything a session guards: (method, path, WebSocket upgrade?)
 GUARDED_HTTP = ["/board", "/action.cgi?v3", "/action.cgi?v9=1", "/log", "/log?since=0",
-                "/sim/pins", "/sim/set?io=0&level=0", "/ws", "/INDEX"]
+                "/sim/pins", "/sim/set?io=0&level=0", "/ws", "/INDEX", "/wifi"]
 GUARDED_WS = ["/ws", "/INDEX", "/log"]
 
 

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,6 +37,7 @@ ROOT = build.ROOT
 BOARD = "UNIX_SIM"
 DEFAULT_STATE_DIR = ROOT / ".state" / BOARD
 DEFAULT_UNIQUE_ID = "5153a1b0c0de"  # boards/UNIX_SIM/simhw.py's default too
+RESTART_EXIT_CODE = 3  # the simulated board asks to be started again (simwifi.py's too)
 
 
 def micropython_command():
@@ -148,6 +150,9 @@ def main(argv=None):
                         help="on the 32-bit unix port built from MicroPython's source")
     target.add_argument("--frozen", action="store_true",
                         help="on the 32-bit unix port with pinsock frozen in")
+    parser.add_argument("--exec", action="store_true",
+                        help="become the simulator (tests: signals and the pid reach it"
+                        " directly); it then ends when it restarts, instead of starting again")
     # Board-config overrides passed through to the firmware as they are.
     passthrough = ("--ping-interval-ms", "--idle-timeout-ms", "--stuck-timeout-ms",
                    "--max-commands-per-s", "--log-size")
@@ -189,7 +194,18 @@ def main(argv=None):
     cmd, env = sim_command(build_dir, firmware_args, args.heapsize, executable, args.frozen)
     os.chdir(build_dir)
     sys.stdout.flush()
-    os.execvpe(cmd[0], cmd, env)
+    if args.exec:
+        os.execvpe(cmd[0], cmd, env)
+    # A board restarts itself after a Wi-Fi setup (transport/wifisetup.py); the
+    # simulator then ends with RESTART_EXIT_CODE and is started again here.
+    while True:
+        try:
+            code = subprocess.run(cmd, env=env).returncode
+        except KeyboardInterrupt:  # Ctrl-C reached the simulator too: it has stopped
+            return 0
+        if code != RESTART_EXIT_CODE:
+            return code
+        print("sim: restarting the simulated board", flush=True)
 
 
 if __name__ == "__main__":

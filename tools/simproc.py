@@ -57,7 +57,7 @@ class Sim:
         cmd = [sys.executable, str(ROOT / "tools" / "sim.py"),
                "--http-port", str(self.http_port), "--control-port", str(self.control_port),
                "--https-port", str(self.https_port),
-               "--state-dir", str(self.state_dir)]
+               "--state-dir", str(self.state_dir), "--exec"]
         for key, value in self.options.items():
             flag = "--" + key.replace("_", "-")
             if value is True or value is False:  # a switch: unix32=True, frozen=True

@@ -148,8 +148,16 @@ class SimHardware:
         return {"io": "%x" % io, "level": self.read(io)}, 200
 
     async def start(self, conf):
-        # conf (config.json) holds nothing for simulated pins: no Wi-Fi here.
+        self.wifi_conf = (conf["wifi_ssid"], conf["hostname"])
+        self.wifi().announce()
         await asyncio.start_server(self._serve_control, self.host, self.control_port)
+
+    def wifi(self):
+        """The simulated radio (simwifi.py, loaded for a Wi-Fi setup request only)."""
+        import simwifi
+
+        del sys.modules["simwifi"]  # freed with the request's SimWifi
+        return simwifi.SimWifi(self)
 
     # --- the outside world -------------------------------------------------------
     def drive_outside(self, io, level):

@@ -42,3 +42,17 @@ except ImportError:  # CPython has no heap figure to give
 
     def mem_free():
         return 0
+
+
+def forget_module(name):
+    """Drop the module `name` ("pinsock.transport.wifisetup") from sys.modules and its
+    package, so that once nothing else holds it, it is freed, bytecode and all: a
+    board that loads .mpy files keeps a module's bytecode in the heap, and code used
+    rarely (the Wi-Fi setup, MQTT discovery) need not stay there."""
+    import sys
+
+    sys.modules.pop(name, None)
+    package, _, leaf = name.rpartition(".")
+    package = sys.modules.get(package)
+    if package is not None and hasattr(package, leaf):
+        delattr(package, leaf)

@@ -23,7 +23,8 @@ def load_configs(argv):
     except board_json.ConfigError as exc:
         print("pinsock: " + str(exc))
         return None
-    return board, config_json.load(config_json.path_in(board["state_dir"]))
+    board["config_path"] = path = config_json.path_in(board["state_dir"])
+    return board, config_json.load(path)
 
 
 def load_hardware(board):
@@ -81,7 +82,7 @@ def build(board, hardware, conf):
     # the default name, and the addresses the hardware layer knows.
     app = make_app(service, board_description(board), conf,
                    own_names(conf["hostname"] or default_name, conf["allowed_origins"]),
-                   hardware.host_names)
+                   hardware.host_names, hardware, board["config_path"])
     hardware.add_routes(app)
     if conf.get("mqtt"):
         from . import mqtt_json

@@ -223,6 +223,38 @@ class WifiLink:
             names.append(self.ap.ifconfig()[0])
         return names
 
+    # --- for the Wi-Fi setup (transport/wifisetup.py) -------------------------------
+    def describe(self):
+        """What the Wi-Fi does now."""
+        joined = self.state == JOINED
+        return {"mode": "station" if joined else "access point" if self.ap.active()
+                else "joining", "ssid": self.ssid if joined or not self.ap.active()
+                else self.ap_ssid, "hostname": self.hostname}
+
+    def scan(self):
+        """[(ssid, rssi, secured)] of the networks in range. The radio scans for about
+        2 s, during which nothing else runs (the drivers' scan blocks)."""
+        sta = self.sta
+        sta.active(True)
+        found = []
+        try:
+            for entry in sta.scan():  # (ssid, bssid, channel, RSSI, security, hidden)
+                try:
+                    found.append((entry[0].decode(), entry[3], entry[4] != 0))
+                except UnicodeError:  # a name that is not text: not offered
+                    pass
+        except OSError as exc:
+            self.log("wifi: scan failed: %r" % exc)
+        return found
+
+    def restart(self, delay_ms):
+        """Reset the board after delay_ms (the answer that says so gets out first)."""
+        async def later():
+            await asyncio.sleep_ms(delay_ms)
+            machine.reset()
+
+        asyncio.create_task(later())
+
     def _joined(self):
         self._set_state(JOINED)
         address = self.sta.ifconfig()[0]

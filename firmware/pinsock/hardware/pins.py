@@ -67,6 +67,10 @@ class MachineHardware:
         link = self.link
         return link.host_names() if link is not None else ()
 
+    def wifi(self):
+        """The Wi-Fi link (net.WifiLink), for the setup (transport/wifisetup.py)."""
+        return self.link
+
     async def start(self, conf):
         # `conf` is config.json (netconf.py). Returns at once: the station, access
         # point, LED and watchdog run as tasks, and the server listens on 0.0.0.0

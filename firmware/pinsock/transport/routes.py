@@ -5,6 +5,7 @@ from .http import App, RequestHeadReader, Response, is_upgrade, text_response
 from .http import urldecode
 from .hub import peer_address
 from .websocket import send_log
+from ..compat import forget_module
 
 PAGE_FILE = "www/index.html.gz"
 PAGE_WINDOW_BITS = 10  # the window the build deflates the page with (tools/build.py)
@@ -14,7 +15,8 @@ _MISDIRECTED = "Misdirected request: Host is not this device (SECURITY.md)\n"
 _PAGE = {"Content-Type": "text/html", "Cache-Control": "max-age=0"}
 _PAGE_GZIP = {"Content-Type": "text/html", "Cache-Control": "max-age=0",
               "Content-Encoding": "gzip"}
-_LOGIN_PATHS = ("/login", "/logout")  # login_routes.py; cross-site POSTs to them are refused too
+# POSTs a cross-site page must not make: the login (login_routes.py), the Wi-Fi setup.
+_POST_CHECKED = ("/login", "/logout", "/wifi")
 
 
 def cross_site(request, allowed_origins):
@@ -74,10 +76,12 @@ def host_name(host):
     return host[:-1] if host.endswith(".") else host
 
 
-def make_app(service, description, conf, names, addresses):
+def make_app(service, description, conf, names, addresses, hardware=None,
+             config_path="config.json"):
     """The routes; `service` is the WebSocket service (websocket.py), `description`
     GET /board's answer (encoded once at start-up: it then allocates no JSON), `conf`
-    config.json (boot/config_json.py).
+    config.json (boot/config_json.py), which is at `config_path`; `hardware` the
+    hardware layer, for the Wi-Fi setup (/wifi, wifisetup.py).
 
     Against DNS rebinding (a hostile page whose own name points at the device sends
     that name as Host, and an Origin to match it), only a Host that names the device
@@ -105,7 +109,7 @@ def make_app(service, description, conf, names, addresses):
             return text_response(_MISDIRECTED, 421, "Misdirected Request")
         path = request.path
         if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
-                path == "/action.cgi" or (path in _LOGIN_PATHS and request.method == "POST"):
+                path == "/action.cgi" or (path in _POST_CHECKED and request.method == "POST"):
             if cross_site(request, allowed_origins):
                 return text_response("Forbidden: cross-site request\n", 403, "Forbidden")
         if gate is not None:
@@ -162,6 +166,17 @@ def make_app(service, description, conf, names, addresses):
         if is_upgrade(request):
             return await send_log(request, event_log, since)
         return Response(log_json(event_log, since), 200, _JSON)
+
+    if hardware is not None:
+        @app.route("/wifi", methods=["GET", "POST"])
+        async def wifi(request):
+            # The setup's code is loaded for the request and forgotten after it.
+            from . import wifisetup
+
+            try:
+                return wifisetup.respond(request, hardware, config_path)
+            finally:
+                forget_module(wifisetup.__name__)
 
     @app.errorhandler(400)
     async def bad_request(request):

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
 import fleet  # noqa: E402
 from mqttbroker import Broker, mosquitto_command  # noqa: E402
-from simclient import HOST  # noqa: E402
+from simclient import HOST, free_port  # noqa: E402
 from simproc import ROOT, Sim  # noqa: E402
 from sim import busy_port  # noqa: E402
 
@@ -31,6 +31,9 @@ DEFAULT_FOLDER = ROOT / ".state" / "fleet"
 UNIQUE_ID = "f1ee0000f1%02x"
 # The boards' MQTT keepalive (seconds): a dead broker is noticed within it.
 KEEPALIVE_S = 10
+# A port found free may be taken before the board binds it (other programs): the board
+# is started again on other ports, at most this many times in all.
+PORT_ATTEMPTS = 3
 
 
 def unique_id(n):
@@ -55,6 +58,7 @@ class FleetRun:
         self.broker = Broker(self.folder / "broker", port=broker_port)
         self.sim_options = sim_options
         self.sims = []
+        self.port_lock = threading.Lock()
         self.nodes = [node_id(n) for n in range(1, boards + 1)]
 
     def state_dir(self, n):
@@ -75,15 +79,22 @@ class FleetRun:
                 settings["mqtt"] = {"host": HOST, "port": self.broker.port,
                                     "prefix": self.prefix, "keepalive": self.keepalive_s}
                 config.write_text(json.dumps(settings))
-                self.sims.append(Sim(state, unique_id=unique_id(n), **self.sim_options))
+                sim = Sim(state, unique_id=unique_id(n), **self.sim_options)
+                self.new_ports(sim)  # free_port() may give one port twice: all distinct
+                self.sims.append(sim)
             # Side by side: each waits for its own "serving on".
             failures = []
 
             def start(sim):
-                try:
-                    sim.start()
-                except AssertionError as exc:
-                    failures.append(exc)
+                for attempt in range(PORT_ATTEMPTS):
+                    try:
+                        sim.start()
+                        return
+                    except AssertionError as exc:
+                        if "EADDRINUSE" not in str(exc) or attempt == PORT_ATTEMPTS - 1:
+                            failures.append(exc)
+                            return
+                        self.new_ports(sim)  # taken since it was free: others again
 
             threads = [threading.Thread(target=start, args=(sim,)) for sim in self.sims]
             for thread in threads:
@@ -96,6 +107,20 @@ class FleetRun:
             self.stop()
             raise
         return self
+
+    def new_ports(self, sim):
+        """Free ports for `sim`, none of them another board's or the broker's."""
+        with self.port_lock:
+            taken = {self.broker.port}
+            for other in self.sims:
+                taken |= {other.http_port, other.control_port, other.https_port}
+            ports = []
+            while len(ports) < 3:
+                port = free_port()
+                if port not in taken:
+                    taken.add(port)
+                    ports.append(port)
+            sim.http_port, sim.control_port, sim.https_port = ports
 
     def stop(self):
         """Stop every simulator, then the broker (each waited for: no orphans)."""

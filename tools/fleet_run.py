@@ -16,6 +16,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,6 +35,8 @@ KEEPALIVE_S = 10
 # A port found free may be taken before the board binds it (other programs): the board
 # is started again on other ports, at most this many times in all.
 PORT_ATTEMPTS = 3
+# How long the boards may take to connect to the broker once they serve.
+CONNECT_TIMEOUT_S = 15
 
 
 def unique_id(n):
@@ -103,10 +106,21 @@ class FleetRun:
                 thread.join()
             if failures:
                 raise failures[0]
+            self.wait_connected()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def wait_connected(self, timeout=CONNECT_TIMEOUT_S):
+        """Wait until every board has said `mqtt: connected` (it serves before)."""
+        deadline = time.monotonic() + timeout
+        for node, sim in zip(self.nodes, self.sims):
+            while not any(line.startswith("mqtt: connected") for line in sim.output):
+                if time.monotonic() > deadline or not sim.alive():
+                    raise AssertionError("%s did not connect to the broker:\n%s"
+                                         % (node, "".join(sim.output)[-2000:]))
+                time.sleep(0.02)
 
     def new_ports(self, sim):
         """Free ports for `sim`, none of them another board's or the broker's."""

@@ -328,6 +328,10 @@ def watch(session, args, out=sys.stdout):
     asked = set()
     try:
         session.quiet(args.quiet, args.wait)
+        if not args.retained_only:  # the first table with names, as the list has them
+            with session.lock:
+                asked.update(session.fleet.unnamed())
+            identify(session, args.prefix, sorted(asked), args.timeout)
         while True:
             with session.lock:
                 lines = table(session.fleet)

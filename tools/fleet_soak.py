@@ -7,12 +7,14 @@ every transition accounted for at a subscriber (`make fleet-soak`; docs/MQTT.md)
 started with debounce_ms=0) and drives `transitions` input transitions on each board
 through its control port (`set <io> <level>`, each IO to the level it does not have,
 `rate` a second per board), while one subscriber (paho-mqtt) takes every `event` and
-`status`. On the way, at a quarter, a half and three quarters of all transitions:
+`status`. On the way, once every board has made a quarter, a half and three quarters
+of its transitions (each waits there until the disruption begins, then goes on during it):
 
 - the broker is restarted (it keeps nothing: every board reconnects and publishes its
   status, state and IOs again; the subscriber reconnects too);
-- one board is killed with SIGKILL (the broker publishes its will, `offline`), then
-  started again with the same state folder: the same node id, a new boot;
+- one board is killed with SIGKILL right after a transition (the broker publishes its
+  will, `offline`), then started again with the same state folder: the same node id,
+  a new boot;
 - the broker is restarted again.
 
 It raises SoakFailure, saying what is wrong, unless all of this holds at the end:

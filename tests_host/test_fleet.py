@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -105,6 +106,23 @@ def fleet_run(sim_build, tmp_path):
     run.stop()
 
 
+def kill_group(proc):
+    """SIGKILL to the process group of `proc` (started with start_new_session), gone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def kill_later(proc, seconds=RUN_TIMEOUT_S, kill=None):
+    """A timer that kills `proc` (or calls `kill`) after `seconds`: a read of its output
+    cannot hang."""
+    timer = threading.Timer(seconds, kill or proc.kill)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def fleet_tool(run, *args):
     proc = subprocess.run(FLEET + ["--broker", "127.0.0.1:%d" % run.broker.port, *args],
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
@@ -183,6 +201,7 @@ def test_watch_redraws_on_a_change_and_ctrl_c_ends_it(fleet_run):
     run = fleet_run
     proc = subprocess.Popen(FLEET + ["--broker", "127.0.0.1:%d" % run.broker.port, "--watch"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = kill_later(proc)
     try:
         def next_table():
             lines = []
@@ -203,6 +222,7 @@ def test_watch_redraws_on_a_change_and_ctrl_c_ends_it(fleet_run):
         assert proc.wait(timeout=5) == 0
         assert "Traceback" not in proc.stdout.read()
     finally:
+        timer.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -223,7 +243,9 @@ def test_make_fleet_stops_every_process_it_started(sim_build, tmp_path):
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "fleet_run.py"), "--boards",
                              "2", "--port", str(port), "--folder", str(tmp_path / "fleet")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # what a failure leaves is killed with it
+    timer = kill_later(proc, kill=lambda: kill_group(proc))
     try:
         output = []
         deadline = time.monotonic() + 30
@@ -243,6 +265,6 @@ def test_make_fleet_stops_every_process_it_started(sim_build, tmp_path):
         assert left == [], subprocess.run(["ps", "-f", "-p", ",".join(map(str, left))],
                                           capture_output=True, text=True).stdout
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        timer.cancel()
+        kill_group(proc)
+        proc.wait()

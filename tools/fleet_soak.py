@@ -100,7 +100,7 @@ class Ledger:
         self.recovered = {}  # (node, boot) -> {seq: (io, level)}, from /log
         self.messages = 0
         self.duplicates = 0
-        self.mismatched = []  # duplicates that differ from the first
+        self.mismatched = []  # duplicates that differ from the first, unreadable events
         # node -> `offline` messages (not retained) seen. Mosquitto publishes the will
         # of every board still connected when it stops, so a broker restart shows
         # `offline` too: only the first after expect_will() is a killed board's.
@@ -126,8 +126,12 @@ class Ledger:
                         self.dying.discard(node)
                         self.boot[node] = self.boot.get(node, 0) + 1
             elif leaf == "event":
-                record = json.loads(payload)
                 key = (node, self.boot.get(node, 0))
+                try:
+                    record = json.loads(payload)
+                except ValueError:
+                    self.mismatched.append((key, payload))  # not a record: fails the run
+                    return
                 got = self.received.setdefault(key, {})
                 value = (int(record["io"], 16), int(record["v"]))
                 if record["seq"] in got:
@@ -427,7 +431,8 @@ class Soak:
 
     async def verify(self):
         ledger = self.ledger
-        check(not ledger.mismatched, "duplicates that differ: %r", ledger.mismatched[:5])
+        check(not ledger.mismatched, "duplicates that differ, or events that are not"
+              " records: %r", ledger.mismatched[:5])
         received = recovered = lost = 0
         for d in self.drivers:
             check(ledger.boot.get(d.node, 0) == d.boot, "%s: the subscriber counts %d boots"

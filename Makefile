@@ -1,7 +1,8 @@
 # pinsock: `make sim` runs the simulated board, `make test` runs every test,
 # `make build BOARD=RPI_PICO_W` assembles a board's flash in build/RPI_PICO_W/ and
 # `make deploy BOARD=RPI_PICO_W PORT=/dev/ttyACM0` copies it onto the board,
-# `make soak` runs the simulator long under several clients and 100000 switch flips.
+# `make soak` runs the simulator long under several clients and 100000 switch flips,
+# `make fleet` runs 8 simulated boards on a local MQTT broker and `make fleet-soak` soaks them.
 # All build the environment they need in .venv/ from requirements.txt (pinned).
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ ENV_STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system
 BOARD ?= UNIX_SIM
 
-.PHONY: all env sim test build deploy configure typecheck bench soak clean
+.PHONY: all env sim test build deploy configure typecheck bench soak fleet fleet-soak clean
 
 all: test
 
@@ -65,6 +66,18 @@ bench: $(ENV_STAMP)
 SOAK_TRANSITIONS ?= 100000
 soak: $(ENV_STAMP)
 	$(PY) tools/soak.py --transitions $(SOAK_TRANSITIONS) --clients 4 --slow
+
+# MQTT fleet: Mosquitto on 127.0.0.1:$(FLEET_PORT) and 8 simulated boards pointed at it
+# (state folders in .state/fleet/), watched live by tools/fleet.py; Ctrl-C stops them all.
+FLEET_PORT ?= 1883
+fleet: $(ENV_STAMP) $(SYS_STAMP)
+	$(PY) tools/fleet_run.py --boards 8 --port $(FLEET_PORT)
+
+# tools/fleet_soak.py, long (`make test` runs it briefly): 8 boards, the broker restarted
+# twice, one board killed and started again; every transition accounted for.
+FLEET_TRANSITIONS ?= 2000
+fleet-soak: $(ENV_STAMP) $(SYS_STAMP)
+	$(PY) tools/fleet_soak.py --boards 8 --transitions $(FLEET_TRANSITIONS)
 
 # Chip fidelity, from MicroPython's own source (MICROPYTHON_SRC=<dir>, or the tarball in
 # ../shared/micropython/): the 32-bit unix port (FROZEN=1: with pinsock frozen in through

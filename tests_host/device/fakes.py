@@ -83,6 +83,7 @@ class NoSettings:
     """Settings that are never written anywhere (engine tests that save nothing)."""
 
     name = "x"
+    announce = True  # announced to Home Assistant (Settings.announce)
 
     def save(self):
         return True

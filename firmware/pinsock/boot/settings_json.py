@@ -41,6 +41,8 @@ def load(settings):
         settings.name = name
     elif name is not None:
         log("settings: ignoring invalid name")
+    if data.get("ha") == 0:  # removed from Home Assistant (sqh=0)
+        settings.announce = False
     bank = settings.bank
     dirs = data.get("dir")
     pulls = data.get("pull")

@@ -23,6 +23,11 @@ from .iobank import DIR_IN
 #   logged(seq)              event-log record `seq` was added (Device.log.record(seq))
 #   reply(client, text)      the reply to a message `client` sent through this
 #                            sink's transport (Device.received)
+#
+# and, only if it has it:
+#
+#   link_changed()           the MQTT link came up or went down (Device.link_changed;
+#                            what `sq` reads changed)
 
 
 class Device:
@@ -72,6 +77,14 @@ class Device:
                 sink.logged(seq)
         for sink in sinks:
             sink.level_changed(io, level)
+
+    def link_changed(self):
+        """The MQTT link came up or went down (transport/mqttsink.py): the sinks that
+        show it are told. Rare: at most once per connection attempt."""
+        for sink in self.sinks:
+            changed = getattr(sink, "link_changed", None)
+            if changed is not None:
+                changed()
 
     # --- called by a transport ---------------------------------------------
     def connected(self, client, address=None):
@@ -169,6 +182,10 @@ class AddressRates:
 
 class Status:
     """What `s` reports: version, board, clients, uptime and free heap."""
+
+    #: What reports the MQTT link for `sq` (transport/mqttsink.py MqttSink: its
+    #: link_state(now) and announce(on)); None: no mqtt block, `sq` says "off".
+    mqtt = None
 
     def __init__(self, version, board, count_clients):
         self.version = version

@@ -1,6 +1,7 @@
 # What the device persists on its flash: IO directions, pulls and its name.
 #
 #   settings.json   {"name": "kitchen", "dir": [0, 0, ..., 1], "pull": [1, 1, ..., 0]}
+#                   and "ha": 0 once `sqh=0` removed the board from Home Assistant
 #
 # The file is replaced atomically: the new content goes to a temporary file which is
 # then renamed over the old one, so a power cut leaves either the old or the new file,
@@ -34,6 +35,9 @@ class Settings:
         self.path = _join(state_dir, self.file_name)
         self.bank = bank
         self.name = default_name
+        # Announced to Home Assistant (MQTT discovery); False after `sqh=0` removed the
+        # board, saved as "ha": 0 (absent: True).
+        self.announce = True
         self.log = log
         self.pending = False  # changed since the last save (changed())
         self._saved_at = None  # ticks_ms of the last save; None: none since boot
@@ -59,6 +63,8 @@ class Settings:
         self._saved_at = ticks_ms()
         bank = self.bank
         data = {"name": self.name, "dir": list(bank.direction), "pull": list(bank.pull)}
+        if not self.announce:
+            data["ha"] = 0
         tmp = self.path + self.tmp_suffix
         try:
             with open(tmp, "w") as f:

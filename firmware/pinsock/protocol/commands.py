@@ -6,6 +6,9 @@
 #   v<h>  level        d<h>  direction      p<h>  pull
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
+#   sq the MQTT link (only with an mqtt block): sqc connected, sqb broker, sqe last
+#      error, sqr retry in (s), sqn connects, sqh announced to Home Assistant (0/1)
+#   tusq  this connection's trigger for the link's update {"u":{"s":{"q":{...}}}}
 #
 # Replies are nested JSON mirroring the path, leaf values as strings. Every failure
 # is one error reply {"e":{"c":"<command>","m":"<reason>"}}; see docs/PROTOCOL.md.
@@ -72,7 +75,8 @@ class CommandEngine:
 
     # --- connections ----------------------------------------------------------
     def connected(self, client):
-        client.triggers = bytearray(self.bank.count)  # all off
+        # One trigger per IO, all off; one more byte at the end: tusq, the MQTT link's.
+        client.triggers = bytearray(self.bank.count + 1)
 
     # --- commands -------------------------------------------------------------
     def execute(self, client, text, now):
@@ -115,12 +119,20 @@ class CommandEngine:
             if command in ("t", "tu", "tuv"):
                 if value is not None:
                     raise CommandError(E_SUBTREE)
-                return '{"t":{"u":{"v":%s}}}' % self._table(client.triggers)
+                table = self._table(client.triggers)
+                if command != "tuv" and self._mqtt() is not None:
+                    return '{"t":{"u":{"v":%s,"s":{"q":"%d"}}}}' % (
+                        table, client.triggers[self.bank.count])
+                return '{"t":{"u":{"v":%s}}}' % table
             if command.startswith("tuv"):
                 return self._trigger(client, command[3:], value)
+            if command in ("tus", "tusq"):
+                return self._link_trigger(client, command == "tus", value)
             raise CommandError(E_UNKNOWN)
         if head == "s":
-            return self._system(command[1:], value)
+            if command[1:2] == "q":
+                return self._link(command[2:], value, now)
+            return self._system(command[1:], value, now)
         raise CommandError(E_UNKNOWN)
 
     def _io(self, edge):
@@ -177,7 +189,7 @@ class CommandEngine:
             client.triggers[io] = int(value)
         return '{"t":{"u":{"v":{"%s":"%d"}}}}' % (_HEX[io], client.triggers[io])
 
-    def _system(self, leaf, value):
+    def _system(self, leaf, value, now):
         status = self.status
         if leaf == "n":
             if value is not None:
@@ -201,7 +213,65 @@ class CommandEngine:
         if leaf:
             return '{"s":{"%s":%s}}' % (leaf, fields[leaf])
         fields["n"] = json.dumps(self.settings.name)
-        return '{"s":{' + ",".join('"%s":%s' % (k, fields[k]) for k in "nvbctm") + "}}"
+        keys = "nvbctm"
+        if self._mqtt() is not None:
+            fields["q"] = self.link_json(now)
+            keys = "nvbctmq"
+        return '{"s":{' + ",".join('"%s":%s' % (k, fields[k]) for k in keys) + "}}"
+
+    # --- the MQTT link: sq, tusq ------------------------------------------------
+    def _mqtt(self):
+        # What reports the MQTT link (transport/mqttsink.py MqttSink), or None: no
+        # mqtt block. Status.mqtt; a status without it (a test's) has no MQTT.
+        return getattr(self.status, "mqtt", None)
+
+    def link_json(self, now):
+        """The `sq` subtree's JSON object at `now` (ticks_ms), MQTT on."""
+        c, b, e, r, n, h = self._mqtt().link_state(now)
+        return '{"c":"%d","b":%s,"e":%s,"r":"%d","n":"%d","h":"%d"}' % (
+            c, json.dumps(b), json.dumps(e), r, n, h)
+
+    def link_update(self, now):
+        """The update a tusq trigger asks for when the MQTT link changes."""
+        return '{"u":{"s":{"q":%s}}}' % self.link_json(now)
+
+    def _link(self, leaf, value, now):
+        if leaf not in ("", "c", "b", "e", "r", "n", "h"):
+            raise CommandError(E_UNKNOWN)
+        if value is not None:
+            if leaf == "":
+                raise CommandError(E_SUBTREE)
+            if leaf != "h":
+                raise CommandError(E_READ_ONLY)
+            if value not in ("0", "1"):
+                raise CommandError(E_RANGE)
+        mqtt = self._mqtt()
+        if mqtt is None:  # no mqtt block: every read and write of sq says so
+            return '{"s":{"q":"off"}}'
+        if value is not None:
+            mqtt.announce(value == "1")
+        if not leaf:
+            return '{"s":{"q":%s}}' % self.link_json(now)
+        state = mqtt.link_state(now)
+        text = state["cbernh".index(leaf)]
+        if type(text) is int:
+            text = '"%d"' % text
+        else:
+            text = json.dumps(text)
+        return '{"s":{"q":{"%s":%s}}}' % (leaf, text)
+
+    def _link_trigger(self, client, subtree, value):
+        if value is not None:
+            if subtree:
+                raise CommandError(E_SUBTREE)
+            if value not in ("0", "1"):
+                raise CommandError(E_RANGE)
+        if self._mqtt() is None:
+            return '{"t":{"u":{"s":{"q":"off"}}}}'
+        at = self.bank.count
+        if value is not None:
+            client.triggers[at] = int(value)
+        return '{"t":{"u":{"s":{"q":"%d"}}}}' % client.triggers[at]
 
 
 # --- strict UTF-8 ---------------------------------------------------------------------

@@ -13,6 +13,10 @@
 #
 # Everything is published again after every connect. Topics are encoded once, and a
 # change is published from the link's send buffer.
+#
+# It also reports the link for `sq` (protocol/commands.py: link_state) and tells the
+# device when the link comes up or goes down (Device.link_changed: the WebSocket's
+# tusq update), and it removes the board from Home Assistant (`sqh=0`: announce).
 from random import getrandbits
 
 try:
@@ -152,14 +156,51 @@ class MqttSink:
         for io in range(device.bank.count):
             link.publish(self.io_topics[io], _LEVEL[level[io]], True)
         self.publish_discovery()
+        device.link_changed()
+
+    def disconnected(self, link):
+        """The connection ended, or a try failed: link.last_error says why, and
+        link.retry_at when the next try is."""
+        self.device.link_changed()
+
+    # --- the link's state, for `sq` -------------------------------------------------
+    def link_state(self, now):
+        """(connected 0/1, "host:port", last error, seconds to the next try, connects
+        since boot, announced to Home Assistant 0/1) at `now` (ticks_ms): `sq`."""
+        link = self.link
+        up = link.connected
+        wait = 0 if up else ticks_diff(link.retry_at, now)
+        return (1 if up else 0, "%s:%d" % (link.host, link.port), link.last_error,
+                (wait + 999) // 1000 if wait > 0 else 0, link.connects,
+                1 if self.device.engine.settings.announce else 0)
+
+    # --- Home Assistant -----------------------------------------------------------
+    def announce(self, on):
+        """`sqh=1` / `sqh=0`: announce the board to Home Assistant, or remove it (an
+        empty retained message on the discovery topic, now and after every connect
+        while it is off) and announce it no more until `sqh=1`. Kept in
+        settings.json."""
+        settings = self.device.engine.settings
+        if settings.announce != on:
+            settings.announce = on
+            settings.changed()
+        self.publish_discovery()
 
     def publish_discovery(self):
-        """The Home Assistant discovery message (made now, not kept)."""
+        """The Home Assistant discovery message (made now, not kept); the empty one
+        that removes the board when it is not to be announced (sqh=0)."""
         link = self.link
         self._discovery_due = False
         if not self.discovery_prefix or link is None:
             return
         from .mqttdiscovery import discovery_message, discovery_topic
+
+        if not self.device.engine.settings.announce:
+            # Retained whatever retain_discovery says: it also clears a retained one.
+            link.publish(discovery_topic(self.discovery_prefix, self.node_id).encode(),
+                         b"", True)
+            self._forget_discovery()
+            return
 
         device = self.device
         bank = device.bank
@@ -170,6 +211,9 @@ class MqttSink:
                                     status.version, bank, device.report.active_level)
         link.publish(discovery_topic(self.discovery_prefix, self.node_id).encode(),
                      message.encode(), self.retain_discovery)
+        self._forget_discovery()
+
+    def _forget_discovery(self):
         # Forgotten until the next time (a board that loads .mpy files would keep its
         # bytecode in the heap): it is sent after a connect, a birth, a direction change.
         import sys
@@ -183,8 +227,8 @@ class MqttSink:
     def tick(self, now):
         """Once a second while connected: discovery again when an IO changed direction
         (an input became an output: a switch), or when the wait after Home Assistant's
-        birth message is over."""
-        if not self.discovery_prefix:
+        birth message is over; never while the board is removed (sqh=0)."""
+        if not self.discovery_prefix or not self.device.engine.settings.announce:
             return
         if self._directions != self.device.bank.direction:
             self.publish_discovery()

@@ -95,6 +95,7 @@ class NoSettings:
 class FakeStatus:
     version = "9.9.9"
     board = "TEST_BOARD"
+    mqtt = None  # no mqtt block (Status.mqtt)
 
     def clients(self):
         return 1

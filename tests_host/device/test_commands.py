@@ -83,6 +83,7 @@ class SimPins(FakeHardware):
 class TranscriptStatus:
     version = "0.1.0"
     board = "UNIX_SIM"
+    mqtt = None  # no mqtt block (Status.mqtt)
 
     def __init__(self, run):
         self.run = run
@@ -198,7 +199,7 @@ class TranscriptRun:
                                  log=self.log.append)
             self.link = self.sink.connect_to("127.0.0.1", 1883, 30, "", "", None)
             self.device.add_sink(self.sink)
-            self.engine.status.mqtt = self.sink
+            self.engine.status.mqtt = self.device.status.mqtt = self.sink
         elif what == "connected" and not args:
             link = self.link
             link.state = 2  # MqttLink's _UP

@@ -26,8 +26,8 @@ from .iobank import DIR_IN
 #
 # and, only if it has it:
 #
-#   link_changed()           the MQTT link came up or went down (Device.link_changed;
-#                            what `sq` reads changed)
+#   link_changed()           the MQTT link came up or went down: what `sq` reads
+#                            changed (transport/mqttsink.py tells the sinks)
 
 
 class Device:
@@ -77,14 +77,6 @@ class Device:
                 sink.logged(seq)
         for sink in sinks:
             sink.level_changed(io, level)
-
-    def link_changed(self):
-        """The MQTT link came up or went down (transport/mqttsink.py): the sinks that
-        show it are told. Rare: at most once per connection attempt."""
-        for sink in self.sinks:
-            changed = getattr(sink, "link_changed", None)
-            if changed is not None:
-                changed()
 
     # --- called by a transport ---------------------------------------------
     def connected(self, client, address=None):

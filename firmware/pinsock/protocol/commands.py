@@ -71,7 +71,8 @@ class CommandEngine:
     def __init__(self, bank, settings, status):
         self.bank = bank
         self.settings = settings
-        self.status = status  # has .version, .board, .clients(), .uptime_s(), .free_heap()
+        # Has .version, .board, .clients(), .uptime_s(), .free_heap() and .mqtt.
+        self.status = status
 
     # --- connections ----------------------------------------------------------
     def connected(self, client):
@@ -120,18 +121,17 @@ class CommandEngine:
                 if value is not None:
                     raise CommandError(E_SUBTREE)
                 table = self._table(client.triggers)
-                if command != "tuv" and self._mqtt() is not None:
-                    return '{"t":{"u":{"v":%s,"s":{"q":"%d"}}}}' % (
-                        table, client.triggers[self.bank.count])
-                return '{"t":{"u":{"v":%s}}}' % table
+                if command == "tuv" or self.status.mqtt is None:
+                    return '{"t":{"u":{"v":%s}}}' % table
+                return '{"t":{"u":{"v":%s,"s":{"q":"%d"}}}}' % (table, client.triggers[-1])
             if command.startswith("tuv"):
                 return self._trigger(client, command[3:], value)
             if command in ("tus", "tusq"):
-                return self._link_trigger(client, command == "tus", value)
+                return self._link(client, command, value, now)
             raise CommandError(E_UNKNOWN)
         if head == "s":
             if command[1:2] == "q":
-                return self._link(command[2:], value, now)
+                return self._link(client, command, value, now)
             return self._system(command[1:], value, now)
         raise CommandError(E_UNKNOWN)
 
@@ -214,64 +214,26 @@ class CommandEngine:
             return '{"s":{"%s":%s}}' % (leaf, fields[leaf])
         fields["n"] = json.dumps(self.settings.name)
         keys = "nvbctm"
-        if self._mqtt() is not None:
-            fields["q"] = self.link_json(now)
+        mqtt = self.status.mqtt
+        if mqtt is not None:
+            fields["q"] = mqtt.link_json(now)
             keys = "nvbctmq"
         return '{"s":{' + ",".join('"%s":%s' % (k, fields[k]) for k in keys) + "}}"
 
-    # --- the MQTT link: sq, tusq ------------------------------------------------
-    def _mqtt(self):
-        # What reports the MQTT link (transport/mqttsink.py MqttSink), or None: no
-        # mqtt block. Status.mqtt; a status without it (a test's) has no MQTT.
-        return getattr(self.status, "mqtt", None)
-
-    def link_json(self, now):
-        """The `sq` subtree's JSON object at `now` (ticks_ms), MQTT on."""
-        c, b, e, r, n, h = self._mqtt().link_state(now)
-        return '{"c":"%d","b":%s,"e":%s,"r":"%d","n":"%d","h":"%d"}' % (
-            c, json.dumps(b), json.dumps(e), r, n, h)
-
-    def link_update(self, now):
-        """The update a tusq trigger asks for when the MQTT link changes."""
-        return '{"u":{"s":{"q":%s}}}' % self.link_json(now)
-
-    def _link(self, leaf, value, now):
-        if leaf not in ("", "c", "b", "e", "r", "n", "h"):
-            raise CommandError(E_UNKNOWN)
-        if value is not None:
-            if leaf == "":
-                raise CommandError(E_SUBTREE)
-            if leaf != "h":
-                raise CommandError(E_READ_ONLY)
-            if value not in ("0", "1"):
-                raise CommandError(E_RANGE)
-        mqtt = self._mqtt()
-        if mqtt is None:  # no mqtt block: every read and write of sq says so
-            return '{"s":{"q":"off"}}'
-        if value is not None:
-            mqtt.announce(value == "1")
-        if not leaf:
-            return '{"s":{"q":%s}}' % self.link_json(now)
-        state = mqtt.link_state(now)
-        text = state["cbernh".index(leaf)]
-        if type(text) is int:
-            text = '"%d"' % text
-        else:
-            text = json.dumps(text)
-        return '{"s":{"q":{"%s":%s}}}' % (leaf, text)
-
-    def _link_trigger(self, client, subtree, value):
-        if value is not None:
-            if subtree:
-                raise CommandError(E_SUBTREE)
-            if value not in ("0", "1"):
-                raise CommandError(E_RANGE)
-        if self._mqtt() is None:
+    # --- the MQTT link: sq..., tus, tusq ----------------------------------------
+    # Status.mqtt answers them (transport/mqttsink.py MqttSink, loaded only with an
+    # mqtt block); None: no MQTT.
+    def _link(self, client, command, value, now):
+        mqtt = self.status.mqtt
+        if mqtt is not None:
+            return mqtt.link_command(client, command, value, now)
+        # sq, sq<c b e r n h>, tus, tusq without an mqtt block: every read and write of
+        # them says so, and changes nothing.
+        if command[0] == "t":
             return '{"t":{"u":{"s":{"q":"off"}}}}'
-        at = self.bank.count
-        if value is not None:
-            client.triggers[at] = int(value)
-        return '{"t":{"u":{"s":{"q":"%d"}}}}' % client.triggers[at]
+        if len(command) > 3 or command[2:] not in "cbernh":
+            raise CommandError(E_UNKNOWN)
+        return '{"s":{"q":"off"}}'
 
 
 # --- strict UTF-8 ---------------------------------------------------------------------

@@ -14,9 +14,10 @@
 # Everything is published again after every connect. Topics are encoded once, and a
 # change is published from the link's send buffer.
 #
-# It also reports the link for `sq` (protocol/commands.py: link_state) and tells the
-# device when the link comes up or goes down (Device.link_changed: the WebSocket's
-# tusq update), and it removes the board from Home Assistant (`sqh=0`: announce).
+# It also answers `sq` and `tusq` for the command engine (link_command), tells the
+# device's sinks when the link comes up or goes down (link_changed(): the WebSocket's
+# tusq update), and removes the board from Home Assistant (`sqh=0`: announce).
+import json
 from random import getrandbits
 
 try:
@@ -25,7 +26,8 @@ except ImportError:  # CPython
     uctypes = None
 
 from ..compat import ticks_add, ticks_diff, ticks_ms
-from ..protocol.commands import error_reply, is_error
+from ..protocol.commands import (E_RANGE, E_READ_ONLY, E_SUBTREE, E_UNKNOWN, CommandError,
+                                 error_reply, is_error)
 from ..protocol.report import digits, put_digits
 
 _HEX = "0123456789abcdef"
@@ -156,12 +158,18 @@ class MqttSink:
         for io in range(device.bank.count):
             link.publish(self.io_topics[io], _LEVEL[level[io]], True)
         self.publish_discovery()
-        device.link_changed()
+        self.disconnected(link)
 
     def disconnected(self, link):
         """The connection ended, or a try failed: link.last_error says why, and
-        link.retry_at when the next try is."""
-        self.device.link_changed()
+        link.retry_at when the next try is. (And after a connect.) The device's sinks
+        that show the link are told (link_changed(), logic/device.py): rare, at most
+        twice per connection attempt. Here rather than in Device, so that a device
+        without MQTT does not carry the code."""
+        for sink in self.device.sinks:
+            changed = getattr(sink, "link_changed", None)
+            if changed is not None:
+                changed()
 
     # --- the link's state, for `sq` -------------------------------------------------
     def link_state(self, now):
@@ -173,6 +181,44 @@ class MqttSink:
         return (1 if up else 0, "%s:%d" % (link.host, link.port), link.last_error,
                 (wait + 999) // 1000 if wait > 0 else 0, link.connects,
                 1 if self.device.engine.settings.announce else 0)
+
+    def link_json(self, now):
+        """The `sq` subtree's JSON object at `now` (ticks_ms)."""
+        c, b, e, r, n, h = self.link_state(now)
+        return '{"c":"%d","b":%s,"e":%s,"r":"%d","n":"%d","h":"%d"}' % (
+            c, json.dumps(b), json.dumps(e), r, n, h)
+
+    def link_update(self, now):
+        """The update a tusq trigger asks for when the link changes (websocket.py)."""
+        return '{"u":{"s":{"q":%s}}}' % self.link_json(now)
+
+    def link_command(self, client, command, value, now):
+        """`sq`, its leaves, `tus` and `tusq` (the command engine hands them over;
+        PROTOCOL.md, The MQTT link). CommandError as the engine's own commands."""
+        if command[0] == "t":  # tus, tusq: the byte after the IOs' triggers
+            if value is not None:
+                if command == "tus":
+                    raise CommandError(E_SUBTREE)
+                if value not in ("0", "1"):
+                    raise CommandError(E_RANGE)
+                client.triggers[-1] = int(value)
+            return '{"t":{"u":{"s":{"q":"%d"}}}}' % client.triggers[-1]
+        leaf = command[2:]
+        if len(leaf) > 1 or leaf not in "cbernh":
+            raise CommandError(E_UNKNOWN)
+        if value is not None:
+            if not leaf:
+                raise CommandError(E_SUBTREE)
+            if leaf != "h":
+                raise CommandError(E_READ_ONLY)
+            if value not in ("0", "1"):
+                raise CommandError(E_RANGE)
+            self.announce(value == "1")
+        if not leaf:
+            return '{"s":{"q":%s}}' % self.link_json(now)
+        got = self.link_state(now)["cbernh".index(leaf)]
+        return '{"s":{"q":{"%s":%s}}}' % (leaf, json.dumps(got if type(got) is str
+                                                            else "%d" % got))
 
     # --- Home Assistant -----------------------------------------------------------
     def announce(self, on):

@@ -98,7 +98,8 @@ class WebSocketService:
         for client in self.hub.clients:
             if client.triggers[at]:
                 if frame is None:
-                    frame = wsframe.encode_text(self.device.engine.link_update(ticks_ms()))
+                    frame = wsframe.encode_text(self.device.status.mqtt.link_update(
+                        ticks_ms()))
                 client.push(frame)
 
     def logged(self, seq):

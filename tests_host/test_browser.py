@@ -575,5 +575,44 @@ def test_sim_endpoint_validates_input(start_sim):
         assert status == 400 and words in answer["error"], (bad, answer)
 
 
+def test_no_mqtt_row_without_an_mqtt_block(dash):
+    expect(dash.page.locator("#sb")).to_have_text("UNIX_SIM")  # the `s` reply arrived
+    expect(dash.page.locator("#sq")).to_be_hidden()
+
+
+def test_the_mqtt_link_shows_connected_then_why_not_and_the_retry_then_connected(
+        start_sim, open_dashboard, tmp_path):
+    from mqttbroker import Broker, mosquitto_command
+
+    if mosquitto_command() is None:
+        unavailable("mosquitto is not installed: run `bash tools/setup_system.sh` as root")
+    broker = Broker(tmp_path / "broker").start()
+    try:
+        state = tmp_path / "board"
+        state.mkdir()
+        (state / "config.json").write_text(json.dumps(
+            {"mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive": 10}}))
+        d = open_dashboard(sim=start_sim(state_dir=state, max_clients=1))
+        shown = d.page.locator("#sq")
+        name = "127.0.0.1:%d" % broker.port
+        expect(d.page.locator("#sqT")).to_have_text("MQTT")
+        expect(shown).to_have_text("Connected to " + name, timeout=10000)
+        # Pushed (tusq), not polled: the broker stops and the page says why and when the
+        # next try is, counting down, or that it is trying now.
+        broker.stop()
+        expect(shown).to_have_text(re.compile(
+            r"^Not connected: (the broker closed the connection|write: OSError\(111,\))"
+            r"; retrying (in \d+ s|now)$"))
+        expect(shown).to_have_attribute("data-c", "0")
+        # The next try finds nothing listening (it ends at connect_timeout_ms, 10 s).
+        expect(shown).to_have_text(re.compile(r"^Not connected: write: OSError\(111,\); "),
+                                   timeout=20000)
+        broker.start()
+        expect(shown).to_have_text("Connected to " + name, timeout=RECONNECT_MS + 60000)
+        expect(shown).to_have_attribute("data-c", "1")
+    finally:
+        broker.stop()
+
+
 def test_no_console_errors_in_any_test():
     assert console_errors == []

@@ -375,3 +375,92 @@ def test_tls_connects_with_the_brokers_ca_and_refuses_another(broker, start_sim,
     wait_output(bad, r"mqtt: .*retrying in")
     assert not any(line.startswith("mqtt: connected") for line in bad.output)
     assert json.loads(ws_report(bad))["seq"] == 0
+
+
+def link_update(ws, timeout=WAIT_S):
+    """The next MQTT link update ({"u":{"s":{"q":...}}}) on a WebSocket: its sq."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+        if "s" in msg.get("u", {}):
+            return msg["u"]["s"]["q"]
+
+
+def test_sq_and_its_update_say_connected_broker_gone_with_error_and_retry_then_back(
+        broker, start_sim, tmp_path):
+    b = broker()
+    sim = mqtt_sim(start_sim, tmp_path, b.port)
+    wait_output(sim, r"mqtt: connected to")
+    broker_name = "127.0.0.1:%d" % b.port
+    with ws_connect(sim.http_port) as ws:
+        next_message(ws, "dipSwitches")
+        ws.send("tusq=1")
+        assert json.loads(ws.recv(timeout=5)) == {"t": {"u": {"s": {"q": "1"}}}}
+        ws.send("sq")
+        assert json.loads(ws.recv(timeout=5)) == {"s": {"q": {
+            "c": "1", "b": broker_name, "e": "", "r": "0", "n": "1", "h": "1"}}}
+        # The broker stops: told at once, with why and when the next try is.
+        b.stop()
+        q = link_update(ws)
+        assert q["c"] == "0" and q["b"] == broker_name and q["n"] == "1"
+        assert q["e"] == "the broker closed the connection"
+        assert 0 <= int(q["r"]) <= 1  # the first backoff: up to 1 s
+        # The tries that fail say so too (nothing listens: connection refused).
+        q = link_update(ws)
+        assert q["c"] == "0" and q["e"] and q["e"] != "the broker closed the connection"
+        ws.send("sqe")
+        assert json.loads(ws.recv(timeout=5)) == {"s": {"q": {"e": q["e"]}}}
+        ws.send("sqr")
+        assert 0 <= int(json.loads(ws.recv(timeout=5))["s"]["q"]["r"]) <= 2
+        # Back: connected again, the second connect since boot.
+        b.start()
+        while True:
+            q = link_update(ws, WAIT_S + 60)
+            if q["c"] == "1":
+                break
+        assert q == {"c": "1", "b": broker_name, "e": "", "r": "0", "n": "2", "h": "1"}
+    # Over HTTP and over MQTT's cmd, the same leaf.
+    with urllib.request.urlopen("http://127.0.0.1:%d/action.cgi?sqc" % sim.http_port,
+                                timeout=5) as answer:
+        assert json.loads(answer.read()) == {"s": {"q": {"c": "1"}}}
+
+
+def test_sq_is_off_without_an_mqtt_block(sim):
+    with urllib.request.urlopen("http://127.0.0.1:%d/action.cgi?sq" % sim.http_port,
+                                timeout=5) as answer:
+        assert json.loads(answer.read()) == {"s": {"q": "off"}}
+
+
+def test_sqh_0_removes_the_board_from_home_assistant_until_sqh_1(
+        broker, observers, start_sim, tmp_path):
+    b = broker()
+    sim = mqtt_sim(start_sim, tmp_path, b.port, retain_discovery=True)
+    topic = "homeassistant/device/%s/config" % NODE
+    watch = observers(b.port, ["pinsock/#", "homeassistant/#"])
+    watch.wait_for(topic, None, WAIT_S)
+    held = retained(b.port, "homeassistant/#")
+    assert json.loads(held[topic])["dev"]["ids"] == NODE
+    # The command, here on the board's cmd topic (any channel will do).
+    watch.publish(BASE + "cmd", "sqh=0")
+    watch.wait_for(BASE + "reply", '{"s":{"q":{"h":"0"}}}')
+    assert retained(b.port, "homeassistant/#") == {}
+    # Kept on flash: after a restart of the board it stays removed.
+    settings = tmp_path / "sim" / "settings.json"
+    deadline = time.monotonic() + 5
+    while '"ha": 0' not in (settings.read_text() if settings.exists() else ""):
+        assert time.monotonic() < deadline, "settings.json never said \"ha\": 0"
+        time.sleep(0.1)
+    sim.restart()
+    watch.wait_for(BASE + "status", "online", WAIT_S)
+    watch.publish(BASE + "cmd", "sqh")
+    watch.wait_for(BASE + "reply", '{"s":{"q":{"h":"0"}}}')
+    assert retained(b.port, "homeassistant/#") == {}
+    # Home Assistant's birth message brings nothing back either (0-5 s jitter).
+    watch.drain()
+    watch.publish("homeassistant/status", "online")
+    came = [m for m in watch.drain(6) if m[0] == topic]
+    assert all(payload == "" for _, payload, _ in came), came
+    # Asked back: announced again, retained.
+    watch.publish(BASE + "cmd", "sqh=1")
+    watch.wait_for(topic, None, 5)
+    assert json.loads(retained(b.port, "homeassistant/#")[topic])["dev"]["ids"] == NODE

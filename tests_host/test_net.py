@@ -16,7 +16,7 @@ import pytest
 
 import build
 from conftest import ROOT
-from pinsock.boot import config_json
+from pinsock.boot import config_json, mqtt_json
 
 REALBOARD = Path(__file__).resolve().parent / "realboard"
 MPYRUN = Path(__file__).resolve().parent / "device" / "mpyrun.py"
@@ -136,7 +136,7 @@ def test_configure_covers_every_setting():
 
 
 def test_configure_asks_until_valid_and_writes_config_json(tmp_path, capsys):
-    answers = iter(["home net", "bad_host", "kitchen", "DE", "80", "5000"])
+    answers = iter(["home net", "bad_host", "kitchen", "DE", "80", "5000", ""])  # no MQTT
     secrets = iter(["wifi-pass", "short", "", "open sesame"])
     out = tmp_path / "config.json"
     assert configure.main(["--out", str(out)], read=lambda q: next(answers),
@@ -159,3 +159,67 @@ def test_configure_asks_until_valid_and_writes_config_json(tmp_path, capsys):
     assert configure.main(["--out", str(out)], read=lambda q: "",
                           read_secret=lambda q: "") == 0
     assert json.loads(out.read_text())["allowed_origins"] == ["http://dash.lan"]
+
+
+def configure_answers(tmp_path, answers, secrets, existing=None):
+    """configure.py run on `answers` (read()) and `secrets` (read_secret()), the Wi-Fi
+    part answered with Enter: (config.json written, what it asked, what it said)."""
+    out = tmp_path / "config.json"
+    if existing is not None:
+        out.write_text(json.dumps(existing))
+    wifi = len(configure.QUESTIONS)
+    asked = []
+    plain = iter([""] * sum(1 for q in configure.QUESTIONS if not q[2]) + answers)
+    hidden = iter([""] * sum(1 for q in configure.QUESTIONS if q[2]) + secrets)
+
+    def read(question):
+        asked.append(question)
+        return next(plain)
+
+    def read_secret(question):
+        asked.append(question)
+        return next(hidden)
+
+    assert configure.main(["--out", str(out)], read=read, read_secret=read_secret) == 0
+    return json.loads(out.read_text()), asked[wifi:]
+
+
+def test_configure_asks_for_the_broker_and_checks_it_by_the_firmwares_rules(tmp_path,
+                                                                            capsys):
+    written, asked = configure_answers(
+        tmp_path, ["broker lan", "broker.lan:0", "broker.lan:x", "192.168.1.5:1884",
+                   "pinsock", "maybe", "y"], ["s3cret"])
+    assert written["mqtt"] == {"host": "192.168.1.5", "port": 1884, "user": "pinsock",
+                               "password": "s3cret", "tls": True}
+    said = capsys.readouterr().out
+    assert "the host must be a host name or address" in said
+    assert "the port must be 1 to 65535" in said
+    assert "the port after ':' must be a whole number" in said and "  y or n" in said
+    host_q = "MQTT broker, host[:port]; none: MQTT off (- removes one) []: "
+    assert asked == [host_q] * 4 + [
+        "MQTT user name; none: connect without (- removes one) []: ", "MQTT password: "] + [
+        configure.MQTT_TLS_QUESTION + " [n]: "] * 2
+    # What the firmware makes of it: the same block, nothing logged.
+    log = []
+    assert mqtt_json.mqtt_block(written["mqtt"], "config.json", log.append)["port"] == 1884
+    assert log == []
+    # Enter keeps it all, the password too (the question says so, not the password).
+    again, asked = configure_answers(tmp_path, ["", "", ""], [""], written)
+    assert again == written
+    assert asked[0].endswith("[192.168.1.5:1884]: ") and asked[1].endswith("[pinsock]: ")
+    assert asked[2] == "MQTT password [keep current]: " and asked[3].endswith("[y]: ")
+
+
+def test_configure_keeps_the_mqtt_keys_it_does_not_ask_about_and_turns_mqtt_off(tmp_path):
+    existing = {"wifi_ssid": "n", "mqtt": {"host": "b", "user": "u", "password": "p",
+                                           "prefix": "house", "retain_discovery": True}}
+    # Without a user, no password is asked or kept; plain TCP; the port is the default.
+    written, asked = configure_answers(tmp_path, ["b2", "-", "n"], [], existing)
+    assert written["mqtt"] == {"host": "b2", "prefix": "house", "retain_discovery": True}
+    assert not any("password" in q for q in asked)
+    # "-" for the broker: MQTT off, the block is gone.
+    written, _ = configure_answers(tmp_path, ["-"], [], written)
+    assert "mqtt" not in written
+    # And with none, Enter leaves MQTT off.
+    written, asked = configure_answers(tmp_path, [""], [], written)
+    assert "mqtt" not in written and len(asked) == 1

@@ -3,10 +3,12 @@
     python tools/configure.py [--out config.json]
 
 Asks for the Wi-Fi network name (SSID) and password, the board's hostname and the
-optional settings, offering the current values (or config.example.json's) as
+optional settings, then the MQTT broker (host[:port], user, password, TLS; an empty
+host turns MQTT off), offering the current values (or config.example.json's) as
 defaults; Enter keeps a default. config.json holds the Wi-Fi password: it is
 git-ignored, and the firmware never serves it. The keys, and what the firmware does
-with each, are in firmware/pinsock/boot/config_json.py.
+with each, are in firmware/pinsock/boot/config_json.py and, for the `mqtt` block,
+boot/mqtt_json.py (docs/MQTT.md).
 """
 
 import argparse
@@ -20,13 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.json"
 
 
-def firmware_config():
+def firmware_module(name):
     # The firmware's own module for the file: one set of rules on both sides.
     spec = importlib.util.spec_from_file_location(
-        "_pinsock_config_json", ROOT / "firmware" / "pinsock" / "boot" / "config_json.py")
+        "_pinsock_" + name, ROOT / "firmware" / "pinsock" / "boot" / (name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def firmware_config():
+    return firmware_module("config_json")
 
 
 # (key, question, secret); every key of config_json.DEFAULTS but EDITED_BY_HAND, in
@@ -45,9 +51,15 @@ QUESTIONS = (
 )
 # Settings configure.py keeps as they are in the file (docs/SECURITY.md explains them).
 EDITED_BY_HAND = ("allowed_origins",)
-# Blocks of the file configure.py does not ask about yet and keeps as they are when
-# there (docs/MQTT.md).
-KEPT_BLOCKS = ("mqtt",)
+# Blocks of the file configure.py does not ask about and keeps as they are when there.
+KEPT_BLOCKS = ()
+# The mqtt block's questions (boot/mqtt_json.py MQTT_DEFAULTS); its other keys (prefix,
+# node_id, keepalive, discovery) are kept as they are in the file, edited by hand.
+MQTT_HOST_QUESTION = "MQTT broker, host[:port]; none: MQTT off (- removes one)"
+MQTT_USER_QUESTION = "MQTT user name; none: connect without (- removes one)"
+MQTT_PASSWORD_QUESTION = "MQTT password"
+MQTT_TLS_QUESTION = ("MQTT over TLS (the broker's CA certificate goes in mqtt_ca.der"
+                     " beside config.json), y or n")
 
 
 def ask(key, question, secret, default, config_json, read=input, read_secret=getpass.getpass):
@@ -73,6 +85,76 @@ def ask(key, question, secret, default, config_json, read=input, read_secret=get
         print("  " + problem)
 
 
+def split_broker(answer):
+    """(host, port) of "host[:port]"; port 0 when not given. ValueError for a port
+    that is not a number."""
+    host, colon, port = answer.rpartition(":")
+    if not colon:
+        return answer, 0
+    return host, int(port)
+
+
+def ask_mqtt(block, mqtt_json, read=input, read_secret=getpass.getpass):
+    """The mqtt block after asking for the broker, or None for MQTT off. `block` is
+    the file's (or None); what it has beyond the questions is kept."""
+    block = dict(block) if isinstance(block, dict) else {}
+    host = block.get("host", "") if isinstance(block.get("host"), str) else ""
+    port = block.get("port", 0) if type(block.get("port")) is int else 0
+    default = host + (":%d" % port if host and port else "")
+    while True:
+        answer = read("%s [%s]: " % (MQTT_HOST_QUESTION, default)).strip() or default
+        if answer in ("", "-"):
+            return None
+        try:
+            host, port = split_broker(answer)
+        except ValueError:
+            print("  the port after ':' must be a whole number")
+            continue
+        problem = mqtt_json.mqtt_value_error("host", host)
+        if problem:
+            print("  the host must be " + problem)
+        elif ":" in answer and not (port and mqtt_json.mqtt_value_error("port", port) is None):
+            print("  the port must be 1 to 65535")
+        else:
+            break
+    block["host"] = host
+    if port:
+        block["port"] = port
+    else:
+        block.pop("port", None)
+    user = block.get("user", "") if isinstance(block.get("user"), str) else ""
+    user = read("%s [%s]: " % (MQTT_USER_QUESTION, user)).strip() or user
+    if user == "-":
+        user = ""
+    if user:
+        block["user"] = user
+        kept = block.get("password", "")
+        shown = " [keep current]" if kept else ""
+        block["password"] = read_secret("%s%s: " % (MQTT_PASSWORD_QUESTION, shown)) or kept
+    else:  # MQTT 3.1.1 sends no password without a user name
+        block.pop("user", None)
+        block.pop("password", None)
+    tls = block.get("tls") is True
+    while True:
+        answer = read("%s [%s]: " % (MQTT_TLS_QUESTION, "y" if tls else "n")).strip().lower()
+        if answer in ("", "y", "yes", "n", "no"):
+            break
+        print("  y or n")
+    if answer:
+        tls = answer[0] == "y"
+    if tls:
+        block["tls"] = True
+    else:
+        block.pop("tls", None)
+    # The firmware's own reading of the block: what it would log, configure says now.
+    said = []
+    if mqtt_json.mqtt_block(block, "config.json", said.append) is None:
+        raise ValueError("mqtt block refused: %s" % "; ".join(said))
+    for line in said:
+        print("  " + line)
+    return block
+
+
 def main(argv=None, read=input, read_secret=getpass.getpass):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "config.json"))
@@ -89,6 +171,9 @@ def main(argv=None, read=input, read_secret=getpass.getpass):
     for key, question, secret in QUESTIONS:
         values[key] = ask(key, question, secret, current.get(key, ""), config_json, read,
                           read_secret)
+    mqtt = ask_mqtt(current.get("mqtt"), firmware_module("mqtt_json"), read, read_secret)
+    if mqtt is not None:
+        values["mqtt"] = mqtt
     out.write_text(json.dumps(values, indent=2) + "\n")
     print("Wrote %s. `make deploy BOARD=<board> PORT=<port>` copies it to the board." % out)
     return 0

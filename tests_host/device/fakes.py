@@ -83,6 +83,7 @@ class NoSettings:
     """Settings that are never written anywhere (engine tests that save nothing)."""
 
     name = "x"
+    announce = True  # announced to Home Assistant (Settings.announce)
 
     def save(self):
         return True
@@ -94,6 +95,7 @@ class NoSettings:
 class FakeStatus:
     version = "9.9.9"
     board = "TEST_BOARD"
+    mqtt = None  # no mqtt block (Status.mqtt)
 
     def clients(self):
         return 1

@@ -17,6 +17,11 @@
 #   ! connect 2            client 2 connects; its first message is the switch report
 #   ! disconnect 2         client 2 goes away
 #   ! restart              the device reboots with what it saved; clients are gone
+#   ! mqtt on              the device gets an mqtt block: broker 127.0.0.1:1883, Home
+#                          Assistant discovery on; the link is not connected yet
+#   ! mqtt connected       the broker accepts the link (a CONNACK)
+#   ! mqtt lost 2500 why   the connection ends (or a try fails) because `why`; the
+#                          next try is 2500 ms from now
 #   # a comment, and blank lines, are ignored
 #
 # Client 1 is connected when a transcript starts and again after `! restart`; the
@@ -78,6 +83,7 @@ class SimPins(FakeHardware):
 class TranscriptStatus:
     version = "0.1.0"
     board = "UNIX_SIM"
+    mqtt = None  # no mqtt block (Status.mqtt)
 
     def __init__(self, run):
         self.run = run
@@ -183,6 +189,34 @@ class TranscriptRun:
         self.now += ms
         self.bank.scan(self.now)
 
+    def mqtt(self, what, args):
+        # A real MqttSink and MqttLink, whose link is never run: the directive plays
+        # what its task would do (MqttLink._session, run).
+        if what == "on" and not args:
+            from pinsock.transport.mqttsink import MqttSink
+
+            self.sink = MqttSink(self.device, "pinsock", DEFAULT_NAME, "homeassistant",
+                                 log=self.log.append)
+            self.link = self.sink.connect_to("127.0.0.1", 1883, 30, "", "", None)
+            self.device.add_sink(self.sink)
+            self.engine.status.mqtt = self.device.status.mqtt = self.sink
+        elif what == "connected" and not args:
+            link = self.link
+            link.state = 2  # MqttLink's _UP
+            link.last_error = ""
+            link.connects += 1
+            self.sink.connected(link)
+        elif what == "lost" and len(args) >= 2:
+            from pinsock.compat import ticks_ms
+
+            link = self.link
+            link.state = 0  # _DOWN
+            link.last_error = " ".join(args[1:])
+            link.retry_at = ticks_ms() + int(args[0])
+            self.sink.disconnected(link)
+        else:
+            raise TranscriptError("unknown directive: ! mqtt %s" % " ".join([what] + args))
+
     def restart(self):
         # A change is saved within a second (lifecycle.py keep_house); a transcript's
         # restart comes after that.
@@ -283,6 +317,8 @@ def directive(run, text):
         run.restart()
     elif verb == "debounce" and len(words) == 2:
         run.bank.debounce_ms = int(words[1])
+    elif verb == "mqtt" and len(words) >= 2:
+        run.mqtt(words[1], words[2:])
     elif verb == "rate" and len(words) == 2:
         run.device.max_commands_per_s = int(words[1])  # for clients that connect next
     else:
@@ -332,6 +368,10 @@ def test_transcript_errors():
 
 def test_transcript_small_board():
     run_transcript("small_board.txt")
+
+
+def test_transcript_mqtt():
+    run_transcript("mqtt.txt")
 
 
 def test_every_transcript_file_has_a_test():
@@ -500,9 +540,10 @@ def test_triggers_are_per_connection_state():
     engine.connected(b)
     engine.execute(a, "tuv9=3", 0)
     assert engine.execute(b, "tuv9", 0) == '{"t":{"u":{"v":{"9":"0"}}}}'
-    assert list(a.triggers) == [0] * 9 + [3] + [0] * 6
+    # One per IO, and the MQTT link's (tusq) after them.
+    assert list(a.triggers) == [0] * 9 + [3] + [0] * 6 + [0]
     engine.connected(a)  # a new connection starts with every trigger off
-    assert list(a.triggers) == [0] * 16
+    assert list(a.triggers) == [0] * 17
 
 
 def test_a_flash_that_cannot_be_written_does_not_break_a_write():

@@ -129,6 +129,7 @@ class Rig:
 
 class _Status:
     version = "0.1.0"
+    mqtt = None  # no mqtt block (Status.mqtt)
     board = "UNIX_SIM"
 
     def __init__(self, hub):

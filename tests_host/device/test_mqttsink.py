@@ -21,6 +21,12 @@ BASE = "p/n/"
 class FakeLink:
     """What the sink sees of MqttLink: it keeps (topic, payload, retain, ref)."""
 
+    host = "b.lan"
+    port = 1883
+    last_error = ""
+    retry_at = 0
+    connects = 1
+
     def __init__(self):
         self.sent = []
         self.subscribed = []
@@ -305,6 +311,75 @@ def test_discovery_after_connect_after_the_birth_message_a_direction_change_a_la
     assert json.loads(link.sent[-1][1])["cmps"]["io9"]["name"] == "pump"
     sink.tick(0)
     assert len(link.sent) == 1  # once
+
+
+def test_removing_the_board_from_home_assistant_holds_until_asked_back():
+    device, sink, _, _ = make()
+    sink.discovery_prefix = "ha"
+    sink.retain_discovery = True
+    sink.birth_topic = b"ha/status"
+    link = sink.link
+    link.sent = []
+    settings = device.engine.settings
+    sink.announce(False)
+    # An empty retained message on the discovery topic: Home Assistant removes the device.
+    assert link.sent == [("ha/device/n/config", "", True, None)]
+    assert settings.announce is False
+    # Not announced again: not after a connect (the empty one again, in case the board
+    # was away when it was asked), not after the birth message, not on a direction change.
+    link.sent = []
+    sink.connected(link)
+    assert link.sent[-1] == ("ha/device/n/config", "", True, None)
+    link.sent = []
+    sink.discovery_jitter_ms = 0
+    sink.message(b"ha/status", b"online", False)
+    device.execute(sink.client, "d9=1")
+    sink.tick(sink._discovery_at + 1000)
+    assert not [t for t in topics(link.sent) if t.startswith("ha/")]
+    # Asked back: the discovery message, retained as retain_discovery says.
+    sink.announce(True)
+    topic, text, retain, _ = link.sent[-1]
+    assert topic == "ha/device/n/config" and retain and json.loads(text)["dev"]["ids"]
+    assert settings.announce is True
+
+
+class RecordingSink:
+    def __init__(self):
+        self.changes = 0
+
+    def report_changed(self, report, seq):
+        pass
+
+    def level_changed(self, io, level):
+        pass
+
+    def logged(self, seq):
+        pass
+
+    def reply(self, client, text):
+        pass
+
+    def link_changed(self):
+        self.changes += 1
+
+
+def test_the_link_state_is_what_sq_reads_and_each_change_is_told():
+    device, sink, _, _ = make()
+    watcher = RecordingSink()
+    device.add_sink(watcher)
+    link = sink.link
+    assert sink.link_state(5000) == (1, "b.lan:1883", "", 0, 1, 1)
+    sink.connected(link)
+    assert watcher.changes == 1
+    link.connected = False
+    link.last_error = "the broker closed the connection"
+    link.retry_at = 7001  # 2.001 s after 5000: the next try "in 3 s", rounded up
+    sink.disconnected(link)
+    assert watcher.changes == 2
+    assert sink.link_state(5000) == (0, "b.lan:1883", "the broker closed the connection", 3,
+                                     1, 1)
+    assert sink.link_state(7001)[3] == 0  # due: trying now
+    assert sink.link_state(9000)[3] == 0
 
 
 class CountingSocket:

@@ -101,6 +101,7 @@ def start(device, mqtt, default_name, state_dir):
     link = sink.connect_to(mqtt["host"], mqtt["port"], mqtt["keepalive"], mqtt["user"],
                            mqtt["password"], ssl)
     device.add_sink(sink)
+    device.status.mqtt = sink  # `sq` reads the link through it
     asyncio.create_task(link.run())
     # When the firmware stops (Ctrl-C), a goodbye: `offline`, then DISCONNECT. Where the
     # port has no sys.atexit (the chips' builds), the will says `offline` instead.

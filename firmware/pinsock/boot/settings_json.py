@@ -42,6 +42,8 @@ def load(settings):
         settings.name = name
     elif name is not None:
         log("settings: ignoring invalid name")
+    if data.get("ha") == 0:  # removed from Home Assistant (sqh=0)
+        settings.announce = False
     bank = settings.bank
     labels = data.get("label")
     if isinstance(labels, list):

@@ -23,6 +23,11 @@ from .iobank import DIR_IN
 #   logged(seq)              event-log record `seq` was added (Device.log.record(seq))
 #   reply(client, text)      the reply to a message `client` sent through this
 #                            sink's transport (Device.received)
+#
+# and, only if it has it:
+#
+#   link_changed()           the MQTT link came up or went down: what `sq` reads
+#                            changed (transport/mqttsink.py tells the sinks)
 
 
 class Device:
@@ -169,6 +174,10 @@ class AddressRates:
 
 class Status:
     """What `s` reports: version, board, clients, uptime and free heap."""
+
+    #: What reports the MQTT link for `sq` (transport/mqttsink.py MqttSink: its
+    #: link_state(now) and announce(on)); None: no mqtt block, `sq` says "off".
+    mqtt = None
 
     def __init__(self, version, board, count_clients):
         self.version = version

@@ -2,6 +2,7 @@
 #
 #   settings.json   {"name": "kitchen", "dir": [0, 0, ..., 1], "pull": [1, 1, ..., 0],
 #                    "label": [null, ..., "pump", null, ...]}
+#                   and "ha": 0 once `sqh=0` removed the board from Home Assistant
 #
 # An IO's label is null while it is the board's own (board.json), so a new board
 # config's labels show for every IO its owner did not name.
@@ -39,6 +40,9 @@ class Settings:
         self.path = _join(state_dir, self.file_name)
         self.bank = bank
         self.name = default_name
+        # Announced to Home Assistant (MQTT discovery); False after `sqh=0` removed the
+        # board, saved as "ha": 0 (absent: True).
+        self.announce = True
         self.log = log
         self.pending = False  # changed since the last save (changed())
         self._saved_at = None  # ticks_ms of the last save; None: none since boot
@@ -66,6 +70,8 @@ class Settings:
         data = {"name": self.name, "dir": list(bank.direction), "pull": list(bank.pull),
                 "label": [None if label is board else label
                           for label, board in zip(bank.labels, bank.board_labels)]}
+        if not self.announce:
+            data["ha"] = 0
         tmp = self.path + self.tmp_suffix
         try:
             with open(tmp, "w") as f:

@@ -6,6 +6,9 @@
 #   v<h>  level        d<h>  direction      p<h>  pull
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
+#   sq the MQTT link (only with an mqtt block): sqc connected, sqb broker, sqe last
+#      error, sqr retry in (s), sqn connects, sqh announced to Home Assistant (0/1)
+#   tusq  this connection's trigger for the link's update {"u":{"s":{"q":{...}}}}
 #
 # Replies are nested JSON mirroring the path, leaf values as strings. Every failure
 # is one error reply {"e":{"c":"<command>","m":"<reason>"}}; see docs/PROTOCOL.md.
@@ -68,11 +71,13 @@ class CommandEngine:
     def __init__(self, bank, settings, status):
         self.bank = bank
         self.settings = settings
-        self.status = status  # has .version, .board, .clients(), .uptime_s(), .free_heap()
+        # Has .version, .board, .clients(), .uptime_s(), .free_heap() and .mqtt.
+        self.status = status
 
     # --- connections ----------------------------------------------------------
     def connected(self, client):
-        client.triggers = bytearray(self.bank.count)  # all off
+        # One trigger per IO, all off; one more byte at the end: tusq, the MQTT link's.
+        client.triggers = bytearray(self.bank.count + 1)
 
     # --- commands -------------------------------------------------------------
     def execute(self, client, text, now):
@@ -115,12 +120,19 @@ class CommandEngine:
             if command in ("t", "tu", "tuv"):
                 if value is not None:
                     raise CommandError(E_SUBTREE)
-                return '{"t":{"u":{"v":%s}}}' % self._table(client.triggers)
+                table = self._table(client.triggers)
+                if command == "tuv" or self.status.mqtt is None:
+                    return '{"t":{"u":{"v":%s}}}' % table
+                return '{"t":{"u":{"v":%s,"s":{"q":"%d"}}}}' % (table, client.triggers[-1])
             if command.startswith("tuv"):
                 return self._trigger(client, command[3:], value)
+            if command in ("tus", "tusq"):
+                return self._link(client, command, value, now)
             raise CommandError(E_UNKNOWN)
         if head == "s":
-            return self._system(command[1:], value)
+            if command[1:2] == "q":
+                return self._link(client, command, value, now)
+            return self._system(command[1:], value, now)
         if head == "l":
             return self._label(command[1:], value)
         raise CommandError(E_UNKNOWN)
@@ -194,7 +206,7 @@ class CommandEngine:
             client.triggers[io] = int(value)
         return '{"t":{"u":{"v":{"%s":"%d"}}}}' % (_HEX[io], client.triggers[io])
 
-    def _system(self, leaf, value):
+    def _system(self, leaf, value, now):
         status = self.status
         if leaf == "n":
             if value is not None:
@@ -218,7 +230,27 @@ class CommandEngine:
         if leaf:
             return '{"s":{"%s":%s}}' % (leaf, fields[leaf])
         fields["n"] = json.dumps(self.settings.name)
-        return '{"s":{' + ",".join('"%s":%s' % (k, fields[k]) for k in "nvbctm") + "}}"
+        keys = "nvbctm"
+        mqtt = self.status.mqtt
+        if mqtt is not None:
+            fields["q"] = mqtt.link_json(now)
+            keys = "nvbctmq"
+        return '{"s":{' + ",".join('"%s":%s' % (k, fields[k]) for k in keys) + "}}"
+
+    # --- the MQTT link: sq..., tus, tusq ----------------------------------------
+    # Status.mqtt answers them (transport/mqttsink.py MqttSink, loaded only with an
+    # mqtt block); None: no MQTT.
+    def _link(self, client, command, value, now):
+        mqtt = self.status.mqtt
+        if mqtt is not None:
+            return mqtt.link_command(client, command, value, now)
+        # sq, sq<c b e r n h>, tus, tusq without an mqtt block: every read and write of
+        # them says so, and changes nothing.
+        if command[0] == "t":
+            return '{"t":{"u":{"s":{"q":"off"}}}}'
+        if len(command) > 3 or command[2:] not in "cbernh":
+            raise CommandError(E_UNKNOWN)
+        return '{"s":{"q":"off"}}'
 
 
 # --- strict UTF-8 ---------------------------------------------------------------------

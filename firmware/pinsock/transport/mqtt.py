@@ -7,6 +7,8 @@
 #
 # The handler is told:
 #   connected(link)                after every CONNACK: subscribe and publish it all
+#   disconnected(link)             a connection ended or a try failed; last_error and
+#                                  retry_at say why and when the next try is
 #   message(topic, payload, retain)  an incoming PUBLISH (views of the receive buffer,
 #                                  valid during the call only)
 #   resend(ref)                    after a reconnect, for each QoS 1 publish given a
@@ -382,6 +384,7 @@ class MqttLink:
             else:  # stay at the longest backoff; jitter keeps two clones apart
                 wait = ceiling // 2 + (getrandbits(16) * (ceiling // 2) >> 16)
             self.retry_at = ticks_ms() + wait
+            self.handler.disconnected(self)
             if self.last_error != self._logged_error:  # each trouble once, not each try
                 self._logged_error = self.last_error
                 self.log("mqtt: %s; retrying in %d.%d s" % (self.last_error, wait // 1000,

@@ -13,6 +13,11 @@
 #
 # Everything is published again after every connect. Topics are encoded once, and a
 # change is published from the link's send buffer.
+#
+# It also answers `sq` and `tusq` for the command engine (link_command), tells the
+# device's sinks when the link comes up or goes down (link_changed(): the WebSocket's
+# tusq update), and removes the board from Home Assistant (`sqh=0`: announce).
+import json
 from random import getrandbits
 
 try:
@@ -21,7 +26,8 @@ except ImportError:  # CPython
     uctypes = None
 
 from ..compat import ticks_add, ticks_diff, ticks_ms
-from ..protocol.commands import error_reply, is_error
+from ..protocol.commands import (E_RANGE, E_READ_ONLY, E_SUBTREE, E_UNKNOWN, CommandError,
+                                 error_reply, is_error)
 from ..protocol.report import digits, put_digits
 
 _HEX = "0123456789abcdef"
@@ -153,14 +159,95 @@ class MqttSink:
         for io in range(device.bank.count):
             link.publish(self.io_topics[io], _LEVEL[level[io]], True)
         self.publish_discovery()
+        self.disconnected(link)
+
+    def disconnected(self, link):
+        """The connection ended, or a try failed: link.last_error says why, and
+        link.retry_at when the next try is. (And after a connect.) The device's sinks
+        that show the link are told (link_changed(), logic/device.py): rare, at most
+        twice per connection attempt. Here rather than in Device, so that a device
+        without MQTT does not carry the code."""
+        for sink in self.device.sinks:
+            changed = getattr(sink, "link_changed", None)
+            if changed is not None:
+                changed()
+
+    # --- the link's state, for `sq` -------------------------------------------------
+    def link_state(self, now):
+        """(connected 0/1, "host:port", last error, seconds to the next try, connects
+        since boot, announced to Home Assistant 0/1) at `now` (ticks_ms): `sq`."""
+        link = self.link
+        up = link.connected
+        wait = 0 if up else ticks_diff(link.retry_at, now)
+        return (1 if up else 0, "%s:%d" % (link.host, link.port), link.last_error,
+                (wait + 999) // 1000 if wait > 0 else 0, link.connects,
+                1 if self.device.engine.settings.announce else 0)
+
+    def link_json(self, now):
+        """The `sq` subtree's JSON object at `now` (ticks_ms)."""
+        c, b, e, r, n, h = self.link_state(now)
+        return '{"c":"%d","b":%s,"e":%s,"r":"%d","n":"%d","h":"%d"}' % (
+            c, json.dumps(b), json.dumps(e), r, n, h)
+
+    def link_update(self, now):
+        """The update a tusq trigger asks for when the link changes (websocket.py)."""
+        return '{"u":{"s":{"q":%s}}}' % self.link_json(now)
+
+    def link_command(self, client, command, value, now):
+        """`sq`, its leaves, `tus` and `tusq` (the command engine hands them over;
+        PROTOCOL.md, The MQTT link). CommandError as the engine's own commands."""
+        if command[0] == "t":  # tus, tusq: the byte after the IOs' triggers
+            if value is not None:
+                if command == "tus":
+                    raise CommandError(E_SUBTREE)
+                if value not in ("0", "1"):
+                    raise CommandError(E_RANGE)
+                client.triggers[-1] = int(value)
+            return '{"t":{"u":{"s":{"q":"%d"}}}}' % client.triggers[-1]
+        leaf = command[2:]
+        if len(leaf) > 1 or leaf not in "cbernh":
+            raise CommandError(E_UNKNOWN)
+        if value is not None:
+            if not leaf:
+                raise CommandError(E_SUBTREE)
+            if leaf != "h":
+                raise CommandError(E_READ_ONLY)
+            if value not in ("0", "1"):
+                raise CommandError(E_RANGE)
+            self.announce(value == "1")
+        if not leaf:
+            return '{"s":{"q":%s}}' % self.link_json(now)
+        got = self.link_state(now)["cbernh".index(leaf)]
+        return '{"s":{"q":{"%s":%s}}}' % (leaf, json.dumps(got if type(got) is str
+                                                            else "%d" % got))
+
+    # --- Home Assistant -----------------------------------------------------------
+    def announce(self, on):
+        """`sqh=1` / `sqh=0`: announce the board to Home Assistant, or remove it (an
+        empty retained message on the discovery topic, now and after every connect
+        while it is off) and announce it no more until `sqh=1`. Kept in
+        settings.json."""
+        settings = self.device.engine.settings
+        if settings.announce != on:
+            settings.announce = on
+            settings.changed()
+        self.publish_discovery()
 
     def publish_discovery(self):
-        """The Home Assistant discovery message (made now, not kept)."""
+        """The Home Assistant discovery message (made now, not kept); the empty one
+        that removes the board when it is not to be announced (sqh=0)."""
         link = self.link
         self._discovery_due = False
         if not self.discovery_prefix or link is None:
             return
         from .mqttdiscovery import discovery_message, discovery_topic
+
+        if not self.device.engine.settings.announce:
+            # Retained whatever retain_discovery says: it also clears a retained one.
+            link.publish(discovery_topic(self.discovery_prefix, self.node_id).encode(),
+                         b"", True)
+            self._forget_discovery()
+            return
 
         device = self.device
         bank = device.bank
@@ -172,6 +259,9 @@ class MqttSink:
                                     status.version, bank, device.report.active_level)
         link.publish(discovery_topic(self.discovery_prefix, self.node_id).encode(),
                      message.encode(), self.retain_discovery)
+        self._forget_discovery()
+
+    def _forget_discovery(self):
         # Forgotten until the next time (a board that loads .mpy files would keep its
         # bytecode in the heap): it is sent after a connect, a birth, a direction change, a rename.
         import sys
@@ -185,8 +275,9 @@ class MqttSink:
     def tick(self, now):
         """Once a second while connected: discovery again when an IO changed direction
         (an input became an output: a switch) or was renamed, or when the wait after
-        Home Assistant's birth message is over."""
-        if not self.discovery_prefix:
+        Home Assistant's birth message is over; never while the board is removed
+        (sqh=0)."""
+        if not self.discovery_prefix or not self.device.engine.settings.announce:
             return
         bank = self.device.bank
         if self._directions != bank.direction or self._labels_changed != bank.labels_changed:

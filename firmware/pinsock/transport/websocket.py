@@ -90,6 +90,18 @@ class WebSocketService:
     def reply(self, client, text):
         client.push(wsframe.encode_text(text))
 
+    def link_changed(self):
+        # The MQTT link's update, to the clients whose tusq trigger is on (the byte
+        # after the IOs' triggers); made only when one is.
+        frame = None
+        at = self.device.bank.count
+        for client in self.hub.clients:
+            if client.triggers[at]:
+                if frame is None:
+                    frame = wsframe.encode_text(self.device.status.mqtt.link_update(
+                        ticks_ms()))
+                client.push(frame)
+
     def logged(self, seq):
         # The report a newcomer gets carries the newest record's number (PROTOCOL.md),
         # so a GPIO input's record renumbers it too; only a switch change is sent.

@@ -130,10 +130,11 @@ from pinsock.boot import startup
 board, conf = startup.load_configs(["--state-dir", sys.argv[1]])
 context = startup.tls_context(board)
 device, bank, status, hub, routes = startup.build(board, startup.load_hardware(board), conf)
+from pinsock.boot import serving  # what lifecycle.run serves with (not run here)
 prefix = "pinsock.boot."
 loaded = sorted(n[len(prefix):] for n in sys.modules if n.startswith(prefix))
 boot = [sys.modules[prefix + n] for n in loaded] + [sys.modules["pinsock.boot"]]
-board = conf = routes = startup = context = None
+board = conf = routes = startup = context = serving = None
 lifecycle.forget_boot_modules()
 print("loaded:", " ".join(loaded))
 print("alive:", " ".join(n[8:] for n in sys.modules if n.startswith("pinsock.")))

@@ -180,7 +180,15 @@ def render(r):
         markdown_table(header, r["rows"]),
         floors_table(r),
         detail_lines(r),
-    ] + ([targets_section(r["targets"])] if r.get("targets") else []))
+    ] + ([mqtt_section(r)] if r.get("mqtt") else [])
+      + ([targets_section(r["targets"])] if r.get("targets") else []))
+
+
+def mqtt_section(r):
+    """MQTT's figures beside their floor and issue 14's budgets (tools/bench_mqtt.py)."""
+    import bench_mqtt
+
+    return bench_mqtt.section(r["mqtt"], r.get("targets"))
 
 
 def targets_section(t):

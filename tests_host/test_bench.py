@@ -13,6 +13,7 @@ import sys
 
 import bench_report
 import unix32
+from mqttbroker import mosquitto_command
 from conftest import ROOT
 
 FIGURES = ("1. Command round trip", "2. Push latency, 1 client", "2. Push latency, 4 clients",
@@ -85,6 +86,27 @@ def test_quick_bench_produces_every_figure(sim_build, tmp_path):
         assert t["at_rest"] > 0 and t["per_client"] > 0 and t["heap"]["kib"], (name, t)
         assert t["password_at_rest"] > t["at_rest"], (name, t)
     assert "## Memory on three targets" in run.stdout
+
+    # MQTT (issue 14): beside the bare publisher, through Mosquitto, where it is installed.
+    m = r["mqtt"]
+    if mosquitto_command() is None:
+        assert m["skipped"], m
+    else:
+        lat = m["latency"]
+        assert lat["firmware"]["n"] == lat["floor"]["n"] == lat["rounds"] > 0, lat
+        assert lat["clock_bracketed"] == lat["rounds"], lat  # edges on the host's clock
+        steps = m["throughput"]["steps"]
+        assert steps and steps[-1]["target"] is None, steps
+        assert any(s["ok"] for s in steps), steps
+        for step in steps:
+            if step["ok"]:  # every event at the subscriber, every record in the log
+                assert step["mqtt_events"] == step["records"] == step["count"], step
+        assert m["heap"]["kib"], m["heap"]
+        assert len(r["mqtt_budgets"]) == 5, r["mqtt_budgets"]  # at rest, per change: 64-bit
+        assert all(isinstance(b["met"], bool) for b in r["mqtt_budgets"])
+        for name, t in targets["targets"].items():
+            assert t["mqtt"]["at_rest"] > t["at_rest"], (name, t["mqtt"])
+        assert "## MQTT (issue 14)" in run.stdout
 
     # The README's headline figures (a full run writes them between its markers).
     lines = bench_report.readme_lines(r)

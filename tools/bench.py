@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_mqtt  # noqa: E402
 import bench_report  # noqa: E402
 import bench_targets  # noqa: E402
 import build  # noqa: E402
@@ -534,13 +535,15 @@ def soak_passes(heap_kib, transitions):
             sim.stop()
 
 
-def smallest_heap(plan):
-    """Bisect -X heapsize (KiB, in plan.heap_step_kib steps) for the soak scenario."""
+def smallest_heap(plan, passes=None):
+    """Bisect -X heapsize (KiB, in plan.heap_step_kib steps) for the soak scenario
+    (`passes(kib, transitions)`: another scenario's verdict, e.g. with MQTT on)."""
     low, high, step = plan.heap_low_kib, plan.heap_high_kib, plan.heap_step_kib
     tried = []
+    passes = passes or soak_passes
 
     def attempt(kib):
-        ok, why = soak_passes(kib, plan.soak_transitions)
+        ok, why = passes(kib, plan.soak_transitions)
         tried.append({"kib": kib, "ok": ok, "why": why})
         return ok
 
@@ -651,6 +654,7 @@ def run(plan, log=print):
     results = {"quick": plan.quick, "machine": dict(machine(), pinned_cpu=pin_to_one_cpu())}
     results["firmware"] = firmware_figures(plan, log)
     results["floors"] = results["firmware"].pop("floors")
+    results["mqtt"] = bench_mqtt.run(plan, log)
     log("smallest heap for 4 clients (bisecting -X heapsize) ...")
     results["heap"] = smallest_heap(plan)
     # Memory on the 32-bit and frozen targets too, when MicroPython's source is there.
@@ -660,6 +664,8 @@ def run(plan, log=print):
     results["polling"] = polling_comparison(results["floors"], results["firmware"])
     results["rows"] = bench_report.make_rows(results)
     results["budgets"] = bench_report.budgets(results["rows"])
+    results["mqtt_rows"] = bench_mqtt.rows(results["mqtt"], results["targets"])
+    results["mqtt_budgets"] = bench_mqtt.budgets(results["mqtt_rows"])
     return results
 
 

@@ -180,7 +180,15 @@ def render(r):
         markdown_table(header, r["rows"]),
         floors_table(r),
         detail_lines(r),
-    ] + ([targets_section(r["targets"])] if r.get("targets") else []))
+    ] + ([mqtt_section(r)] if r.get("mqtt") else [])
+      + ([targets_section(r["targets"])] if r.get("targets") else []))
+
+
+def mqtt_section(r):
+    """MQTT's figures beside their floor and issue 14's budgets (tools/bench_mqtt.py)."""
+    import bench_mqtt
+
+    return bench_mqtt.section(r["mqtt"], r.get("targets"))
 
 
 def targets_section(t):
@@ -296,7 +304,29 @@ both: each ratio is to the echo samples taken in the same rounds.
    `config.json`; TLS: at rest with `cert.der` and `key.der`, and what each of 2 WSS
    clients adds. On the unix port mbedtls takes its buffers from `malloc`, so a TLS
    connection's 16 + 4 KiB are not in these figures; on a Pico W they come from the
-   MicroPython heap, on an ESP32 from ESP-IDF's.
+   MicroPython heap, on an ESP32 from ESP-IDF's. MQTT: at rest and per update as above
+   with `config.json`'s `mqtt` block pointing at a Mosquitto of its own (Home Assistant
+   discovery on, as a board has it), once `mqtt: connected` is printed; "adds" is that
+   less the same target without MQTT.
+8. **MQTT** (`tools/bench_mqtt.py`, when `mosquitto` is installed; issue 14). A real
+   Mosquitto on 127.0.0.1 (`tools/mqttbroker.py`; no limit on the messages it queues or
+   has in flight for a subscriber, so a loss is the board's), one paho-mqtt subscriber
+   at QoS 1 in the bench's process, stamping each message on CLOCK_MONOTONIC when paho
+   hands it over. *Latency*: the control port's `tset 0 <0|1>` (the edge's
+   `ticks_us`, as figure 2) to the subscriber getting the board's `event` of that
+   transition. The floor is `tools/bench_floors/mqtt_floor.py`, a bare unix-port
+   asyncio program: the same `tset` line on its own control port, answered with
+   `ok <ticks_us>`, then an event record of the same shape published at QoS 1 from a
+   socket write, its PUBACKs read by a task. Both publish through the same broker to
+   the same subscriber, a floor sample then a firmware one in each round. The budget
+   compares p99 with the floor's p99. *Throughput*: figure 3's steps with 4 WebSocket
+   clients and MQTT on; a step counts when figure 3's test passes and the subscriber
+   has the `event` of every seq of the step (QoS 1: none lost); its rate is to
+   whichever came last, the last client's report or the last event at the subscriber
+   (the WebSocket clients' reports may be coalesced, as in figure 3: each ends with the
+   newest seq, the event log and the subscriber hold every one). *Smallest heap*:
+   figure 5's soak and bisection with MQTT connected. The three targets' MQTT figures
+   are figure 7's.
 """
 
 

@@ -43,6 +43,8 @@ SIM_TARGET = {"mpy": {}, "unix32": {"unix32": True}, "frozen": {"frozen": True}}
 HEAP_RANGE = {"mpy": (64, 320), "unix32": (32, 192), "frozen": (16, 128)}
 # The budgets of issue 15 (32-bit, 4 clients through the soak), KiB.
 BUDGET_KIB = {"unix32": 96, "frozen": 48}
+# Issue 14's budget for MQTT connected at rest, over the same board without it (KB).
+MQTT_BUDGET_KB = 8.0
 CLIENTS = 4
 PASSWORD = "bench-password"
 # Heap readings (`heap`: collect, then free and allocated) taken for one figure: the
@@ -163,6 +165,42 @@ def tls_figures(target):
             sim.stop()
 
 
+def mqtt_figures(target, plan):
+    """At rest with MQTT connected to a Mosquitto of its own (config.json's mqtt block,
+    discovery on as a board has it: its module is loaded to send, then forgotten), and
+    what a pushed update allocates then (figure 5, 1 WebSocket client); None without
+    mosquitto."""
+    import bench  # here: bench imports this module
+    import bench_mqtt
+
+    if bench_mqtt.missing():
+        return None
+    from mqttbroker import Broker
+
+    with tempfile.TemporaryDirectory() as state:
+        broker = Broker(Path(state) / "broker").start()
+        sim = None
+        try:
+            bench_mqtt.write_config(state, broker.port)
+            sim = start(target, state, heapsize="2M")
+            bench_mqtt.wait_connected(sim)
+            ctl = Control(sim.control_port)
+            try:
+                rest = settled_alloc(ctl)
+                flips = bench.Bench.__new__(bench.Bench)
+                flips.sim, flips.ctl, flips.levels, flips.clients = sim, ctl, [1] * 8, []
+                update = bench.alloc_per_update(flips, 1, plan.updates)
+                for ws in flips.clients:
+                    ws.close(1000)
+            finally:
+                ctl.close()
+            return {"at_rest": rest, "per_update": max(0.0, update["per_update"])}
+        finally:
+            if sim:
+                sim.stop()
+            broker.stop()
+
+
 def soak_passes(target, heap_kib, transitions):
     with tempfile.TemporaryDirectory() as state:
         sim = Sim(state, heapsize="%dK" % heap_kib, max_clients=CLIENTS, debounce_ms=0,
@@ -208,6 +246,12 @@ def measure(target, plan, log=print, heap=None):
     figures = resting_figures(target, plan)
     figures["password_at_rest"] = password_at_rest(target)
     figures["tls"] = tls_figures(target)
+    log("%s: MQTT connected, at rest and per update ..." % target)
+    mqtt = mqtt_figures(target, plan)
+    if mqtt:
+        mqtt["base_at_rest"] = figures["at_rest"]
+        mqtt["base_per_update"] = figures["per_update"]
+    figures["mqtt"] = mqtt
     log("%s: smallest heap for %d clients through the soak ..." % (target, CLIENTS))
     figures["heap"] = heap or smallest_heap(target, plan, log)
     return figures
@@ -250,6 +294,23 @@ def table_rows(result):
         ("At rest, TLS on", [tls(f, "at_rest", kb) for f in r]),
         ("Each WSS client adds (MicroPython heap)", [tls(f, "per_client", kb) for f in r]),
     ]
+    if any(f.get("mqtt") for f in r):
+        def mqtt(f, fmt):
+            return fmt(f["mqtt"]) if f.get("mqtt") else "no mosquitto"
+
+        def adds(m):
+            return "%s (budget ≤ %g KB: %s)" % (
+                kb(m["at_rest"] - m["base_at_rest"]), MQTT_BUDGET_KB,
+                "yes" if m["at_rest"] - m["base_at_rest"] <= MQTT_BUDGET_KB * 1000
+                else "**not met**")
+
+        rows += [
+            ("At rest, MQTT connected", [mqtt(f, lambda m: kb(m["at_rest"])) for f in r]),
+            ("MQTT connected adds, at rest", [mqtt(f, adds) for f in r]),
+            ("A pushed update allocates, MQTT on (1 client)",
+             [mqtt(f, lambda m: "%.0f B (%+.0f B beside MQTT off)" % (
+                 m["per_update"], m["per_update"] - m["base_per_update"])) for f in r]),
+        ]
     budget = []
     for t, f in zip(targets, r):
         if t in BUDGET_KIB:

@@ -38,8 +38,9 @@ class Broker:
     memory only (a restart forgets them, so what is retained after one was published
     again)."""
 
-    def __init__(self, folder, users=None, port=None, tls=None):
+    def __init__(self, folder, users=None, port=None, tls=None, options=()):
         self.folder = Path(folder)
+        self.options = list(options)  # more lines for its config file (make bench's)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.users = users
@@ -65,6 +66,7 @@ class Broker:
             lines += ["allow_anonymous false", "password_file %s" % passwd]
         else:
             lines.append("allow_anonymous true")
+        lines += self.options
         return "\n".join(lines) + "\n"
 
     def start(self):

@@ -426,3 +426,126 @@ def test_publishing_a_change_allocates_nothing():
     ms = sink._event_ms(90 % device.log.size)
     assert bytes(buf[: record_into(device.log, buf, 0, 90, ms)]).decode() == (
         device.log.record(90))
+
+
+def test_acknowledgements_allocate_nothing():
+    # Memory: the broker's PUBACK for each publish is handled (the in-flight ring, the
+    # receive buffer emptied) without a byte allocated.
+    try:
+        from micropython import heap_lock, heap_unlock
+    except ImportError:
+        import pytest
+
+        pytest.skip("micropython.heap_lock is MicroPython's")
+    link = up_link()
+    link.stream = FakeStream(CountingSocket())
+    acks = [bytes((0x40, 2, 0, pid)) for pid in range(1, 41)]
+    for seq in range(1, 41):
+        link.publish(b"e", b"x", False, seq)
+    rx = link._rx
+    for n, ack in enumerate(acks):
+        locked = n > 0
+        if locked:
+            heap_lock()
+        try:
+            for i in range(4):  # as sock.readinto(rx) puts it (feed() makes a slice)
+                rx[i] = ack[i]
+            link._rx_have = 4
+            link._process()
+        finally:
+            if locked:
+                heap_unlock()
+    assert link._flight_count == 0 and link._rx_have == 0
+
+
+class PollableFake:
+    """Stands in for a socket in asyncio's poller (MicroPython's select.poll calls
+    ioctl for objects without a file descriptor): readable while `pending` bytes
+    wait."""
+
+    def __init__(self):
+        self.pending = 0
+
+    def ioctl(self, request, arg):
+        if request == 3:  # MP_STREAM_POLL
+            return 1 & arg if self.pending else 0  # POLLIN
+        return -1  # MP_STREAM_ERROR: no file descriptor (0 would be stdin's)
+
+
+def _poll_base():
+    # On MicroPython, a class select.poll can poll: io.IOBase's subclasses' ioctl.
+    import io
+
+    return getattr(io, "IOBase", None)
+
+
+def test_the_reader_keeps_its_socket_registered_between_wake_ups():
+    # asyncio's IO queue makes a new entry and poll registration at every wait on a
+    # socket, and forgets them at every wake-up (about 100 bytes): the reader of the
+    # link keeps them instead (mqtt.Readable), so a PUBACK per publish allocates
+    # nothing. Woken 50 times, 0 bytes on the 64-bit port and a chip; on a 32-bit unix
+    # port, where a heap address is beyond a small int, the socket's id is a new long
+    # int where asyncio's wake-up looks it up and twice in the poller (modify), so up to
+    # 3 of them a wake-up there. Without keep(): 96 bytes a wake-up on the 64-bit port.
+    import asyncio
+    import gc
+
+    from pinsock.transport.mqtt import Readable
+
+    base = _poll_base()
+    if not hasattr(asyncio, "core") or base is None:
+        import pytest
+
+        pytest.skip("the reader waits in MicroPython's asyncio IO queue")
+
+    class Fake(base, PollableFake):
+        pass
+
+    sock = Fake()
+    sock.pending = 0
+    readable = Readable()
+    woken = [0]
+
+    async def reader():
+        readable.keep(sock)
+        while True:
+            await readable
+            sock.pending = 0
+            woken[0] += 1
+
+    async def main():
+        task = asyncio.create_task(reader())
+        await asyncio.sleep_ms(0)
+        for n in range(5):  # warm up: the entry and registration made once
+            sock.pending = 1
+            while woken[0] == n:
+                await asyncio.sleep_ms(0)
+        queue = asyncio.core._io_queue
+        entry = queue.map[id(sock)]
+        gc.collect()
+        gc.disable()
+        try:
+            before = gc.mem_alloc()
+            id(sock)
+            id_cost = gc.mem_alloc() - before
+            before = gc.mem_alloc()
+            for n in range(5, 55):  # (inline: a coroutine called would make a generator)
+                sock.pending = 1
+                while woken[0] == n:
+                    await asyncio.sleep_ms(0)
+            allocated = gc.mem_alloc() - before
+        finally:
+            gc.enable()
+        assert woken[0] == 55, woken
+        assert queue.map[id(sock)] is entry  # the same entry all along
+        # (64: what asyncio's own sleep_ms(0) may make once in a while.)
+        assert allocated <= 50 * 3 * id_cost + 64, (allocated, id_cost)
+        task.cancel()
+        await asyncio.sleep_ms(0)
+        assert id(sock) not in queue.map  # a cancelled reader leaves the queue
+        sock.pending = 1
+        readable.keep(sock)  # waiting again after release() makes a new entry
+        readable.release()
+
+    asyncio.new_event_loop()
+    asyncio.run(main())

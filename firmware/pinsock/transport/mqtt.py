@@ -28,6 +28,9 @@ from ..compat import ticks_diff, ticks_ms
 from . import mqttcodec as mc
 
 _core = getattr(asyncio, "core", None)  # MicroPython's (not in the stubs; CPython: None)
+_IOQueue = getattr(_core, "IOQueue", None)
+_POLLIN = 1  # select.POLLIN, POLLOUT: the same numbers on every port
+_POLLOUT = 4
 # MicroPython's asyncio stream (reader and writer in one, over the socket `s`, with
 # `out_buf`): the type checker's stubs describe CPython's, which is another thing.
 _open_connection = getattr(asyncio, "open_connection")  # noqa: B009 (hides it from the stubs)
@@ -245,6 +248,7 @@ class MqttLink:
         if stream is not None and self.state != _DOWN:
             self.last_error = why
             self.state = _DOWN
+            self._readable.release()
             try:
                 stream.s.close()  # wakes the reader blocked on it
             except Exception:
@@ -257,7 +261,7 @@ class MqttLink:
         A generator, so each call makes one: the session's loop awaits `_readable` and
         calls _read() itself, which makes nothing."""
         readable = self._readable
-        readable.sock = stream.s
+        readable.keep(stream.s)  # again: perhaps on a new event loop (disconnect)
         await readable  # pyright: ignore[reportGeneralTypeIssues] (an iterator will do)
         self._read(stream.s)
 
@@ -323,7 +327,9 @@ class MqttLink:
                 break
             self._dispatch(rx[pos], i, n)
             pos = i + n
-        if pos:
+        if pos == have:  # mostly: every packet was whole (no view, no slice to make)
+            self._rx_have = 0
+        elif pos:
             rx[: have - pos] = self._rx_view[pos:have]
             self._rx_have = have - pos
 
@@ -443,7 +449,8 @@ class MqttLink:
             self._resending = False
         ticker = asyncio.create_task(self._tick())
         readable = self._readable
-        sock = readable.sock = stream.s
+        sock = stream.s
+        readable.keep(sock)
         try:
             while self.state == _UP:
                 await readable  # pyright: ignore[reportGeneralTypeIssues]
@@ -493,6 +500,7 @@ class MqttLink:
         self._writing = False
         self._backlog = bytearray()
         if stream is not None:
+            self._readable.release()
             try:
                 stream.s.close()
             except Exception:
@@ -531,13 +539,73 @@ class MqttLink:
 class Readable:
     """`await Readable()` (its .sock set) waits until the socket can be read, as
     asyncio's Stream.read does before each read, without the generator that every call
-    of Stream.read makes (wake.py's FlagWait does the same for a flag). Leans on
-    asyncio's IO queue, unchanged from MicroPython 1.20 to 1.29."""
+    of Stream.read makes (lifecycle.py's FlagWait does the same for a flag).
+
+    It also keeps the socket registered with asyncio between waits. asyncio's IO queue
+    makes a new entry (a list [reader, writer, socket]) and registers the socket with
+    its poller (a new poll object) at every wait, and forgets both at every wake-up:
+    about 100 bytes each time, and the broker's PUBACK for each publish wakes the
+    reader, so each change published at QoS 1 cost that much. keep() puts two methods
+    of this object on the IO queue in front of its own: a wake-up of the kept socket
+    leaves its entry and registration in place, asking the poller for nothing, and the
+    next wait (read, or the drain's write) fills the same entry again; every other
+    socket goes through asyncio's own code. release() gives the entry back before the
+    socket closes. Leans on asyncio's IOQueue (map, poller, _enqueue, _dequeue),
+    unchanged from MicroPython 1.20 to 1.29."""
 
     def __init__(self):
-        self.sock = None
+        self.sock = None  # the kept socket
+        self._key = None  # id(sock), the IO queue's key for it, made once
+        self._queue = None  # the IO queue our methods are installed on
         self._waiting = False
         self._stop = StopIteration()
+
+    def keep(self, sock):
+        """Wait on `sock` from now on, keeping it registered (release() before it
+        closes)."""
+        if sock is not self.sock:
+            self.sock = sock
+            self._key = id(sock)  # (a long int on a 32-bit unix port: made once here)
+        queue = _core._io_queue if _core is not None else None
+        if queue is not None and queue is not self._queue:  # a new event loop's
+            self._queue = queue
+            queue._enqueue = self._enqueue
+            queue._dequeue = self._dequeue
+
+    def release(self):
+        """Forget the kept socket; its entry goes now unless a task still waits on it
+        (closing the socket wakes that task, and the entry goes then)."""
+        sock, key = self.sock, self._key
+        self.sock = self._key = None
+        queue = self._queue
+        if sock is None or queue is None or queue is not _core._io_queue:
+            return
+        entry = queue.map.get(key)
+        if entry is not None and entry[0] is None and entry[1] is None:
+            del queue.map[key]
+            queue.poller.unregister(sock)
+
+    def _enqueue(self, s, idx):  # IOQueue._enqueue, on the queue keep() installed on
+        queue = self._queue
+        if s is self.sock:
+            entry = queue.map.get(self._key)
+            if entry is not None and entry[0] is None and entry[1] is None:
+                task = _core.cur_task
+                entry[idx] = task
+                queue.poller.modify(s, _POLLOUT if idx else _POLLIN)
+                task.data = queue  # as asyncio's: a cancelled task leaves the queue
+                return
+        _IOQueue._enqueue(queue, s, idx)
+
+    def _dequeue(self, s):  # IOQueue._dequeue: asyncio calls it when no task waits on s
+        queue = self._queue
+        if s is self.sock:
+            entry = queue.map[self._key]
+            if entry[0] is None and entry[1] is None:  # kept: nothing to poll for now
+                queue.poller.modify(s, 0)
+                return
+        del queue.map[id(s)]
+        queue.poller.unregister(s)
 
     def __iter__(self):  # what MicroPython's `await` calls
         self._waiting = False

@@ -64,8 +64,9 @@ class MqttSink:
         self.reply_topic = (base + "reply").encode()
         self.cmd_topic = (base + "cmd").encode()
         self.all_cmd_topic = (prefix + "/all/cmd").encode()
-        count = device.bank.count
-        self.io_topics = [(base + "io/" + _HEX[io]).encode() for io in range(count)]
+        # One buffer for every io/<h> topic, its last byte the IO's hex digit, written
+        # before each publish (io_topic()): 16 topics kept as bytes were ~0.8 KB.
+        self._io_topic = bytearray((base + "io/0").encode())
         self.subscriptions = [(self.cmd_topic.decode(), 1), (base + "io/+/set", 1),
                               (self.all_cmd_topic.decode(), 1)]
         # Home Assistant discovery (mqttdiscovery.py), unless discovery_prefix is "".
@@ -112,7 +113,13 @@ class MqttSink:
     def level_changed(self, io, level):
         link = self.link
         if link is not None:
-            link.publish(self.io_topics[io], _LEVEL[level], True)
+            link.publish(self.io_topic(io), _LEVEL[level], True)
+
+    def io_topic(self, io):
+        """The topic io/<h> of IO `io` (the one buffer, valid until the next call)."""
+        topic = self._io_topic
+        topic[-1] = _HEX_BYTES[io]
+        return topic
 
     def logged(self, seq):
         link = self.link
@@ -157,7 +164,7 @@ class MqttSink:
         self._publish_state(link, device.report, device.log.seq)
         level = device.bank.level
         for io in range(device.bank.count):
-            link.publish(self.io_topics[io], _LEVEL[level[io]], True)
+            link.publish(self.io_topic(io), _LEVEL[level[io]], True)
         self.publish_discovery()
         self.disconnected(link)
 

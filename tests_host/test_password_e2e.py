@@ -356,6 +356,12 @@ def test_console_logs_in_from_the_environment_or_a_file_and_logs_out(sim, tmp_pa
         assert proc.stdout.splitlines() == ['{"d":{"9":"1"}}']
     assert request(sim, "GET", "/board", headers=[browser])[0] == 200
     assert PASSWORD not in proc.stdout + proc.stderr
+    # Options between the URL and the commands (issue 16), over HTTP and the WebSocket.
+    for commands in (["v3", "sb"], ["tuv3", "sb"]):
+        proc = run_console(sim.ws_url("/ws"), "--password-file", str(password_file),
+                           *commands)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[1] == '{"s":{"b":"UNIX_SIM"}}'
 
 
 def test_console_says_what_is_wrong_with_its_login(sim, tmp_path):

@@ -33,6 +33,7 @@ connection, or a reply did not come within --timeout; 2 bad arguments.
 
 import argparse
 import getpass
+import html
 import http.client
 import json
 import os
@@ -159,7 +160,9 @@ def alert_text(page):
     text = page.decode("utf-8", "replace")
     start = text.find('role="alert">')
     end = text.find("</p>", start)
-    return text[start + len('role="alert">'):end].strip() if 0 <= start < end else ""
+    if not 0 <= start < end:
+        return ""
+    return html.unescape(text[start + len('role="alert">'):end]).strip()
 
 
 def log_out(url, cookie, timeout, context=None):

@@ -23,7 +23,8 @@ def load_configs(argv):
     except board_json.ConfigError as exc:
         print("pinsock: " + str(exc))
         return None
-    return board, config_json.load(config_json.path_in(board["state_dir"]))
+    return board, config_json.load(config_json.path_in(board["state_dir"]),
+                                   fix=board["config_fix"])
 
 
 def load_hardware(board):

@@ -288,3 +288,25 @@ def test_an_http_request_on_the_control_port_is_told_where_http_is(sim):
     assert sim.control("get 0") == "1"  # the control port still serves
     time.sleep(0.2)
     assert sim.alive() and "Traceback" not in "".join(sim.output), "".join(sim.output)
+
+
+def test_the_readmes_control_port_lines_answer_ok_and_flip_switch_1(sim):
+    # README's first example, run as written (the simulator's control port for 8081):
+    # each line prints the answer, "ok"; the comments say what the page then shows.
+    import re
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "/dev/tcp" in b)
+    # A person types the lines one after another: longer apart than the debounce time.
+    script = block.replace("/8081", "/%d" % sim.control_port).replace("\n", "\nsleep 0.2\n")
+    assert "# ok:" not in script  # it read as if that were the reply (issue 16)
+    with connect(sim.ws_url()) as ws:
+        assert report(ws) == ALL_OFF
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                              timeout=10)
+        assert (done.returncode, done.stdout) == (0, "ok\nok\n"), done.stderr
+        assert report(ws)["dip1"] == "On"
+        assert report(ws)["dip1"] == "Off"
+    assert [line.split("#")[1].strip() for line in block.splitlines()] == [
+        'answers "ok"; the page now shows switch 1 On', 'answers "ok"; switch 1 Off again']

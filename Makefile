@@ -45,7 +45,8 @@ deploy: $(ENV_STAMP)
 	  exit 2; fi
 	$(PY) tools/deploy.py $(BOARD) $(PORT) $(if $(FROZEN),--frozen)
 
-# Asks for Wi-Fi name, password and hostname; writes config.json (git-ignored).
+# Asks for Wi-Fi name, password and hostname; writes config.json (git-ignored), which
+# `make deploy` copies onto a board and `make sim` into the simulator's .state/UNIX_SIM/.
 configure: $(ENV_STAMP)
 	$(PY) tools/configure.py
 

@@ -514,6 +514,66 @@ def test_console_one_shot_leaves_out_what_is_not_a_reply(start_sim):
         '{"v":{"9":"1"}}']
 
 
+def test_console_one_shot_does_not_take_the_pages_session(start_sim):
+    # max_clients 1 (UNIX_SIM's default): a console on the WebSocket would replace the
+    # page. Commands without a trigger go over /action.cgi instead, and the page's
+    # WebSocket stays connected all along.
+    sim = start_sim(debounce_ms=0)
+    page = Session(sim)
+    proc = run_console(sim.ws_url("/ws"), "v3", "d9=1", "v9=1", "x", "sc",
+                       "sn=a=b & c+d 100%", "sn", "")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        '{"v":{"3":"1"}}', '{"d":{"9":"1"}}', '{"v":{"9":"1"}}',
+        '{"e":{"c":"x","m":"unknown command"}}',
+        '{"s":{"c":"1"}}',  # the page alone: the console is no client
+        '{"s":{"n":"a=b & c+d 100%"}}', '{"s":{"n":"a=b & c+d 100%"}}',
+        '{"e":{"c":"","m":"empty command"}}']
+    assert page.ask("v9") == '{"v":{"9":"1"}}'  # still connected, not replaced
+    with pytest.raises(TimeoutError):
+        page.ws.recv(timeout=0.3)  # and no close frame waiting for it
+
+
+def test_console_one_shot_with_a_trigger_takes_a_websocket(start_sim):
+    # Triggers belong to a connection: with one, the console opens the WebSocket (and,
+    # the device being full, replaces the oldest client: docs/PROTOCOL.md, Console).
+    sim = start_sim(debounce_ms=0)
+    page = Session(sim)
+    proc = run_console(sim.ws_url("/ws"), "tuv9=3", "tuv9", "sc")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ['{"t":{"u":{"v":{"9":"3"}}}}',
+                                        '{"t":{"u":{"v":{"9":"3"}}}}', '{"s":{"c":"1"}}']
+    with pytest.raises(ConnectionClosed):
+        page.ask("v9")
+    # --websocket: the same for commands that would go over HTTP.
+    proc = run_console(sim.ws_url("/ws"), "sc", "--websocket")
+    assert (proc.returncode, proc.stdout) == (0, '{"s":{"c":"1"}}\n'), proc.stderr
+
+
+def test_console_takes_options_anywhere(start_sim):
+    sim = start_sim(debounce_ms=0)
+    for args in (["--timeout", "3", sim.ws_url("/ws"), "v3", "sb"],
+                 [sim.ws_url("/ws"), "--timeout", "3", "v3", "sb"],
+                 [sim.ws_url("/ws"), "v3", "--timeout", "3", "sb"],
+                 [sim.ws_url("/ws"), "v3", "sb", "--timeout", "3"]):
+        proc = run_console(*args)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert proc.stdout.splitlines() == ['{"v":{"3":"1"}}', '{"s":{"b":"UNIX_SIM"}}'], args
+
+
+def test_console_on_the_pages_url_says_to_add_ws(start_sim):
+    sim = start_sim(debounce_ms=0)
+    base = "ws://127.0.0.1:%d" % sim.http_port
+    for url in (base, base + "/"):
+        proc = run_console(url, stdin="")  # interactive: the WebSocket
+        assert proc.returncode == 1
+        assert ("console: cannot connect to %s: %s is not the WebSocket (HTTP 200: a page"
+                " answered); add /ws: %s/ws" % (url, url, base)) in proc.stderr, proc.stderr
+    proc = run_console(base + "/nope", "tuv9=3")
+    assert proc.returncode == 1
+    assert "no WebSocket at /nope (HTTP 404); the device's is /ws: %s/ws" % base in proc.stderr
+
+
 def test_console_cannot_connect_says_so_and_fails():
     proc = run_console("ws://127.0.0.1:%d/ws" % free_port(), "v3")
     assert proc.returncode == 1

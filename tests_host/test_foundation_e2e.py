@@ -261,3 +261,52 @@ def test_malformed_control_lines_answer_error_and_sim_keeps_running(sim, line):
     assert answer.startswith("error "), answer
     assert sim.control("get 0") == "1"
     assert sim.alive()
+
+
+def test_an_http_request_on_the_control_port_is_told_where_http_is(sim):
+    # A browser or curl pointed at the control port by mistake: one HTTP answer whose
+    # body is one error line naming the HTTP port, the connection closed, and nothing
+    # printed by the simulator (it printed a traceback when curl hung up).
+    from simclient import exchange, split_answer
+
+    for request in (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl\r\n\r\n",
+                    b"GET /action.cgi?v3 HTTP/1.0\r\n\r\n"):
+        status, headers, body = split_answer(exchange(sim.control_port, request))
+        assert status == 400 and headers["content-type"] == "text/plain"
+        line = body.decode()
+        assert line.count("\n") == 1 and line.startswith("error this is the simulator's"
+                                                         " control port")
+        assert "http://127.0.0.1:%d/" % sim.http_port in line
+    # curl's own way: it reads the answer's head and hangs up.
+    with socket.create_connection(("127.0.0.1", sim.control_port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(8)
+    s = socket.create_connection(("127.0.0.1", sim.control_port), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()  # a reset
+    assert sim.control("get 0") == "1"  # the control port still serves
+    time.sleep(0.2)
+    assert sim.alive() and "Traceback" not in "".join(sim.output), "".join(sim.output)
+
+
+def test_the_readmes_control_port_lines_answer_ok_and_flip_switch_1(sim):
+    # README's first example, run as written (the simulator's control port for 8081):
+    # each line prints the answer, "ok"; the comments say what the page then shows.
+    import re
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "/dev/tcp" in b)
+    # A person types the lines one after another: longer apart than the debounce time.
+    script = block.replace("/8081", "/%d" % sim.control_port).replace("\n", "\nsleep 0.2\n")
+    assert "# ok:" not in script  # it read as if that were the reply (issue 16)
+    with connect(sim.ws_url()) as ws:
+        assert report(ws) == ALL_OFF
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                              timeout=10)
+        assert (done.returncode, done.stdout) == (0, "ok\nok\n"), done.stderr
+        assert report(ws)["dip1"] == "On"
+        assert report(ws)["dip1"] == "Off"
+    assert [line.split("#")[1].strip() for line in block.splitlines()] == [
+        'answers "ok"; the page now shows switch 1 On', 'answers "ok"; switch 1 Off again']

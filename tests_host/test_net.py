@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import build
 from conftest import ROOT
@@ -61,7 +63,8 @@ def test_missing_config_gives_defaults_the_access_point_and_no_password(tmp_path
 ])
 def test_unreadable_config_gives_defaults_but_refuses_logins(tmp_path, text, why):
     conf, log = load(tmp_path, text)
-    assert conf == dict(config_json.DEFAULTS, password=config_json.LOCKED)
+    assert conf == dict(config_json.DEFAULTS, password=config_json.LOCKED, locked_message=(
+        "config.json could not be read; fix it over USB with make deploy."))
     assert why in log[0] and "refusing logins" in log[0] and "secret" not in log[0]
 
 
@@ -223,3 +226,86 @@ def test_configure_keeps_the_mqtt_keys_it_does_not_ask_about_and_turns_mqtt_off(
     # And with none, Enter leaves MQTT off.
     written, asked = configure_answers(tmp_path, [""], [], written)
     assert "mqtt" not in written and len(asked) == 1
+
+
+# --- one rule for config.json (issue 16) ----------------------------------------------
+def cpython_reads(text):
+    def no_constant(name):  # NaN, Infinity: neither side writes them; refused on both
+        raise ValueError(name)
+
+    try:
+        json.loads(text, parse_constant=no_constant)
+    except ValueError:
+        return False
+    return True
+
+
+JSONISH = "{}[]:,\" \n\t0123456789-+.eEtruefalsnx\\u"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=JSONISH, max_size=24))
+def test_the_devices_rule_is_cpythons_json(text):
+    assert (config_json.strict_error(text) is None) == cpython_reads(text), text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+                    | st.floats(allow_nan=False, allow_infinity=False),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=8))
+def test_what_json_dumps_writes_the_device_reads(value):
+    for text in (json.dumps(value), json.dumps(value, indent=2),
+                 json.dumps(value, ensure_ascii=False)):
+        assert config_json.strict_error(text) is None, text
+
+
+def run_configure(out, stdin):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "configure.py"), "--out",
+                           str(out)], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("text, why", [
+    ('{"password": "x",}\n', 'not valid JSON (expected a "name" at line 1, column 18)'),
+    ('{"wifi_ssid": "home"\n "password": "x"}', "not valid JSON (expected ',' or '}' at line 2"),
+    ("{not json", 'not valid JSON (expected a "name" at line 1, column 2)'),
+    ("[1, 2]", "is not a JSON object"),
+    (b"\xff{}", "not valid JSON ("),
+])
+def test_configure_refuses_a_file_the_device_refuses_and_says_where(tmp_path, text, why):
+    out = tmp_path / "config.json"
+    if isinstance(text, bytes):
+        out.write_bytes(text)
+    else:
+        out.write_text(text)
+    before = out.read_bytes()
+    proc = run_configure(out, "\n" * 20)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("configure: %s " % out) and why in proc.stderr, proc.stderr
+    assert "move it away to start again from config.example.json" in proc.stderr
+    assert "Traceback" not in proc.stderr and out.read_bytes() == before
+
+
+def test_configure_at_end_of_input_writes_nothing_and_says_so(tmp_path):
+    out = tmp_path / "config.json"
+    for stdin in ("", "home\n"):  # closed at once, or after the first answer
+        proc = run_configure(out, stdin)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.strip().endswith("configure: end of input; nothing written")
+        assert "Traceback" not in proc.stderr and not out.exists()
+    out.write_text('{"password": "x"}')
+    proc = run_configure(out, "")
+    assert proc.returncode == 1 and out.read_text() == '{"password": "x"}'
+
+
+def test_the_sim_reports_how_to_fix_its_config_and_boards_over_usb():
+    sim_board = json.loads((ROOT / "boards" / "UNIX_SIM" / "board.json").read_text())
+    assert "make configure" in sim_board["config_fix"]
+    assert "simulator" in sim_board["config_fix"] and "USB" not in sim_board["config_fix"]
+    for board in ("ESP32_GENERIC", "RPI_PICO_W"):
+        data = json.loads((ROOT / "boards" / board / "board.json").read_text())
+        assert "config_fix" not in data  # the default: over USB with make deploy
+    from pinsock.boot import board_json
+
+    assert board_json.DEFAULTS["config_fix"] == config_json.FIX == \
+        "fix it over USB with make deploy"

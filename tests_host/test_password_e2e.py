@@ -33,7 +33,9 @@ CONSOLE = str(ROOT / "tools" / "console.py")
 # access.LoginThrottle: the first wrong password waits 1 s, doubling to 8 s.
 FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 8.0
-LOCKED_MESSAGE = "config.json could not be read; fix it over USB with make deploy"
+# The simulator's advice (boards/UNIX_SIM/board.json config_fix); a board's is over USB.
+LOCKED_MESSAGE = ("config.json could not be read; fix it (make configure, or edit config.json"
+                  " in the simulator's state folder) and restart the simulator.")
 # Everything a session guards: (method, path, WebSocket upgrade?)
 GUARDED_HTTP = ["/board", "/action.cgi?v3", "/action.cgi?v9=1", "/log", "/log?since=0",
                 "/sim/pins", "/sim/set?io=0&level=0", "/ws", "/INDEX", "/wifi"]
@@ -306,8 +308,12 @@ def test_with_a_password_the_device_still_serves_its_clients_within_the_heap(sta
 
 
 # --- config.json -----------------------------------------------------------------------
-def test_an_unreadable_config_refuses_every_login_and_says_why(start_sim, tmp_path):
-    sim = start_with_config(start_sim, tmp_path, '{"password": "x", oops')
+# A comma before the close: MicroPython's json reads it, CPython's (configure.py) does
+# not; the device now refuses it as well (boot/config_json.py: one rule).
+@pytest.mark.parametrize("config_text", ['{"password": "x", oops', '{"password": "x",}'])
+def test_an_unreadable_config_refuses_every_login_and_says_why(start_sim, tmp_path,
+                                                               config_text):
+    sim = start_with_config(start_sim, tmp_path, config_text)
     status, _, body = request(sim, "GET", "/login")
     assert status == 200 and LOCKED_MESSAGE.encode() in body
     for guess in ("", "x", "None", PASSWORD):
@@ -318,7 +324,51 @@ def test_an_unreadable_config_refuses_every_login_and_says_why(start_sim, tmp_pa
     assert request(sim, "GET", "/")[0] == 303
     assert request(sim, "GET", "/board")[0] == 401
     assert ws_refused_with(sim, "/ws") == 401
-    assert "refusing logins until it is fixed" in "".join(sim.output)
+    assert "refusing logins until it is fixed (fix it (make configure" in "".join(sim.output)
+    assert "USB" not in "".join(sim.output)
+    # The console passes the device's own advice on.
+    proc = run_console(sim.ws_url("/ws"), "v3", env={"PINSOCK_PASSWORD": "x"})
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "console: the device refuses every login: " + LOCKED_MESSAGE
+
+
+def test_make_configure_reaches_the_simulator(start_sim, tmp_path):
+    # make configure writes the project's config.json; make sim (tools/sim.py, for the
+    # default state folder, or --config FILE) copies it into the simulator's flash, as
+    # make deploy copies it onto a board. Here: the password set with configure.py.
+    import configure
+
+    out = tmp_path / "config.json"
+    assert configure.main(["--out", str(out)], read=lambda q: "", read_secret=lambda q:
+                          PASSWORD if q.startswith("Password for the page") else "") == 0
+    sim = start_sim(state_dir=tmp_path / "flash", config=out, debounce_ms=0)
+    assert "%s copied to %s" % (out, tmp_path / "flash" / "config.json") in "".join(
+        sim.output)
+    assert request(sim, "GET", "/board")[0] == 401
+    status, _, _, _ = log_in(sim)
+    assert status == 303
+
+
+def test_the_simulators_config_copy_keeps_a_newer_one_edited_in_place(tmp_path):
+    import sim as sim_tool
+
+    state, project = tmp_path / "flash", tmp_path / "config.json"
+    state.mkdir()
+    project.write_text('{"password": "a"}')
+    said = []
+    target = sim_tool.install_config(project, state, said.append)
+    assert target.read_text() == '{"password": "a"}' and len(said) == 1
+    assert sim_tool.install_config(project, state, said.append) == target and len(said) == 1
+    target.write_text('{"password": "b"}')  # edited in the state folder, after
+    os.utime(target, (project.stat().st_mtime + 5,) * 2)
+    sim_tool.install_config(project, state, said.append)
+    assert target.read_text() == '{"password": "b"}' and "newer" in said[-1]
+    project.write_text('{"password": "c"}')  # make configure again: newest wins
+    os.utime(project, (target.stat().st_mtime + 5,) * 2)
+    sim_tool.install_config(project, state, said.append)
+    assert target.read_text() == '{"password": "c"}'
+    with pytest.raises(SystemExit, match="no config file"):
+        sim_tool.install_config(tmp_path / "none.json", state, said.append)
 
 
 def test_without_a_password_nothing_changes(start_sim):
@@ -356,6 +406,12 @@ def test_console_logs_in_from_the_environment_or_a_file_and_logs_out(sim, tmp_pa
         assert proc.stdout.splitlines() == ['{"d":{"9":"1"}}']
     assert request(sim, "GET", "/board", headers=[browser])[0] == 200
     assert PASSWORD not in proc.stdout + proc.stderr
+    # Options between the URL and the commands (issue 16), over HTTP and the WebSocket.
+    for commands in (["v3", "sb"], ["tuv3", "sb"]):
+        proc = run_console(sim.ws_url("/ws"), "--password-file", str(password_file),
+                           *commands)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[1] == '{"s":{"b":"UNIX_SIM"}}'
 
 
 def test_console_says_what_is_wrong_with_its_login(sim, tmp_path):

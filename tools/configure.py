@@ -1,4 +1,5 @@
-"""Write config.json, the device config `make deploy` copies to a real board.
+"""Write config.json, the device config `make deploy` copies to a real board and
+`make sim` to the simulator's state folder (tools/sim.py).
 
     python tools/configure.py [--out config.json]
 
@@ -9,6 +10,11 @@ defaults; Enter keeps a default. config.json holds the Wi-Fi password: it is
 git-ignored, and the firmware never serves it. The keys, and what the firmware does
 with each, are in firmware/pinsock/boot/config_json.py and, for the `mqtt` block,
 boot/mqtt_json.py (docs/MQTT.md).
+
+An existing file is read by the firmware's own rule (config_json.parse: strict JSON),
+so a file the device would refuse is refused here too, saying where; end of input
+(stdin closed) or Ctrl-C stops it without writing anything. Exit status: 0 written,
+1 not written.
 """
 
 import argparse
@@ -155,7 +161,39 @@ def ask_mqtt(block, mqtt_json, read=input, read_secret=getpass.getpass):
     return block
 
 
+class ConfigureError(Exception):
+    pass
+
+
+def read_config(path, config_json):
+    """The settings in `path`, read as the device reads them (config_json.parse)."""
+    try:
+        data = config_json.parse(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigureError("cannot read %s: %s" % (path, exc.strerror or exc))
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise ConfigureError("%s is not valid JSON (%s), so the device would not read it"
+                             " either. Fix it, or move it away to start again from"
+                             " config.example.json." % (path, exc))
+    if not isinstance(data, dict):
+        raise ConfigureError("%s is not a JSON object ({...}). Fix it, or move it away to"
+                             " start again from config.example.json." % path)
+    return data
+
+
 def main(argv=None, read=input, read_secret=getpass.getpass):
+    try:
+        return configure(argv, read, read_secret)
+    except ConfigureError as exc:
+        print("configure: %s" % exc, file=sys.stderr)
+    except EOFError:
+        print("\nconfigure: end of input; nothing written", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nconfigure: interrupted; nothing written", file=sys.stderr)
+    return 1
+
+
+def configure(argv=None, read=input, read_secret=getpass.getpass):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "config.json"))
     args = parser.parse_args(argv)
@@ -163,7 +201,7 @@ def main(argv=None, read=input, read_secret=getpass.getpass):
     out = Path(args.out)
     current = dict(config_json.DEFAULTS)
     source = out if out.exists() else EXAMPLE
-    current.update(json.loads(source.read_text()))
+    current.update(read_config(source, config_json))
     if source == EXAMPLE:
         current["wifi_ssid"] = current["wifi_password"] = ""
     print("Writing %s (Enter keeps the value in brackets)." % out)
@@ -175,7 +213,8 @@ def main(argv=None, read=input, read_secret=getpass.getpass):
     if mqtt is not None:
         values["mqtt"] = mqtt
     out.write_text(json.dumps(values, indent=2) + "\n")
-    print("Wrote %s. `make deploy BOARD=<board> PORT=<port>` copies it to the board." % out)
+    print("Wrote %s. `make sim` uses it (restart a running simulator); `make deploy"
+          " BOARD=<board> PORT=<port>` copies it to the board." % out)
     return 0
 
 

@@ -1,13 +1,21 @@
-"""Command console for a pinsock device: send commands over its WebSocket.
+"""Command console for a pinsock device: send commands over its WebSocket or HTTP.
 
     python tools/console.py ws://127.0.0.1:8080/ws v3 d9=1 v9=1   one-shot
     python tools/console.py ws://127.0.0.1:8080/ws                interactive
 
 One-shot: sends each command in turn, prints each reply as one line of JSON and exits
 0 once all are answered (error replies included); switch reports and updates are left
-out. Interactive: reads commands from standard input, one per line, and prints every
+out. It takes nobody's session: a device serves max_clients WebSockets (1 by default)
+and a newcomer replaces the oldest, so a console on the WebSocket would push the page
+off. Commands that need no connection go one by one as `GET /action.cgi?<command>`
+to the URL's host and port, which is no WebSocket client (not counted in `sc`). Only
+when a command is a trigger (`t`, `tu`, `tuv<h>`, read or write: triggers belong to a
+connection) does it take a WebSocket, for the whole run; --websocket always does.
+Interactive: opens the WebSocket (a session: it replaces the oldest client when the
+device is full), reads commands from standard input, one per line, and prints every
 message the device sends (replies, updates, switch reports) as one line of JSON, until
-end of input or Ctrl-C. The commands are in docs/PROTOCOL.md.
+end of input or Ctrl-C. The commands are in docs/PROTOCOL.md. Options may come
+anywhere, before or after the URL and the commands.
 
 A device with a password (config.json) answers the WebSocket with 401 until you log
 in. The console then logs in with the password from --password-file (its first line),
@@ -25,6 +33,7 @@ connection, or a reply did not come within --timeout; 2 bad arguments.
 
 import argparse
 import getpass
+import html
 import http.client
 import json
 import os
@@ -61,6 +70,35 @@ class LoginRequired(Exception):
     pass
 
 
+def needs_websocket(commands):
+    """Whether one-shot `commands` need a connection: a trigger command (t, tu, tuv<h>)
+    holds or reads state that lives as long as its WebSocket; over /action.cgi it would
+    read all off and end with the request (docs/PROTOCOL.md). Every other command is
+    answered the same over HTTP."""
+    return any(command.startswith("t") for command in commands)
+
+
+def with_path(url, path):
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def refused_handshake(url, status, location=None):
+    """What to tell the user when the device answers a WebSocket handshake with
+    `status`: a hint for the usual mistakes (the page's URL, a wrong path, TLS)."""
+    path = urllib.parse.urlsplit(url).path or "/"
+    if status == 200:
+        return ("%s is not the WebSocket (HTTP 200: a page answered); add /ws: %s"
+                % (url, with_path(url, "/ws")))
+    if status == 404:
+        return "no WebSocket at %s (HTTP 404); the device's is /ws: %s" % (
+            path, with_path(url, "/ws"))
+    if status in (301, 302, 303, 307, 308) and location:
+        return ("the device redirects to %s (HTTP %d): it serves TLS, use wss:// and its"
+                " HTTPS port" % (location, status))
+    return "the device refused the WebSocket: HTTP %d" % status
+
+
 def open_connection(url, timeout, cookie=None, context=None):
     headers = {"Cookie": "%s=%s" % (SESSION_COOKIE, cookie)} if cookie else None
     tls = {"ssl": context} if context else {}  # websockets refuses ssl= for ws://
@@ -70,9 +108,11 @@ def open_connection(url, timeout, cookie=None, context=None):
         return connect(url, open_timeout=timeout, close_timeout=1, compression=None,
                        max_size=2**16, additional_headers=headers, **tls)
     except InvalidStatus as exc:
-        if exc.response.status_code == 401 and not cookie:
+        status = exc.response.status_code
+        if status == 401 and not cookie:
             raise LoginRequired()
-        raise ConsoleError("cannot connect to %s: %s" % (url, describe(exc)))
+        raise ConsoleError("cannot connect to %s: %s" % (
+            url, refused_handshake(url, status, exc.response.headers.get("Location"))))
     except InvalidURI as exc:
         raise ConsoleError("not a WebSocket URL: %s (%s)" % (url, exc))
     except (OSError, InvalidHandshake, TimeoutError) as exc:
@@ -95,7 +135,7 @@ def log_in(url, password, timeout, context=None):
         conn.request("POST", "/login", body,
                      {"Content-Type": "application/x-www-form-urlencoded"})
         response = conn.getresponse()
-        response.read()
+        body = response.read()
     except (OSError, http.client.HTTPException) as exc:
         raise ConsoleError("cannot log in to %s: %s" % (url, describe(exc)))
     finally:
@@ -103,8 +143,9 @@ def log_in(url, password, timeout, context=None):
     if response.status == 401:
         raise ConsoleError("wrong password")
     if response.status == 403:
-        raise ConsoleError("the device refuses every login: its config.json could not be"
-                           " read; fix it over USB (make deploy)")
+        # The device's login page says why and how to fix it where it runs.
+        raise ConsoleError("the device refuses every login: %s"
+                           % (alert_text(body) or "HTTP 403"))
     if response.status == 429:
         raise ConsoleError("too many logins at once; try again in a few seconds")
     for header in response.headers.get_all("Set-Cookie") or ():
@@ -112,6 +153,16 @@ def log_in(url, password, timeout, context=None):
         if name.strip() == SESSION_COOKIE:
             return rest.split(";", 1)[0]
     raise ConsoleError("login failed: HTTP %d without a session" % response.status)
+
+
+def alert_text(page):
+    """The message of the device's login page (its role="alert" paragraph), or ""."""
+    text = page.decode("utf-8", "replace")
+    start = text.find('role="alert">')
+    end = text.find("</p>", start)
+    if not 0 <= start < end:
+        return ""
+    return html.unescape(text[start + len('role="alert">'):end]).strip()
 
 
 def log_out(url, cookie, timeout, context=None):
@@ -199,6 +250,47 @@ def one_shot(ws, commands, timeout, out):
     return replies
 
 
+def http_one_shot(url, commands, timeout, out, cookie=None, context=None):
+    """Send each command as GET /action.cgi?<command> to the device behind `url`, print
+    its reply. Raises LoginRequired when the device wants a session and `cookie` is
+    None (before anything is printed: the first command is the first to hear it)."""
+    for command in commands:
+        # Everything is %-escaped, "=" too: the device decodes the query as one message.
+        target = "/action.cgi?" + urllib.parse.quote(command, safe="")
+        headers = {"Cookie": "%s=%s" % (SESSION_COOKIE, cookie)} if cookie else {}
+        deadline = time.monotonic() + timeout
+        while True:
+            conn = http_connection(url, timeout, context)
+            try:
+                conn.request("GET", target, headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise ConsoleError("cannot connect to %s: %s" % (url, describe(exc)))
+            finally:
+                conn.close()
+            # 503: the device had no memory for the request just then (Retry-After: 1).
+            if response.status != 503 or time.monotonic() + 1 > deadline:
+                break
+            time.sleep(1)
+        kind = response.headers.get("Content-Type", "")
+        if response.status in (200, 400) and kind.startswith("application/json"):
+            text = body.decode("utf-8", "replace").strip()
+            print(text, file=out, flush=True)
+            continue
+        if response.status == 401:
+            if cookie is None:
+                raise LoginRequired()
+            raise ConsoleError("the device ended the console's session")
+        if response.status in (301, 302, 303, 307, 308):
+            raise ConsoleError("the device redirects to %s (HTTP %d): it serves TLS, use"
+                               " wss:// and its HTTPS port"
+                               % (response.headers.get("Location"), response.status))
+        first = body.decode("utf-8", "replace").strip().splitlines()[:1]
+        raise ConsoleError("HTTP %d %s to %r%s" % (response.status, response.reason, command,
+                                                   (": " + first[0][:200]) if first else ""))
+
+
 def interactive(ws, lines, timeout, out):
     """Send each line of `lines`; print every message the device sends. Ends when the
     input ends and the last command is answered, or when the device hangs up."""
@@ -250,11 +342,16 @@ def interactive(ws, lines, timeout, out):
 def main(argv=None, stdin=None, out=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
-        epilog="With commands: one-shot. Without: interactive, commands from stdin.")
+        epilog="With commands: one-shot (over HTTP, or the WebSocket for triggers)."
+               " Without: interactive on the WebSocket, commands from stdin."
+               " Options may come anywhere.")
     parser.add_argument("url", help="the device's WebSocket, e.g. ws://192.168.0.2/ws")
     parser.add_argument("commands", nargs="*", help="commands to send, e.g. v3 d9=1 tuv9=3")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds to wait for the connection and for each reply")
+    parser.add_argument("--websocket", action="store_true",
+                        help="one-shot on the WebSocket even without a trigger command"
+                             " (a session: it may replace the page)")
     parser.add_argument("--password-file", metavar="FILE",
                         help="where the device's password is (first line), if it has one;"
                              " else $%s, else asked for" % PASSWORD_ENV)
@@ -262,22 +359,23 @@ def main(argv=None, stdin=None, out=None):
                         help="wss://: trust this certificate (the device's own, DER or PEM)")
     parser.add_argument("--insecure", action="store_true",
                         help="wss://: do not check the device's certificate at all")
-    args = parser.parse_args(argv)
+    # Intermixed: `console.py ws://.../ws --password-file pw v3 sc` as well as options
+    # first or last.
+    args = parser.parse_intermixed_args(argv)
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout
     if not args.url.startswith(("ws://", "wss://")):
         parser.error("the URL must start with ws://, e.g. ws://127.0.0.1:8080/ws")
+    over_http = bool(args.commands) and not args.websocket and not needs_websocket(
+        args.commands)
     cookie = None
     context = None
-    try:
-        if args.url.startswith("wss://"):
-            context = tls_context(args.cafile, args.insecure)
-        try:
-            ws = open_connection(args.url, args.timeout, context=context)
-        except LoginRequired:
-            cookie = log_in(args.url, read_password(args.password_file), args.timeout,
-                            context)
-            ws = open_connection(args.url, args.timeout, cookie, context)
+
+    def run(cookie):
+        if over_http:
+            http_one_shot(args.url, args.commands, args.timeout, out, cookie, context)
+            return
+        ws = open_connection(args.url, args.timeout, cookie, context)
         with ws:
             try:
                 if args.commands:
@@ -289,6 +387,16 @@ def main(argv=None, stdin=None, out=None):
                     interactive(ws, stdin, args.timeout, out)
             except ConnectionClosed:
                 raise ConsoleError(closed_message(ws))
+
+    try:
+        if args.url.startswith("wss://"):
+            context = tls_context(args.cafile, args.insecure)
+        try:
+            run(None)
+        except LoginRequired:
+            cookie = log_in(args.url, read_password(args.password_file), args.timeout,
+                            context)
+            run(cookie)
     except ConsoleError as exc:
         print("console: %s" % exc, file=sys.stderr)
         return 1

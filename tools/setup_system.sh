@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use: chromium (browser tests), socat
-# (virtual board on a pseudo-terminal), openssl (the TLS tests make certificates) and
+# (virtual board on a pseudo-terminal), curl (docs/PROTOCOL.md's curl transcripts), openssl (the TLS tests make certificates) and
 # mosquitto (the MQTT broker the MQTT tests start; mosquitto-clients for mosquitto_sub),
 # and the i686 cross compiler with its C library (the 32-bit unix port, tools/unix32.py).
 # Pinned to the versions tested; if the mirror no longer carries a pinned version,
@@ -11,6 +11,7 @@ set -u
 PACKAGES=(
   "chromium=156.0.8078.79-1~deb12u1"
   "socat=1.7.4.4-2"
+  "curl=7.88.1-10+deb12u14"
   "openssl=3.0.22-1~deb12u2"
   "mosquitto=2.0.11-1.2+deb12u2"
   "mosquitto-clients=2.0.11-1.2+deb12u2"

@@ -2,7 +2,7 @@
 
     python tools/sim.py [--http-port 8080] [--control-port 8081] [--https-port 8443]
                         [--max-clients N] [--debounce-ms N] [--state-dir DIR]
-                        [--unix32 | --frozen]
+                        [--config FILE] [--unix32 | --frozen]
 
 Builds build/UNIX_SIM/ (only what changed), then runs its main.py with the unix port.
 When ready the firmware prints `serving on http://127.0.0.1:<port>`.
@@ -15,6 +15,14 @@ pinsock frozen in (boards/UNIX_SIM/manifest.py), run from <build dir>_frozen/, w
 holds what `make deploy FROZEN=1` would copy (main.py, boot.py, board.json, www/) and
 no compiled module. MICROPYTHON, when set, is the executable either way.
 A port already in use stops it before it starts, saying which and how to choose another.
+
+config.json: the state folder plays the board's flash, and the firmware reads
+config.json there, as a board reads its own. The project's config.json (the one
+`make configure` writes and `make deploy` copies onto a board) is copied there at
+start, so `make configure` then `make sim` runs with what was configured (the
+password, allowed_origins, mqtt; the Wi-Fi keys mean nothing here). That is done for
+the default state folder, or from --config FILE for any; a copy in the state folder
+that is newer (edited there) is kept, and said so.
 """
 
 import argparse
@@ -38,6 +46,7 @@ BOARD = "UNIX_SIM"
 DEFAULT_STATE_DIR = ROOT / ".state" / BOARD
 DEFAULT_UNIQUE_ID = "5153a1b0c0de"  # boards/UNIX_SIM/simhw.py's default too
 RESTART_EXIT_CODE = 3  # the simulated board asks to be started again (simwifi.py's too)
+PROJECT_CONFIG = ROOT / "config.json"  # make configure's, which make deploy copies too
 
 
 def micropython_command():
@@ -111,6 +120,23 @@ def sim_command(build_dir, firmware_args, heapsize=None, executable=None, frozen
     return cmd, env
 
 
+def install_config(config, state_dir, log=print):
+    """Copy `config` into the simulator's state folder as config.json, as make deploy
+    copies it onto a board; a copy there that is newer than `config` (edited in the
+    state folder) is kept. Returns the config.json the simulator will read."""
+    config, target = Path(config), Path(state_dir) / "config.json"
+    if not config.is_file():
+        raise SystemExit("sim: no config file %s" % config)
+    if target.exists() and target.read_bytes() == config.read_bytes():
+        return target
+    if target.exists() and target.stat().st_mtime > config.stat().st_mtime:
+        log("sim: %s is newer than %s: using it as it is" % (target, config))
+        return target
+    shutil.copy2(config, target)
+    log("sim: %s copied to %s" % (config, target))
+    return target
+
+
 def busy_port(host, ports):
     """The first (name, port) of `ports` that something on `host` already listens on."""
     for name, port in ports:
@@ -138,6 +164,10 @@ def main(argv=None):
     parser.add_argument("--debounce-ms", type=int)
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
                         help="folder that plays the device's flash (default .state/UNIX_SIM)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="copy FILE into the state folder as config.json (default for"
+                             " the default state folder: the project's config.json, which"
+                             " make configure writes, when there is one)")
     parser.add_argument("--unique-id", help="the simulated chip's unique id, 4 to 32 hex"
                         " digits (the device name is pinsock-<its last 4>); default:"
                         " derived from --state-dir, %s for the default one"
@@ -163,6 +193,11 @@ def main(argv=None):
     build_dir, _, _ = build.build(BOARD, args.build_dir)
     state_dir = Path(args.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
+    config = args.config
+    if config is None and state_dir == DEFAULT_STATE_DIR.resolve() and PROJECT_CONFIG.exists():
+        config = PROJECT_CONFIG
+    if config:
+        install_config(config, state_dir)
     ports = [("HTTP", args.http_port, "HTTP_PORT", "--http-port"),
              ("control", args.control_port, "CONTROL_PORT", "--control-port")]
     if all((state_dir / name).exists() for name in ("cert.der", "key.der")):

@@ -16,6 +16,9 @@
 #                    (off: gc.mem_alloc() deltas count every byte allocated)
 #   anything else                                   -> error <reason>
 #
+# An HTTP request sent here by mistake (a browser or curl given the control port) gets
+# one HTTP answer whose body is one `error` line naming the HTTP port, and the
+# connection is closed: no traceback in the simulator's output.
 # This file is copied only into simulator builds; real boards never carry it.
 import asyncio
 import gc
@@ -33,6 +36,9 @@ _PULL_UP = 1
 class SimHardware:
     # Longest control line read; longer lines are refused.
     max_control_line = 64
+    # Header lines of a stray HTTP request read away before it is answered (so that
+    # closing does not reset the connection and lose the answer); more are not waited for.
+    max_http_head_lines = 32
 
     def __init__(self, board):
         # What it needs of the board config, copied: the config itself is freed.
@@ -41,6 +47,7 @@ class SimHardware:
         self.host = board["host"]
         self._host_names = () if self.host in ("0.0.0.0", "::", "") else (self.host,)
         self.control_port = board.get("control_port", 8081)
+        self.http_port = board.get("http_port", 8080)
         # --unique-id's (tools/sim.py derives one from the state folder when it is not
         # given); without, the one that names it pinsock-c0de, as in the docs.
         self.unique_id = board.get("unique_id") or "5153a1b0c0de"
@@ -216,11 +223,27 @@ class SimHardware:
         gc.collect()
         return "%d %d" % (gc.mem_free(), gc.mem_alloc())
 
+    def wrong_port_answer(self):
+        """The answer to an HTTP request on the control port: HTTP, so that a browser
+        or curl shows it, with one `error` line saying where HTTP is."""
+        line = ("error this is the simulator's control port (%s), not HTTP; the page and"
+                " /action.cgi are on http://%s:%d/\n" % (
+                    _CONTROL_USAGE, self.host, self.http_port)).encode()
+        return (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(line)) + line
+
     async def _serve_control(self, reader, writer):
         try:
             while True:
                 line = await reader.readline()
                 if not line:
+                    break
+                if is_http_request_line(line):
+                    # Read the head away, answer once, close.
+                    for _ in range(self.max_http_head_lines):
+                        if (await reader.readline()).strip() == b"":
+                            break
+                    await writer.awrite(self.wrong_port_answer())
                     break
                 if len(line) > self.max_control_line:
                     answer = "error line too long"
@@ -230,9 +253,17 @@ class SimHardware:
                     except UnicodeError:
                         answer = "error not text"
                 await writer.awrite(answer.encode() + b"\n")
+        except OSError:
+            pass  # the peer went away (reset, broken pipe): nothing to say
         except Exception as exc:
             sys.print_exception(exc)
         try:
             await writer.aclose()
         except Exception:
             pass
+
+
+def is_http_request_line(line):
+    """Whether a control-port line is an HTTP request line (`GET / HTTP/1.1`)."""
+    words = line.split()
+    return len(words) == 3 and words[2].startswith(b"HTTP/")

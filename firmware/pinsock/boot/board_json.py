@@ -20,6 +20,9 @@ DEFAULTS = {
     "stuck_timeout_ms": 10000,  # a client whose outbox stays full this long: close 1013
     "max_commands_per_s": 50,  # more get "rate limited" error replies
     "tcp_send_buffer": 0,  # bytes of unsent data a connection's socket holds; 0: the stack's
+    # How the owner fixes an unreadable config.json, ending the login page's message
+    # (boot/config_json.py): a board is fixed over USB; the simulator says where its file is.
+    "config_fix": "fix it over USB with make deploy",
 }
 
 # Command-line overrides: flag -> (config key, parser).

@@ -10,6 +10,17 @@
 # config.example.json, by hand or with `python tools/configure.py` (which checks
 # answers with device_value_error below). Pure code, like config.py. The Wi-Fi keys
 # matter only on real boards; the security keys on every board, the simulator too.
+#
+# One rule for the file on both sides: strict JSON (RFC 8259), checked by strict_error
+# below before MicroPython's json reads it. MicroPython's json skips stray commas and
+# colons, so {"password": "x",} reads, and so does {"password" "x"}; CPython's json
+# (tools/configure.py) refuses both. Reading leniently would be the riskier choice: a
+# slip can pair a key with the wrong value (a missing value makes the next key the
+# password). So the device refuses what CPython refuses, as unreadable: defaults, and
+# no login until the file is fixed (fail closed: it may have set a password). That
+# never locks the owner out for good: the file is fixed where it lives (over USB on a
+# board, in the state folder on the simulator), and the device says so (`fix`).
+# configure.py reads the file with parse() below, this very code.
 import json
 
 FILE_NAME = "config.json"
@@ -32,6 +43,9 @@ MAX_HOSTNAME_LEN = 32  # what ESP-IDF and the Pico W's lwIP accept
 _KIND = {str: "text", int: "a whole number", list: "a list"}
 # The password when config.json could not be read: no login succeeds until it is fixed.
 LOCKED = None
+# How the owner fixes an unreadable config.json, for the login page and the log: the
+# board config's "config_fix" (boot/board_json.py; the simulator's says where its file is).
+FIX = "fix it over USB with make deploy"
 
 
 def path_in(state_dir):
@@ -39,29 +53,36 @@ def path_in(state_dir):
     return state_dir.rstrip("/") + "/" + FILE_NAME if state_dir else FILE_NAME
 
 
-def load(path=FILE_NAME, log=print):
+def load(path=FILE_NAME, log=print, fix=FIX):
     """config.json merged over DEFAULTS. Never raises: a board must come up.
 
     A missing file gives the defaults (no SSID: a real board opens its access point;
-    no password). An unreadable file gives the defaults too, but with the password
-    LOCKED: it may have set one. A value of the wrong kind is replaced by its default,
-    and the log says so. A password that is not text (`"password": 1234`) is used as
-    its text: dropping it would leave the device open. The password is never logged.
+    no password). An unreadable file (not strict JSON, not an object, a read error)
+    gives the defaults too, but with the password LOCKED: it may have set one; then
+    conf["locked_message"] is what the login page says, ending in `fix`. A value of the
+    wrong kind is replaced by its default, and the log says so. A password that is not
+    text (`"password": 1234`) is used as its text: dropping it would leave the device
+    open. The password is never logged.
     """
     conf = dict(DEFAULTS)
     try:
-        with open(path) as f:
-            data = json.load(f)
+        f = open(path)
     except OSError:
         log("config: no %s, using defaults" % path)
         return conf
-    except Exception:  # ValueError, MemoryError: still boot
-        data = "not valid JSON"
+    try:
+        with f:
+            data = parse(f.read())
+    except ValueError as exc:  # not strict JSON: says where, never what (a password)
+        data = "not valid JSON (%s)" % exc
+    except Exception:  # OSError, MemoryError, too deep: still boot
+        data = "not readable"
     if not isinstance(data, dict):
         # It may have held a password: fail closed, and say how to get back in.
         conf["password"] = LOCKED
-        log("config: %s is %s; using defaults, and refusing logins until it is fixed"
-            " over USB (make deploy)" % (path, data if type(data) is str else "not an object"))
+        conf["locked_message"] = "config.json could not be read; %s." % fix
+        log("config: %s is %s; using defaults, and refusing logins until it is fixed (%s)"
+            % (path, data if type(data) is str else "not an object", fix))
         return conf
     for key, default in DEFAULTS.items():
         value = data.get(key, default)
@@ -84,6 +105,137 @@ def load(path=FILE_NAME, log=print):
         if mqtt is not None:
             conf["mqtt"] = mqtt
     return conf
+
+
+def parse(text):
+    """The JSON value `text` holds, by the one rule for config.json: strict JSON, as
+    CPython's json reads it (NaN and Infinity aside, which neither side writes).
+    ValueError says what is wrong and where (line and column), quoting nothing."""
+    problem = strict_error(text)
+    if problem:
+        raise ValueError(problem)
+    return json.loads(text)
+
+
+def strict_error(text):
+    """None when `text` is exactly one JSON value (RFC 8259), surrounded by nothing but
+    whitespace; else what is wrong and where."""
+    try:
+        end = _space(text, _value(text, _space(text, 0)))
+        if end < len(text):
+            _fail("text after the end", text, end)
+    except _NotJson as exc:
+        return exc.args[0]
+    return None
+
+
+class _NotJson(Exception):
+    pass
+
+
+_SPACE = " \t\n\r"
+_DIGITS = "0123456789"
+_ESCAPES = '"\\/bfnrt'
+_HEX = "0123456789abcdefABCDEF"
+
+
+def _fail(what, text, i):
+    line = text.count("\n", 0, i) + 1
+    raise _NotJson("%s at line %d, column %d" % (what, line, i - text.rfind("\n", 0, i)))
+
+
+def _space(text, i):
+    while text[i:i + 1] in _SPACE and i < len(text):
+        i += 1
+    return i
+
+
+def _value(text, i):
+    """The end of the JSON value at text[i] (where no whitespace is)."""
+    c = text[i:i + 1]
+    if c == "{":
+        return _members(text, _space(text, i + 1), "}")
+    if c == "[":
+        return _members(text, _space(text, i + 1), "]")
+    if c == '"':
+        return _string(text, i)
+    for word in ("true", "false", "null"):
+        if text.startswith(word, i):
+            return i + len(word)
+    return _number(text, i)
+
+
+def _members(text, i, close):
+    # An object's "name": value pairs or an array's values, each after a single
+    # comma: a comma before the close, two in a row, or none between, is not JSON.
+    if text[i:i + 1] == close:
+        return i + 1
+    while True:
+        if close == "}":
+            if text[i:i + 1] != '"':
+                _fail('expected a "name"', text, i)
+            i = _space(text, _string(text, i))
+            if text[i:i + 1] != ":":
+                _fail("expected ':'", text, i)
+            i = _space(text, i + 1)
+        i = _space(text, _value(text, i))
+        c = text[i:i + 1]
+        if c == close:
+            return i + 1
+        if c != ",":
+            _fail("expected ',' or '%s'" % close, text, i)
+        i = _space(text, i + 1)
+
+
+def _string(text, i):
+    j = i + 1
+    while True:
+        c = text[j:j + 1]
+        if c == '"':
+            return j + 1
+        if c == "":
+            _fail("a string not closed", text, i)
+        if c == "\\":
+            e = text[j + 1:j + 2]
+            if e == "u" and len(text) >= j + 6 and all(h in _HEX for h in text[j + 2:j + 6]):
+                j += 6
+                continue
+            if e == "" or e not in _ESCAPES:
+                _fail("a bad escape", text, j)
+            j += 2
+            continue
+        if ord(c) < 0x20:
+            _fail("a control character in a string", text, j)
+        j += 1
+
+
+def _digits(text, i):
+    while text[i:i + 1] in _DIGITS and i < len(text):
+        i += 1
+    return i
+
+
+def _number(text, i):
+    j = i + 1 if text[i:i + 1] == "-" else i
+    k = _digits(text, j)
+    if k == j:
+        _fail("expected a value", text, i)
+    if text[j] == "0" and k > j + 1:
+        _fail("a number with a leading 0", text, j)
+    if text[k:k + 1] == ".":
+        j = _digits(text, k + 1)
+        if j == k + 1:
+            _fail("expected a digit after '.'", text, j)
+        k = j
+    if text[k:k + 1] in ("e", "E"):
+        k += 1
+        if text[k:k + 1] in ("+", "-"):
+            k += 1
+        j = _digits(text, k)
+        if j == k:
+            _fail("expected a digit in the exponent", text, j)
+        k = j
+    return k
 
 
 def device_value_error(key, value):

@@ -24,7 +24,7 @@ def load_configs(argv):
         print("pinsock: " + str(exc))
         return None
     board["config_path"] = path = config_json.path_in(board["state_dir"])
-    return board, config_json.load(path)
+    return board, config_json.load(path, fix=board["config_fix"])
 
 
 def load_hardware(board):

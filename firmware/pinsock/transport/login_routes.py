@@ -12,6 +12,8 @@ from .http import App, Response, already_handled, take_connection, write_respons
 SESSION_COOKIE = "pinsock_session"
 LOCKED = None  # the password when config.json was unreadable (boot/config_json.py)
 OPEN_PATHS = ("/login", "/logout")  # the only routes open without a session
+# What the login page says then, on a board; boot/config_json.py makes each board's
+# (the board config's "config_fix").
 LOCKED_MESSAGE = "config.json could not be read; fix it over USB with make deploy."
 _HEAD = (b'<!doctype html><meta charset="utf-8"><meta name="viewport" content='
          b'"width=device-width"><title>pinsock: log in</title><style>body{font:16px '
@@ -61,14 +63,17 @@ def form_password(request):
     return None if value is None else value.encode()
 
 
-def add_routes(app, password):
+def add_routes(app, password, locked_message=None):
     """Add GET /login, POST /login and POST /logout to `app`.
 
-    `password` is config.json's; None (LOCKED) when it was unreadable. Returns the
+    `password` is config.json's; None (LOCKED) when it was unreadable, and then
+    `locked_message` (boot/config_json.py: how to fix it on this board) is what the
+    login page says, LOCKED_MESSAGE when not given. Returns the
     gate for before_request: gate(request) is None when the request may go on, else
     the answer to send instead."""
     sessions = Sessions()
     throttle = LoginThrottle(password)
+    locked_message = locked_message or LOCKED_MESSAGE
     # A login's answer comes within this many ms: its turn, a wrong one's delay, and
     # the request deadline again for writing the answer.
     login_deadline_ms = (throttle.worst_wait_ms() + throttle.max_delay_ms
@@ -86,12 +91,12 @@ def add_routes(app, password):
     async def login_form(request):
         if has_session(request):
             return see_other("/")
-        return page(LOCKED_MESSAGE if password is LOCKED else "", 200, "OK")
+        return page(locked_message if password is LOCKED else "", 200, "OK")
 
     @app.post("/login")
     async def log_in(request):
         if password is LOCKED:
-            return page(LOCKED_MESSAGE, 403, "Forbidden")
+            return page(locked_message, 403, "Forbidden")
         guess = form_password(request)
         if guess is None:
             return page("Send the password as the form field password"

@@ -96,7 +96,7 @@ def make_app(service, description, conf, names, addresses, hardware=None,
     if conf["password"] != "":
         from . import login_routes
 
-        gate = login_routes.add_routes(app, conf["password"])
+        gate = login_routes.add_routes(app, conf["password"], conf.get("locked_message"))
 
     @app.before_request
     async def check_request(request):

@@ -155,7 +155,7 @@ def ask_mqtt(block, mqtt_json, read=input, read_secret=getpass.getpass):
     # The firmware's own reading of the block: what it would log, configure says now.
     said = []
     if mqtt_json.mqtt_block(block, "config.json", said.append) is None:
-        raise ValueError("mqtt block refused: %s" % "; ".join(said))
+        raise ConfigureError("mqtt block refused: %s" % "; ".join(said))
     for line in said:
         print("  " + line)
     return block

@@ -69,3 +69,14 @@ def test_parse_says_what_and_where():
 def test_a_good_file_is_not_locked():
     conf, log = load("cjgood", '{"password": "x", "hostname": "kitchen"}')
     assert conf["password"] == "x" and "locked_message" not in conf and log == []
+
+
+def test_only_the_wifi_setups_temporary_file_left_is_used():
+    # A power cut between the Wi-Fi setup's removing config.json and its rename (FAT).
+    d = scratch_dir("configjson_tmp")
+    with open(d + "/config.json.tmp", "w") as f:
+        f.write('{"wifi_ssid": "home", "password": "owner"}')
+    log = []
+    conf = config_json.load(d + "/config.json", log.append)
+    assert conf["wifi_ssid"] == "home" and conf["password"] == "owner"
+    assert log == ["config: no %s/config.json, using %s/config.json.tmp" % (d, d)], log

@@ -57,7 +57,7 @@ def load(path=FILE_NAME, log=print, fix=FIX):
     """config.json merged over DEFAULTS. Never raises: a board must come up.
 
     A missing file gives the defaults (no SSID: a real board opens its access point;
-    no password). An unreadable file (not strict JSON, not an object, a read error)
+    no password), unless the Wi-Fi setup's config.json.tmp is there instead. An unreadable file (not strict JSON, not an object, a read error)
     gives the defaults too, but with the password LOCKED: it may have set one; then
     conf["locked_message"] is what the login page says, ending in `fix`. A value of the
     wrong kind is replaced by its default, and the log says so. A password that is not
@@ -68,8 +68,16 @@ def load(path=FILE_NAME, log=print, fix=FIX):
     try:
         f = open(path)
     except OSError:
-        log("config: no %s, using defaults" % path)
-        return conf
+        try:
+            # The Wi-Fi setup (transport/wifisetup.py) writes config.json.tmp and
+            # renames it over config.json; where rename cannot replace a file (FAT) it
+            # removes the old one first, and a power cut right then leaves the new
+            # one only there.
+            f = open(path + ".tmp")
+            log("config: no %s, using %s.tmp" % (path, path))
+        except OSError:
+            log("config: no %s, using defaults" % path)
+            return conf
     try:
         with f:
             data = parse(f.read())

@@ -57,8 +57,9 @@ def load(path=FILE_NAME, log=print, fix=FIX):
     """config.json merged over DEFAULTS. Never raises: a board must come up.
 
     A missing file gives the defaults (no SSID: a real board opens its access point;
-    no password), unless the Wi-Fi setup's config.json.tmp is there instead. An unreadable file (not strict JSON, not an object, a read error)
-    gives the defaults too, but with the password LOCKED: it may have set one; then
+    no password), unless the Wi-Fi setup's config.json.tmp is there instead. An
+    unreadable file (not strict JSON, not an object, a read error) gives the defaults
+    too, but with the password LOCKED: it may have set one; then
     conf["locked_message"] is what the login page says, ending in `fix`. A value of the
     wrong kind is replaced by its default, and the log says so. A password that is not
     text (`"password": 1234`) is used as its text: dropping it would leave the device

@@ -90,7 +90,8 @@ class Dashboard:
         expect(self.page.locator("#conn")).to_have_attribute("data-s", state, timeout=timeout)
 
     def dip(self, n):
-        return self.page.get_by_role("switch", name="DIP %d" % n, exact=True)
+        """DIP switch n's indicator in the DIP card: data-on "true" or "false"."""
+        return self.page.locator("#dip%d" % n)
 
     def level(self, h):
         return self.page.locator("#io-%s .lv" % h)
@@ -167,7 +168,7 @@ def screenshot(browser, start_sim, request):
     for io in (1, 4, 6):
         assert sim.control("set %d 0" % io) == "ok"
     assert sim.control("set 8 1") == "ok"
-    expect(d.dip(7)).to_have_attribute("aria-checked", "true")
+    expect(d.dip(7)).to_have_attribute("data-on", "true")
     page.get_by_label("Direction of GPIO 10").select_option("1")
     d.output_toggle("GPIO 10").click()
     expect(d.level("a")).to_have_text("1 high")
@@ -181,13 +182,13 @@ def screenshot(browser, start_sim, request):
 
 def test_switch_flipped_on_control_port_shows(dash):
     sim = dash.sim
-    expect(dash.dip(3)).to_have_attribute("aria-checked", "false")
+    expect(dash.dip(3)).to_have_attribute("data-on", "false")
     assert sim.control("set 2 0") == "ok"  # active-low: level 0 is On
-    expect(dash.dip(3)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(3)).to_have_attribute("data-on", "true")
     expect(dash.level("2")).to_have_text("0 low")
     expect(dash.newest_change()).to_contain_text("DIP 3 → On")
     assert sim.control("set 2 1") == "ok"
-    expect(dash.dip(3)).to_have_attribute("aria-checked", "false")
+    expect(dash.dip(3)).to_have_attribute("data-on", "false")
     expect(dash.newest_change()).to_contain_text("DIP 3 → Off")
     # A plain input's level is pushed too (the page set its update trigger).
     assert sim.control("set 11 1") == "ok"
@@ -201,7 +202,7 @@ def test_simulator_panel_drives_pins(dash):
     virtual = page.get_by_role("button", name="Virtual DIP 5")
     expect(virtual).to_have_attribute("aria-pressed", "false")
     virtual.click()
-    expect(dash.dip(5)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(5)).to_have_attribute("data-on", "true")
     expect(virtual).to_have_attribute("aria-pressed", "true")
     assert sim.control("get 4") == "0"
     page.get_by_role("button", name="GPIO 12: low").click()
@@ -246,7 +247,7 @@ def test_reconnects_after_the_device_restarts(dash):
     sim, page = dash.sim, dash.page
     dash.allowed += NETWORK_ERRORS
     assert sim.control("set 1 0") == "ok"
-    expect(dash.dip(2)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(2)).to_have_attribute("data-on", "true")
     page.get_by_label("Name").fill("survivor")
     page.get_by_label("Name").press("Enter")
     expect(page.locator("h1")).to_have_text("survivor")
@@ -263,13 +264,13 @@ def test_reconnects_after_the_device_restarts(dash):
     sim.start()  # same ports and flash; the simulated switches start released
     dash.expect_state("live", timeout=RECONNECT_MS)
     # State is read again: DIP 2 was released while the page was away.
-    expect(dash.dip(2)).to_have_attribute("aria-checked", "false")
+    expect(dash.dip(2)).to_have_attribute("data-on", "false")
     # A restart is no change of an input: the list says it restarted (its log is new).
     dash.expect_changes("Device restarted", "DIP 2 → On")
     expect(page.locator("h1")).to_have_text("survivor")  # kept on the device's flash
     # And changes are pushed live again, update triggers included.
     assert sim.control("set 7 0") == "ok"
-    expect(dash.dip(8)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(8)).to_have_attribute("data-on", "true")
     assert sim.control("set 8 1") == "ok"
     expect(dash.level("8")).to_have_text("1 high")
     dash.expect_changes("GPIO 8 → 1 high", "DIP 8 → On", "Device restarted", "DIP 2 → On")
@@ -341,7 +342,7 @@ def test_changes_missed_while_disconnected_are_listed_once(start_sim, open_dashb
     d.reconnect()
     d.expect_changes("GPIO 9 → 0 low", "DIP 6 → On", "GPIO 9 → 1 high", "DIP 2 → Off",
                      "DIP 2 → On")
-    expect(d.dip(6)).to_have_attribute("aria-checked", "true")
+    expect(d.dip(6)).to_have_attribute("data-on", "true")
     # Live again: the next change is added once, after the missed ones.
     assert sim.control("set 5 1") == "ok"
     d.expect_changes("DIP 6 → Off", "GPIO 9 → 0 low", "DIP 6 → On", "GPIO 9 → 1 high",
@@ -387,7 +388,7 @@ def test_log_read_that_failed_is_retried(start_sim, open_dashboard):
     d.page.route(re.compile(r"/log\?"), lambda route: (failed.append(route.request.url),
                                                        route.abort()))
     change(d.sim, 4, 0)
-    expect(d.dip(5)).to_have_attribute("aria-checked", "true")  # the report arrived
+    expect(d.dip(5)).to_have_attribute("data-on", "true")  # the report arrived
     for _ in range(50):
         if failed:
             break
@@ -420,19 +421,19 @@ def test_login_required_reloads_the_page_once(open_dashboard):
         page.wait_for_timeout(100)
     assert len(refused) >= 2 and len(loads) == 1, (refused, loads)
     dash.expect_state("live")
-    expect(dash.dip(1)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(1)).to_have_attribute("data-on", "true")
     # More 401s, each answered before a later switch report: no reload follows them.
     page.evaluate("window.sameDocument = true")
     for level in (0, 1):
         asked = len(refused)
         assert dash.sim.control("set 1 %d" % level) == "ok"
-        expect(dash.dip(2)).to_have_attribute("aria-checked", str(level == 0).lower())
+        expect(dash.dip(2)).to_have_attribute("data-on", str(level == 0).lower())
         for _ in range(50):
             if len(refused) > asked:
                 break
             page.wait_for_timeout(100)
         assert len(refused) > asked
-    expect(dash.dip(2)).to_have_attribute("aria-checked", "false")
+    expect(dash.dip(2)).to_have_attribute("data-on", "false")
     assert page.evaluate("window.sameDocument") is True and len(loads) == 1
 
 
@@ -481,7 +482,7 @@ def test_replaced_by_another_client_then_take_over(dash):
         assert closed.value.rcvd.code == 4001
     # Live again for real: a change shows.
     assert dash.sim.control("set 0 0") == "ok"
-    expect(dash.dip(1)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(1)).to_have_attribute("data-on", "true")
 
 
 def test_output_shows_only_what_the_device_confirms(open_dashboard):
@@ -539,7 +540,7 @@ def test_dead_connection_is_detected(open_dashboard):
         os.kill(pid, signal.SIGCONT)
     d.expect_state("live", timeout=RECONNECT_MS)
     assert d.sim.control("set 5 0") == "ok"
-    expect(d.dip(6)).to_have_attribute("aria-checked", "true")
+    expect(d.dip(6)).to_have_attribute("data-on", "true")
 
 
 def test_sim_endpoint_validates_input(start_sim):

@@ -662,14 +662,16 @@ def test_timeline_on_a_phone_tap_pinch_and_drag(start_sim, open_dashboard):
     sim = start_sim(max_clients=1, debounce_ms=0)
     d = open_dashboard(sim=sim, context=PHONE)
     page = d.page
-    (record,) = [change(sim, 0, 0)]  # DIP 1 On
+    record = change(sim, 0, 0)  # DIP 1 On
     trace = page.locator("#tl-0")
     expect(trace).to_have_attribute("data-edges", "%d:0" % record["t"])
-    trace.scroll_into_view_if_needed()
+    trace.evaluate("e => e.scrollIntoView({block: 'center'})")  # not under the header
     box = page.locator("#tl-0 canvas").bounding_box()
     y = box["y"] + box["height"] / 2
+    # Drawn live: once "now" is half a second past the edge, tap between the two.
+    page.wait_for_function("+document.getElementById('tl').dataset.t1 > %d" % (record["t"] + 500))
     now = int(page.locator("#tl").get_attribute("data-t1"))
-    page.touchscreen.tap(*timeline_x(page, "0", (record["t"] + now) / 2))  # since the edge
+    page.touchscreen.tap(*timeline_x(page, "0", (record["t"] + now) / 2))
     expect(page.locator("#tip")).to_have_text(re.compile(r"^DIP 1: On since \d\d:\d\d:"))
     view = page.locator("#tl")
     assert view.get_attribute("data-span") == "60000"

@@ -160,7 +160,8 @@ def dash(open_dashboard):
 
 @pytest.fixture
 def screenshot(browser, start_sim, request):
-    """Once per module: docs/screenshot.png of a dashboard with some activity."""
+    """Once per module: docs/screenshot.png of a dashboard with some activity, the whole
+    page (PINSOCK_SCREENSHOT=1 replaces the committed one)."""
     if getattr(request.module, "_screenshot_taken", False):
         return
     request.module._screenshot_taken = True
@@ -175,9 +176,29 @@ def screenshot(browser, start_sim, request):
     d.output_toggle("GPIO 10").click()
     expect(d.level("a")).to_have_text("1 high")
     expect(d.level("8")).to_have_text("1 high")
+    # Something for the timeline: pulses on GPIO 11 and 12, DIP 2 on for a while.
+    for io, level, hold in ((11, 1, 0.3), (1, 0, 0.2), (11, 0, 0.5), (12, 1, 0.15),
+                            (12, 0, 0.15), (11, 1, 0.6), (1, 1, 0.3), (11, 0, 0.3),
+                            (12, 1, 0.2), (12, 0, 0.4)):
+        assert sim.control("set %d %d" % (io, level)) == "ok"
+        time.sleep(hold)
+    expect(page.locator("#tl-c")).to_have_attribute("data-edges",
+                                                    re.compile(r"^(\d+:[01] ){3}\d+:0$"))
+    for _ in range(3):
+        page.get_by_role("button", name="Zoom in").click()
+    page.get_by_role("button", name="Live").click()  # held still for the hover
+    box = page.locator("#tl-b canvas").bounding_box()
+    edges = [int(e.split(":")[0]) for e in
+             page.locator("#tl-b").get_attribute("data-edges").split()]
+    t0, t1 = (int(page.locator("#tl").get_attribute(a)) for a in ("data-t0", "data-t1"))
+    page.mouse.move(box["x"] + ((edges[2] + edges[3]) / 2 - t0) / (t1 - t0) * box["width"],
+                    box["y"] + box["height"] / 2)
+    expect(page.locator("#tip")).to_contain_text("GPIO 11: 1 high for")
     page.wait_for_timeout(300)  # the simulator panel refreshes 100 ms after a change
     SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    # The hover scrolled down; the whole page is shown as at the top, its header there.
+    page.add_style_tag(content="header{position:static}")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
     d.close()
     assert not d.unexpected_errors(), d.errors
 

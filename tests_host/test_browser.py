@@ -30,6 +30,7 @@ SCREENSHOT = (_ROOT / "docs" / "screenshot.png"
               or not (_ROOT / "docs" / "screenshot.png").exists()
               else _ROOT / "build" / "screenshot.png")
 VIEWPORT = {"width": 1200, "height": 900}
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
 WAIT_MS = 5000  # a pushed change or a reply shows within this
 RECONNECT_MS = 12000  # backoff reaches at most 10 s between attempts
 
@@ -71,11 +72,11 @@ def expect(locator):
 class Dashboard:
     """One browser page showing one simulator's dashboard."""
 
-    def __init__(self, browser, sim, query="", ws_route=None):
+    def __init__(self, browser, sim, query="", ws_route=None, context=None):
         self.sim = sim
         self.allowed = []  # regexes of console errors this test expects
         self.errors = []
-        self.context = browser.new_context(viewport=VIEWPORT)
+        self.context = browser.new_context(**(context or {"viewport": VIEWPORT}))
         self.page = page = self.context.new_page()
         page.set_default_timeout(WAIT_MS)
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
@@ -90,7 +91,8 @@ class Dashboard:
         expect(self.page.locator("#conn")).to_have_attribute("data-s", state, timeout=timeout)
 
     def dip(self, n):
-        return self.page.get_by_role("switch", name="DIP %d" % n, exact=True)
+        """DIP switch n's indicator in the DIP card: data-on "true" or "false"."""
+        return self.page.locator("#dip%d" % n)
 
     def level(self, h):
         return self.page.locator("#io-%s .lv" % h)
@@ -130,14 +132,15 @@ class Dashboard:
 
 @pytest.fixture
 def open_dashboard(browser, start_sim, screenshot):
-    """Factory: open_dashboard(query, ws_route, sim) -> Dashboard on `sim` or a new one.
+    """Factory: open_dashboard(query, ws_route, sim, context) -> Dashboard on `sim` or a
+    new one; `context`: the browser context's options (PHONE), else VIEWPORT.
 
     After the test, each page must have logged no console error it did not expect.
     """
     opened = []
 
-    def open_one(query="", ws_route=None, sim=None):
-        d = Dashboard(browser, sim or start_sim(max_clients=1), query, ws_route)
+    def open_one(query="", ws_route=None, sim=None, context=None):
+        d = Dashboard(browser, sim or start_sim(max_clients=1), query, ws_route, context)
         opened.append(d)
         return d
 
@@ -157,7 +160,8 @@ def dash(open_dashboard):
 
 @pytest.fixture
 def screenshot(browser, start_sim, request):
-    """Once per module: docs/screenshot.png of a dashboard with some activity."""
+    """Once per module: docs/screenshot.png of a dashboard with some activity, the whole
+    page (PINSOCK_SCREENSHOT=1 replaces the committed one)."""
     if getattr(request.module, "_screenshot_taken", False):
         return
     request.module._screenshot_taken = True
@@ -167,27 +171,47 @@ def screenshot(browser, start_sim, request):
     for io in (1, 4, 6):
         assert sim.control("set %d 0" % io) == "ok"
     assert sim.control("set 8 1") == "ok"
-    expect(d.dip(7)).to_have_attribute("aria-checked", "true")
+    expect(d.dip(7)).to_have_attribute("data-on", "true")
     page.get_by_label("Direction of GPIO 10").select_option("1")
     d.output_toggle("GPIO 10").click()
     expect(d.level("a")).to_have_text("1 high")
     expect(d.level("8")).to_have_text("1 high")
+    # Something for the timeline: pulses on GPIO 11 and 12, DIP 2 on for a while.
+    for io, level, hold in ((11, 1, 0.3), (1, 0, 0.2), (11, 0, 0.5), (12, 1, 0.15),
+                            (12, 0, 0.15), (11, 1, 0.6), (1, 1, 0.3), (11, 0, 0.3),
+                            (12, 1, 0.2), (12, 0, 0.4)):
+        assert sim.control("set %d %d" % (io, level)) == "ok"
+        time.sleep(hold)
+    expect(page.locator("#tl-c")).to_have_attribute("data-edges",
+                                                    re.compile(r"^(\d+:[01] ){3}\d+:0$"))
+    for _ in range(3):
+        page.get_by_role("button", name="Zoom in").click()
+    page.get_by_role("button", name="Live").click()  # held still for the hover
+    box = page.locator("#tl-b canvas").bounding_box()
+    edges = [int(e.split(":")[0]) for e in
+             page.locator("#tl-b").get_attribute("data-edges").split()]
+    t0, t1 = (int(page.locator("#tl").get_attribute(a)) for a in ("data-t0", "data-t1"))
+    page.mouse.move(box["x"] + ((edges[2] + edges[3]) / 2 - t0) / (t1 - t0) * box["width"],
+                    box["y"] + box["height"] / 2)
+    expect(page.locator("#tip")).to_contain_text("GPIO 11: 1 high for")
     page.wait_for_timeout(300)  # the simulator panel refreshes 100 ms after a change
     SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    # The hover scrolled down; the whole page is shown as at the top, its header there.
+    page.add_style_tag(content="header{position:static}")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
     d.close()
     assert not d.unexpected_errors(), d.errors
 
 
 def test_switch_flipped_on_control_port_shows(dash):
     sim = dash.sim
-    expect(dash.dip(3)).to_have_attribute("aria-checked", "false")
+    expect(dash.dip(3)).to_have_attribute("data-on", "false")
     assert sim.control("set 2 0") == "ok"  # active-low: level 0 is On
-    expect(dash.dip(3)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(3)).to_have_attribute("data-on", "true")
     expect(dash.level("2")).to_have_text("0 low")
     expect(dash.newest_change()).to_contain_text("DIP 3 → On")
     assert sim.control("set 2 1") == "ok"
-    expect(dash.dip(3)).to_have_attribute("aria-checked", "false")
+    expect(dash.dip(3)).to_have_attribute("data-on", "false")
     expect(dash.newest_change()).to_contain_text("DIP 3 → Off")
     # A plain input's level is pushed too (the page set its update trigger).
     assert sim.control("set 11 1") == "ok"
@@ -201,7 +225,7 @@ def test_simulator_panel_drives_pins(dash):
     virtual = page.get_by_role("button", name="Virtual DIP 5")
     expect(virtual).to_have_attribute("aria-pressed", "false")
     virtual.click()
-    expect(dash.dip(5)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(5)).to_have_attribute("data-on", "true")
     expect(virtual).to_have_attribute("aria-pressed", "true")
     assert sim.control("get 4") == "0"
     page.get_by_role("button", name="GPIO 12: low").click()
@@ -246,7 +270,7 @@ def test_reconnects_after_the_device_restarts(dash):
     sim, page = dash.sim, dash.page
     dash.allowed += NETWORK_ERRORS
     assert sim.control("set 1 0") == "ok"
-    expect(dash.dip(2)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(2)).to_have_attribute("data-on", "true")
     page.get_by_label("Name").fill("survivor")
     page.get_by_label("Name").press("Enter")
     expect(page.locator("h1")).to_have_text("survivor")
@@ -263,13 +287,13 @@ def test_reconnects_after_the_device_restarts(dash):
     sim.start()  # same ports and flash; the simulated switches start released
     dash.expect_state("live", timeout=RECONNECT_MS)
     # State is read again: DIP 2 was released while the page was away.
-    expect(dash.dip(2)).to_have_attribute("aria-checked", "false")
+    expect(dash.dip(2)).to_have_attribute("data-on", "false")
     # A restart is no change of an input: the list says it restarted (its log is new).
     dash.expect_changes("Device restarted", "DIP 2 → On")
     expect(page.locator("h1")).to_have_text("survivor")  # kept on the device's flash
     # And changes are pushed live again, update triggers included.
     assert sim.control("set 7 0") == "ok"
-    expect(dash.dip(8)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(8)).to_have_attribute("data-on", "true")
     assert sim.control("set 8 1") == "ok"
     expect(dash.level("8")).to_have_text("1 high")
     dash.expect_changes("GPIO 8 → 1 high", "DIP 8 → On", "Device restarted", "DIP 2 → On")
@@ -341,7 +365,7 @@ def test_changes_missed_while_disconnected_are_listed_once(start_sim, open_dashb
     d.reconnect()
     d.expect_changes("GPIO 9 → 0 low", "DIP 6 → On", "GPIO 9 → 1 high", "DIP 2 → Off",
                      "DIP 2 → On")
-    expect(d.dip(6)).to_have_attribute("aria-checked", "true")
+    expect(d.dip(6)).to_have_attribute("data-on", "true")
     # Live again: the next change is added once, after the missed ones.
     assert sim.control("set 5 1") == "ok"
     d.expect_changes("DIP 6 → Off", "GPIO 9 → 0 low", "DIP 6 → On", "GPIO 9 → 1 high",
@@ -387,7 +411,7 @@ def test_log_read_that_failed_is_retried(start_sim, open_dashboard):
     d.page.route(re.compile(r"/log\?"), lambda route: (failed.append(route.request.url),
                                                        route.abort()))
     change(d.sim, 4, 0)
-    expect(d.dip(5)).to_have_attribute("aria-checked", "true")  # the report arrived
+    expect(d.dip(5)).to_have_attribute("data-on", "true")  # the report arrived
     for _ in range(50):
         if failed:
             break
@@ -420,19 +444,19 @@ def test_login_required_reloads_the_page_once(open_dashboard):
         page.wait_for_timeout(100)
     assert len(refused) >= 2 and len(loads) == 1, (refused, loads)
     dash.expect_state("live")
-    expect(dash.dip(1)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(1)).to_have_attribute("data-on", "true")
     # More 401s, each answered before a later switch report: no reload follows them.
     page.evaluate("window.sameDocument = true")
     for level in (0, 1):
         asked = len(refused)
         assert dash.sim.control("set 1 %d" % level) == "ok"
-        expect(dash.dip(2)).to_have_attribute("aria-checked", str(level == 0).lower())
+        expect(dash.dip(2)).to_have_attribute("data-on", str(level == 0).lower())
         for _ in range(50):
             if len(refused) > asked:
                 break
             page.wait_for_timeout(100)
         assert len(refused) > asked
-    expect(dash.dip(2)).to_have_attribute("aria-checked", "false")
+    expect(dash.dip(2)).to_have_attribute("data-on", "false")
     assert page.evaluate("window.sameDocument") is True and len(loads) == 1
 
 
@@ -481,7 +505,7 @@ def test_replaced_by_another_client_then_take_over(dash):
         assert closed.value.rcvd.code == 4001
     # Live again for real: a change shows.
     assert dash.sim.control("set 0 0") == "ok"
-    expect(dash.dip(1)).to_have_attribute("aria-checked", "true")
+    expect(dash.dip(1)).to_have_attribute("data-on", "true")
 
 
 def test_output_shows_only_what_the_device_confirms(open_dashboard):
@@ -539,7 +563,7 @@ def test_dead_connection_is_detected(open_dashboard):
         os.kill(pid, signal.SIGCONT)
     d.expect_state("live", timeout=RECONNECT_MS)
     assert d.sim.control("set 5 0") == "ok"
-    expect(d.dip(6)).to_have_attribute("aria-checked", "true")
+    expect(d.dip(6)).to_have_attribute("data-on", "true")
 
 
 def test_sim_endpoint_validates_input(start_sim):
@@ -612,6 +636,231 @@ def test_the_mqtt_link_shows_connected_then_why_not_and_the_retry_then_connected
         expect(shown).to_have_attribute("data-c", "1")
     finally:
         broker.stop()
+
+
+# --- the timeline -----------------------------------------------------------------------
+def duration(ms):
+    """A time between edges as the page writes it (index.html dur)."""
+    return "%d ms" % ms if ms < 1000 else "%.3f s" % (ms / 1000)
+
+
+def held_records(sim, count, timeout=WAIT_MS / 1000):
+    """The event log once it holds `count` records."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = log_records(sim)
+        if len(records) >= count or time.monotonic() > deadline:
+            return records
+        time.sleep(0.05)
+
+
+def timeline_x(page, h, t):
+    """Where device time `t` (ms since boot) is on IO h's trace, in page pixels."""
+    box = page.locator("#tl-%s canvas" % h).bounding_box()
+    view = page.locator("#tl")
+    t0, t1 = (int(view.get_attribute(a)) for a in ("data-t0", "data-t1"))
+    assert t0 <= t <= t1, (t0, t, t1)
+    return box["x"] + (t - t0) / (t1 - t0) * box["width"], box["y"] + box["height"] / 2
+
+
+def test_timeline_shows_the_edges_and_the_times_between_them(start_sim, open_dashboard):
+    sim = start_sim(max_clients=1, debounce_ms=100)
+    d = open_dashboard(sim=sim)
+    page = d.page
+    # A known pattern on GPIO 9, an input: high 0.3 s, low 1.2 s, high 0.4 s, then low.
+    for level, hold in ((1, 0.3), (0, 1.2), (1, 0.4), (0, 0)):
+        assert sim.control("set 9 %d" % level) == "ok"
+        time.sleep(hold)
+    # A glitch on GPIO 10, shorter than the 100 ms debounce: never logged, never drawn.
+    assert sim.control("set 10 1") == "ok" and sim.control("set 10 0") == "ok"
+    records = held_records(sim, 4)
+    assert [(r["io"], r["v"]) for r in records] == [("9", "1"), ("9", "0"), ("9", "1"),
+                                                   ("9", "0")], records
+    t = [r["t"] for r in records]
+    trace = page.locator("#tl-9")
+    expect(trace).to_have_attribute("data-edges", " ".join("%d:%s" % (r["t"], r["v"])
+                                                           for r in records))
+    expect(page.locator("#tl-a")).to_have_attribute("data-edges", "")
+    # Its text (role img: what a screen reader says) names each stretch between edges.
+    expect(page.get_by_role("img", name=re.compile(r"^GPIO 9: "))).to_have_attribute(
+        "aria-label", re.compile("1 high for %s .*; 0 low for %s .*; 1 high for %s .*; "
+                                 "0 low since " % (duration(t[1] - t[0]), duration(t[2] - t[1]),
+                                                   duration(t[3] - t[2]))))
+    # Zoomed in (the buttons), held still (Live off): hovering a stretch tells its time.
+    for _ in range(3):
+        page.get_by_role("button", name="Zoom in").click()
+    expect(page.locator("#tl")).to_have_attribute("data-span", "7500")
+    live = page.get_by_role("button", name="Live")
+    live.click()
+    expect(live).to_have_attribute("aria-pressed", "false")
+    tip = page.locator("#tip")
+    for a, b, text in ((t[0], t[1], "1 high"), (t[1], t[2], "0 low")):
+        page.mouse.move(*timeline_x(page, "9", (a + b) / 2))
+        expect(tip).to_have_text(re.compile(r"^GPIO 9: %s for %s \(\d\d:\d\d:\d\d\.\d{3} → "
+                                            % (text, re.escape(duration(b - a)))))
+    # Panned: earlier by half the view, and back to following now.
+    t1 = int(page.locator("#tl").get_attribute("data-t1"))
+    page.get_by_role("button", name="Earlier").click()
+    expect(page.locator("#tl")).to_have_attribute("data-t1", str(t1 - 3750))
+    box = page.locator("#tl-9 canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, 100)  # zooms out by 1.25 around the pointer
+    expect(page.locator("#tl")).to_have_attribute("data-span", "9375")
+    live.click()
+    expect(live).to_have_attribute("aria-pressed", "true")
+    # Live: a new edge is added as it happens.
+    assert sim.control("set 9 1") == "ok"
+    expect(trace).to_have_attribute("data-edges", re.compile(r"(\d+:[01] ){4}\d+:1$"))
+
+
+def touch(cdp, kind, *points):
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
+        {"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]})
+
+
+def test_timeline_on_a_phone_tap_pinch_and_drag(start_sim, open_dashboard):
+    sim = start_sim(max_clients=1, debounce_ms=0)
+    d = open_dashboard(sim=sim, context=PHONE)
+    page = d.page
+    record = change(sim, 0, 0)  # DIP 1 On
+    trace = page.locator("#tl-0")
+    expect(trace).to_have_attribute("data-edges", "%d:0" % record["t"])
+    trace.evaluate("e => e.scrollIntoView({block: 'center'})")  # not under the header
+    box = page.locator("#tl-0 canvas").bounding_box()
+    y = box["y"] + box["height"] / 2
+    # Drawn live: once "now" is half a second past the edge, tap between the two.
+    page.wait_for_function("+document.getElementById('tl').dataset.t1 > %d" % (record["t"] + 500))
+    now = int(page.locator("#tl").get_attribute("data-t1"))
+    page.touchscreen.tap(*timeline_x(page, "0", (record["t"] + now) / 2))
+    expect(page.locator("#tip")).to_have_text(re.compile(r"^DIP 1: On since \d\d:\d\d:"))
+    view = page.locator("#tl")
+    assert view.get_attribute("data-span") == "60000"
+    cdp = d.context.new_cdp_session(page)
+    left, width = box["x"], box["width"]
+    # Two fingers from 40 % and 60 % of the trace to 20 % and 80 %: three times closer.
+    touch(cdp, "touchStart", (left + 0.4 * width, y), (left + 0.6 * width, y))
+    for f in (0.35, 0.3, 0.25, 0.2):
+        touch(cdp, "touchMove", (left + f * width, y), (left + (1 - f) * width, y))
+    touch(cdp, "touchEnd")
+    span = int(view.get_attribute("data-span"))
+    assert 18000 <= span <= 22000, span
+    # One finger dragged right: earlier, no longer following now.
+    t1 = int(view.get_attribute("data-t1"))
+    touch(cdp, "touchStart", (left + 0.2 * width, y))
+    for f in (0.3, 0.4, 0.5, 0.6):
+        touch(cdp, "touchMove", (left + f * width, y))
+    touch(cdp, "touchEnd")
+    expect(page.get_by_role("button", name="Live")).to_have_attribute("aria-pressed", "false")
+    moved = t1 - int(view.get_attribute("data-t1"))
+    assert 0.3 * span <= moved <= 0.5 * span, (moved, span)
+
+
+# --- point 8 of issue 16 -----------------------------------------------------------------
+def test_dip_card_is_read_only_indicators(dash):
+    page = dash.page
+    card = page.locator("#dips")
+    # Indicators, not controls: nothing in the card can be pressed or focused.
+    assert card.locator("button, input, [role=switch], [tabindex]").count() == 0
+    expect(dash.dip(3)).to_have_text("DIP 3Off")
+    assert dash.sim.control("set 2 0") == "ok"
+    expect(dash.dip(3)).to_have_attribute("data-on", "true")
+    expect(dash.dip(3)).to_have_text("DIP 3On")
+    # The simulator's switches, which do something, are buttons of their own.
+    expect(page.get_by_role("button", name="Virtual DIP 3")).to_have_attribute(
+        "aria-pressed", "true")
+
+
+def color(locator):
+    return locator.evaluate("e => getComputedStyle(e).color")
+
+
+def test_io_table_colour_follows_meaning_and_inputs_have_no_output(dash):
+    page = dash.page
+    green = page.evaluate("""() => {
+        const e = document.createElement("b"); e.style.color = "var(--ok)";
+        document.body.append(e); const c = getComputedStyle(e).color; e.remove(); return c; }""")
+    assert dash.sim.control("set 0 0") == "ok"
+    on, off = page.locator("#io-0 .on"), page.locator("#io-1 .on")
+    expect(on).to_have_text("On")
+    expect(off).to_have_text("Off")
+    expect(dash.level("1")).to_have_text("1 high")  # the electrical level, secondary
+    assert color(on) == green
+    # An Off switch is not green, neither its meaning nor its (high) level.
+    assert color(off) != green and color(dash.level("1")) != green
+    # A GPIO's level is its meaning: high is green.
+    assert dash.sim.control("set 11 1") == "ok"
+    expect(dash.level("b")).to_have_text("1 high")
+    assert color(dash.level("b")) == green
+    # The Output column: a toggle for an output, nothing ("—") for an input.
+    expect(page.locator("#io-9 td").nth(4)).to_have_text("—")
+    expect(page.locator("#ios")).not_to_contain_text("input")
+    expect(page.get_by_role("button", name="Log out")).to_be_hidden()  # no password here
+
+
+def test_uptime_stops_while_disconnected(open_dashboard):
+    link, ws_route = routed()
+    d = open_dashboard(ws_route=ws_route)
+    uptime = d.page.locator("#st")
+    expect(uptime).to_have_text(re.compile(r"^00:00:0[2-9]$"), timeout=10000)
+    d.cut_off(link)
+    frozen = uptime.text_content()
+    d.page.wait_for_timeout(2500)
+    assert uptime.text_content() == frozen
+    d.reconnect()
+    expect(uptime).not_to_have_text(frozen)  # the device went on counting meanwhile
+
+
+# Issue 16 measured 2,955 px and the first GPIO toggle 1,300 px down at 390x844.
+PHONE_MAX_HEIGHT = 2500  # px; 2,280 measured with a list of changes (at most 12rem)
+
+
+def test_phone_layout_reaches_the_gpio_controls_at_once(start_sim, open_dashboard):
+    sim = start_sim(max_clients=1, debounce_ms=0)
+    for level in (1, 0) * 5:  # a list of changes of some length
+        change(sim, 8, level)
+    d = open_dashboard(sim=sim, context=PHONE)
+    page = d.page
+    d.expect_changes(*["GPIO 8 → " + ("1 high" if i % 2 else "0 low") for i in range(10)])
+    assert page.evaluate("scrollY") == 0
+    first = page.get_by_label("Direction of GPIO 8").bounding_box()
+    # The first GPIO control is on the first screen, without scrolling.
+    assert first["y"] + first["height"] <= 844, first
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height <= PHONE_MAX_HEIGHT, height
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The DIP rows, which repeat the DIP card, are left out of the table on a phone.
+    expect(page.locator("#io-0")).to_be_hidden()
+    expect(d.dip(1)).to_be_visible()
+    # An output's toggle is on the same line as its name.
+    page.get_by_label("Direction of GPIO 8").select_option("1")
+    toggle = d.output_toggle("GPIO 8")
+    expect(toggle).to_be_visible()
+    name = page.locator("#io-8 td").first.bounding_box()
+    box = toggle.bounding_box()
+    assert abs((box["y"] + box["height"] / 2) - (name["y"] + name["height"] / 2)) < 10
+
+
+# --- Take over, after GPIO changes (issue 16 point 1) -------------------------------------
+def test_take_over_after_gpio_changes_is_no_restart(dash):
+    from websockets.sync.client import connect
+
+    sim, page = dash.sim, dash.page
+    assert sim.control("set 9 1") == "ok"
+    dash.expect_changes("GPIO 9 → 1 high")
+    assert sim.control("set 9 0") == "ok"
+    dash.expect_changes("GPIO 9 → 0 low", "GPIO 9 → 1 high")
+    with connect(sim.ws_url()) as other:
+        assert json.loads(other.recv(timeout=5))["seq"] == 2  # the newest record's number
+        dash.expect_state("replaced")
+        page.get_by_role("button", name="Take over").click()
+        dash.expect_state("live")
+    # The page read the uptime and compared (it does before it reads the log again).
+    expect(page.locator("#st")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
+    assert sim.control("set 9 1") == "ok"
+    # Not "Device restarted", and each change once, the new one added once.
+    dash.expect_changes("GPIO 9 → 1 high", "GPIO 9 → 0 low", "GPIO 9 → 1 high")
+    edges = page.locator("#tl-9").get_attribute("data-edges").split()
+    assert [e.split(":")[1] for e in edges] == ["1", "0", "1"], edges
 
 
 def test_no_console_errors_in_any_test():

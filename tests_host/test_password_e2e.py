@@ -454,6 +454,10 @@ def test_browser_logs_in_through_the_form_and_sees_the_switches(sim, page):
 
     page.goto(sim.base_url + "/")
     expect(page).to_have_url(sim.base_url + "/login")
+    # Styled as the page is: a card, the page's accent on the button.
+    assert page.locator("main").evaluate("e => getComputedStyle(e).borderRadius") != "0px"
+    assert page.get_by_role("button", name="Log in").evaluate(
+        "e => getComputedStyle(e).backgroundColor") == "rgb(11, 99, 206)"
     page.get_by_label("Password").fill("not it")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_have_text("Wrong password.")
@@ -461,12 +465,35 @@ def test_browser_logs_in_through_the_form_and_sees_the_switches(sim, page):
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(sim.base_url + "/")
     expect(page.locator("#conn")).to_have_attribute("data-s", "live")
-    dip1 = page.get_by_role("switch", name="DIP 1", exact=True)
-    expect(dip1).to_have_attribute("aria-checked", "false")
+    dip1 = page.locator("#dip1")  # its indicator in the DIP card
+    expect(dip1).to_have_attribute("data-on", "false")
     assert sim.control("set 0 0") == "ok"
-    expect(dip1).to_have_attribute("aria-checked", "true")
+    expect(dip1).to_have_attribute("data-on", "true")
     assert page.evaluate("document.cookie") == ""  # HttpOnly: no script sees the session
 
     # The device restarts: sessions are gone, and the page goes back to the login.
     sim.restart()
     expect(page).to_have_url(sim.base_url + "/login", timeout=30000)
+
+
+@pytest.mark.browser
+def test_browser_log_out_ends_the_session(sim, page):
+    from playwright.sync_api import expect
+
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append("pageerror: %s" % e))
+    page.goto(sim.base_url + "/login")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(sim.base_url + "/")
+    expect(page.locator("#conn")).to_have_attribute("data-s", "live")
+    log_out = page.get_by_role("button", name="Log out")
+    expect(log_out).to_be_visible()  # /board says "login": true
+    log_out.click()
+    expect(page).to_have_url(sim.base_url + "/login")
+    expect(page.get_by_label("Password")).to_be_visible()
+    # The session is over on the device, not only forgotten by the browser.
+    page.goto(sim.base_url + "/")
+    expect(page).to_have_url(sim.base_url + "/login")
+    assert errors == []

@@ -80,7 +80,7 @@ def build(board, hardware, conf):
     device.add_sink(service)
     # The names it answers to (against DNS rebinding): config.json's hostname, else
     # the default name, and the addresses the hardware layer knows.
-    app = make_app(service, board_description(board), conf,
+    app = make_app(service, board_description(board, conf["password"] != ""), conf,
                    own_names(conf["hostname"] or default_name, conf["allowed_origins"]),
                    hardware.host_names, hardware, board["config_path"])
     hardware.add_routes(app)
@@ -107,16 +107,17 @@ def own_names(hostname, allowed_origins):
     return tuple(names)
 
 
-def board_description(board):
+def board_description(board, login):
     """GET /board's answer, encoded once: what the page needs to draw the board,
-    labels and what each IO allows."""
+    labels and what each IO allows; `login`: a password is set (the page then offers
+    to log out)."""
     ios = []
     for io, spec in enumerate(board["ios"]):
         ios.append({"io": "%x" % io, "label": spec["label"], "dip": spec.get("dip", 0),
                     "dirs": spec["dirs"], "pulls": spec["pulls"]})
     return json.dumps({
         "board": board["name"], "simulator": board["hal"] == "sim",
-        "max_clients": board["max_clients"],
+        "max_clients": board["max_clients"], "login": login,
         "dip_active_low": board["dip"]["active_low"], "ios": ios}).encode()
 
 

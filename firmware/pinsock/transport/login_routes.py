@@ -15,13 +15,21 @@ OPEN_PATHS = ("/login", "/logout")  # the only routes open without a session
 # What the login page says then, on a board; boot/config_json.py makes each board's
 # (the board config's "config_fix").
 LOCKED_MESSAGE = "config.json could not be read; fix it over USB with make deploy."
+# The page's look in a few hundred bytes: its colours (light and dark), a card; no
+# favicon to ask for (a 404).
 _HEAD = (b'<!doctype html><meta charset="utf-8"><meta name="viewport" content='
-         b'"width=device-width"><title>pinsock: log in</title><style>body{font:16px '
-         b'sans-serif;max-width:22em;margin:3em auto;padding:0 1em}input,button{font:'
-         b'inherit}</style><h1>pinsock</h1><p role="alert">')
-_TAIL = (b'</p><form method="post" action="/login"><label>Password <input type="password"'
-         b' name="password" autocomplete="current-password" autofocus required></label> '
-         b'<button>Log in</button></form>\n')
+         b'"width=device-width"><meta name="color-scheme" content="light dark">'
+         b'<link rel="icon" href="data:,"><title>pinsock: log in</title><style>'
+         b'body{font:16px system-ui,sans-serif;margin:0;min-height:90vh;display:grid;'
+         b'place-items:center;background:#8881}main,form{display:grid;gap:.7em}'
+         b'main{width:min(20em,90vw);padding:1.4em;border:1px solid #8886;'
+         b'border-radius:.6em}h1{margin:0;font-size:1.3em}p{margin:0;color:#d33}'
+         b'p:empty{display:none}input,button{font:inherit;padding:.5em;'
+         b'border-radius:.4em;border:1px solid #8888}button{background:#0b63ce;'
+         b'color:#fff}</style><main><h1>pinsock</h1><p role="alert">')
+_TAIL = (b'</p><form method="post" action="/login"><label for="p">Password</label><input'
+         b' type="password" name="password" id="p" autocomplete="current-password" '
+         b'autofocus required><button>Log in</button></form></main>\n')
 _REQUIRED = b'{"error":"login required: POST /login with password=..."}\n'
 _REQUIRED_HEADERS = {"Content-Type": "application/json",
                      "WWW-Authenticate": 'Cookie realm="pinsock"'}

@@ -69,7 +69,7 @@ def build(board, hardware, conf):
     hub = ClientHub(board["max_clients"], board["ping_interval_ms"], board["idle_timeout_ms"],
                     board["stuck_timeout_ms"])
     status = Status(VERSION, board["name"], hub.count)
-    engine = CommandEngine(bank, settings, status)
+    engine = CommandEngine(bank, settings, status, tuple(board["leds"]))
     bank.start(ticks_ms())
     log = EventLog(board["log_size"])
     report = SwitchReport(bank, board["dip"]["active_low"])

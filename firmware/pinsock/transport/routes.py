@@ -15,6 +15,8 @@ _PAGE = {"Content-Type": "text/html", "Cache-Control": "max-age=0"}
 _PAGE_GZIP = {"Content-Type": "text/html", "Cache-Control": "max-age=0",
               "Content-Encoding": "gzip"}
 _LOGIN_PATHS = ("/login", "/logout")  # login_routes.py; cross-site POSTs to them are refused too
+# The WebSocket service's paths: pinsock's, and the two of NetBurner's example pages.
+WS_PATHS = ("/ws", "/INDEX", "/INDEX.HTML")
 
 
 def cross_site(request, allowed_origins):
@@ -104,7 +106,7 @@ def make_app(service, description, conf, names, addresses):
         if host not in names and host not in addresses():
             return text_response(_MISDIRECTED, 421, "Misdirected Request")
         path = request.path
-        if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
+        if ((path in WS_PATHS or path == "/log") and is_upgrade(request)) or \
                 path == "/action.cgi" or (path in _LOGIN_PATHS and request.method == "POST"):
             if cross_site(request, allowed_origins):
                 return text_response("Forbidden: cross-site request\n", 403, "Forbidden")
@@ -112,8 +114,8 @@ def make_app(service, description, conf, names, addresses):
             return gate(request)  # None when the request has a session, or needs none
 
     app.get("/")(_page)
-    app.get("/ws")(service.serve)
-    app.get("/INDEX")(service.serve)  # the NetBurner path scripts know
+    for path in WS_PATHS:  # /INDEX, /INDEX.HTML: the paths NetBurner's pages open
+        app.get(path)(service.serve)
 
     @app.get("/board")
     async def board_info(request):

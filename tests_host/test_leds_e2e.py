@@ -6,6 +6,7 @@ import json
 import urllib.request
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 WAIT_S = 5
@@ -41,8 +42,9 @@ def test_an_led_that_is_not_an_output_is_an_error_and_the_session_goes_on(sim):
         assert json.loads(ws.recv(timeout=WAIT_S)) == {
             "e": {"c": "ledcb3", "m": "io is an input"}}
         ws.send("{" * 300)  # over max_frame_len: closed 1009, as any long frame
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=WAIT_S)
+        assert closed.value.rcvd.code == 1009
     assert sim.control("get 11") == "0"
     with connect(sim.ws_url(), open_timeout=WAIT_S) as ws:  # still serving
         ws.recv(timeout=WAIT_S)

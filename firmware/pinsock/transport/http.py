@@ -76,6 +76,9 @@ class App(Microdot):
     #: answer: a small piece fits a hole of a fragmented heap where 1 KiB may not.
     file_piece_bytes = 256
     scheme = "http"  # "https" for an app served over TLS (boot/startup.py)
+    #: The handler of a GET or HEAD whose path no route has (routes.py: the user's
+    #: pages), run after the before_request hooks as a route is; None: 404 without them.
+    fallback = None
 
     async def exchange(self, reader, writer):
         """One request on a connection whose head `reader` (a RequestHeadReader)
@@ -112,6 +115,8 @@ class App(Microdot):
         if req.content_length > req.max_content_length:
             return await self._error(req, 413, "Payload too large")
         route = self.find_route(req)[0]  # (url prefix and sub-app: none here)
+        if route == 404 and self.fallback is not None and req.method in ("GET", "HEAD"):
+            route = self.fallback
         try:
             if callable(route):
                 req.route = route

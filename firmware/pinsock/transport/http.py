@@ -46,18 +46,23 @@ def is_upgrade(request):
 
 
 class StaticPath:
-    """A route's path, matched by equality. microdot's URLPattern compiles a regular
-    expression per route on first use (1.3 KB of heap for this firmware's routes on
-    the unix port), and pinsock's routes are all plain paths."""
+    """A route's path, matched by equality; or a tuple of paths that are one route (the
+    WebSocket's: one entry of the route table, not one each). microdot's URLPattern
+    compiles a regular expression per route on first use (1.3 KB of heap for this
+    firmware's routes on the unix port), and pinsock's routes are all plain paths."""
 
     def __init__(self, path):
-        if "<" in path:
-            raise ValueError("route %s has a <dynamic> segment; pinsock's routes are"
-                             " plain paths (http.StaticPath)" % path)
+        for one in path if isinstance(path, tuple) else (path,):
+            if "<" in one:
+                raise ValueError("route %s has a <dynamic> segment; pinsock's routes are"
+                                 " plain paths (http.StaticPath)" % one)
         self.url_pattern = path
 
     def match(self, path):
-        return _EMPTY if path == self.url_pattern else None
+        pattern = self.url_pattern
+        if path == pattern or (isinstance(pattern, tuple) and path in pattern):
+            return _EMPTY
+        return None
 
 
 class App(Microdot):

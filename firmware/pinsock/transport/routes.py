@@ -123,8 +123,7 @@ def make_app(service, description, conf, names, addresses, pages_dir=None):
             return gate(request)  # None when the request has a session, or needs none
 
     app.get("/")(_page)
-    for path in WS_PATHS:  # /INDEX, /INDEX.HTML: the paths NetBurner's pages open
-        app.get(path)(service.serve)
+    app.get(WS_PATHS)(service.serve)  # /INDEX, /INDEX.HTML: the paths NetBurner's pages open
 
     @app.get("/board")
     async def board_info(request):

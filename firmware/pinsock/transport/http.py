@@ -83,7 +83,7 @@ class App(Microdot):
     scheme = "http"  # "https" for an app served over TLS (boot/startup.py)
     #: The handler of a GET or HEAD whose path no route has (routes.py: the user's
     #: pages), run after the before_request hooks as a route is; None: 404 without them.
-    fallback = None
+    fallback = None  # type: object
 
     async def exchange(self, reader, writer):
         """One request on a connection whose head `reader` (a RequestHeadReader)

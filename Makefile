@@ -39,11 +39,12 @@ build: $(ENV_STAMP)
 
 # Builds, then copies what changed to the board with mpremote and resets it.
 # FROZEN=1: the board's MicroPython image has pinsock frozen in (boards/<BOARD>/manifest.py).
+# PAGES=<dir>: the board's pages/ is made to hold exactly that folder's pages, served at /<name>.
 deploy: $(ENV_STAMP)
 	@if [ -z "$(PORT)" ]; then \
 	  echo "usage: make deploy BOARD=<board> PORT=<serial port, e.g. /dev/ttyACM0>" >&2; \
 	  exit 2; fi
-	$(PY) tools/deploy.py $(BOARD) $(PORT) $(if $(FROZEN),--frozen)
+	$(PY) tools/deploy.py $(BOARD) $(PORT) $(if $(FROZEN),--frozen) $(if $(PAGES),--pages $(PAGES))
 
 # Asks for Wi-Fi name, password and hostname; writes config.json (git-ignored), which
 # `make deploy` copies onto a board and `make sim` into the simulator's .state/UNIX_SIM/.

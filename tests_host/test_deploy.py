@@ -11,9 +11,11 @@ Needs socat (tools/setup_system.sh installs it; `make test` runs that). Without 
 these tests skip, saying why; with CI=true they fail instead.
 """
 
+import gzip
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +27,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
+import deploy
 import sim as sim_tool
 from conftest import ROOT
 from simclient import free_port
@@ -152,6 +155,66 @@ def test_redeploy_copies_only_what_changed_and_removes_stale_modules(board):
     assert flash_files(board.flash) == dict(built, **{"settings.json": b'{"name": "kept"}'})
 
 
+MY_PAGE = b"<!doctype html><title>mine</title><p>deployed</p>\n"
+
+
+def test_make_deploy_pages_copies_the_users_pages_to_their_folder(board, tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "mine.html").write_bytes(MY_PAGE)
+    (pages / "old.js").write_bytes(b"// to be removed\n")
+    proc = make_deploy(board.port, "PAGES=" + str(pages))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    built = flash_files(ROOT / "build" / "UNIX_SIM")
+    assert flash_files(board.flash / "pages") == {"mine.html": MY_PAGE,
+                                                  "old.js": b"// to be removed\n"}
+    assert flash_files(board.flash / "www") == {  # the build's www/ is the build's
+        k[4:]: v for k, v in built.items() if k.startswith("www/")}
+    # The folder is mirrored: a page gone from it goes from the board.
+    (pages / "old.js").unlink()
+    (pages / "mine.css.gz").write_bytes(gzip.compress(b"p{}"))
+    proc = make_deploy(board.port, "PAGES=" + str(pages))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "removed stale pages/old.js" in proc.stdout
+    assert sorted(flash_files(board.flash / "pages")) == ["mine.css.gz", "mine.html"]
+    # Without PAGES, the board's pages stay.
+    proc = make_deploy(board.port)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(flash_files(board.flash / "pages")) == ["mine.css.gz", "mine.html"]
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("Mine.html", b"x", "not a page's name"), (".hidden.html", b"x", "not a page's name"),
+    ("notes.txt", b"x", "not a page's name"), ("a b.html", b"x", "not a page's name"),
+    ("big.js", b"x" * 65537, "65537 bytes"), ("sub", None, "is a folder")])
+def test_deploy_refuses_what_the_firmware_would_not_serve(tmp_path, name, data, says):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "fine.html").write_bytes(b"ok")
+    if data is None:
+        (pages / name).mkdir()
+    else:
+        (pages / name).write_bytes(data)
+    (tmp_path / "tty").touch()  # a port that exists: the pages are checked before all else
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "UNIX_SIM",
+                           str(tmp_path / "tty"), "--pages", str(pages)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0 and says in proc.stderr, proc.stderr
+    assert "built" not in proc.stdout  # nothing was done
+    with pytest.raises(SystemExit, match=re.escape(says)):
+        deploy.pages_to_copy(pages)
+
+
+def test_deploy_and_the_firmware_agree_on_the_pages():
+    from pinsock.boot import startup
+    from pinsock.transport import userpages
+
+    assert deploy.PAGES_DIR == startup.BOARD_PAGES_FOLDER == startup.pages_dir("")
+    assert deploy.PAGE_TYPES == tuple(userpages.TYPES)
+    assert deploy.MAX_PAGE_BYTES == userpages.UserPages.max_page_bytes
+    assert deploy.MAX_PAGE_NAME == userpages.UserPages.max_name_len
+
+
 def test_deployed_firmware_serves_switch_reports(board):
     # Only the deployed files: the REPL's folder is the flash, its path '', .frozen, lib.
     proc = board.mpremote("exec", "import pinsock, microdot, simhw\n"
@@ -204,9 +267,16 @@ def test_deployed_firmware_serves_switch_reports(board):
                 if "dipSwitches" in msg:
                     break
             assert msg["dipSwitches"]["dip3"] == "On"
+        # The pages deployed with PAGES= are served from pages/.
+        with socket.create_connection(("127.0.0.1", http_port), timeout=5) as s:
+            s.sendall(b"GET /mine.html HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while chunk := s.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"\r\n\r\n" + MY_PAGE)
         for path in ("/config.json", "/www/../config.json", "/board.json", "/main.py"):
             with socket.create_connection(("127.0.0.1", http_port), timeout=5) as s:
-                s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
+                s.sendall(b"GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % path.encode())
                 answer = b""
                 while chunk := s.recv(4096):
                     answer += chunk

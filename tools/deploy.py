@@ -1,6 +1,6 @@
 """Copy build/<BOARD>/ to a board with mpremote, updating only what changed, then reset it.
 
-    python tools/deploy.py BOARD PORT [--config FILE] [--no-reset] [--frozen]
+    python tools/deploy.py BOARD PORT [--config FILE] [--pages DIR] [--no-reset] [--frozen]
 
 BOARD is a folder of boards/; PORT the board's serial port (/dev/ttyACM0, /dev/ttyUSB0,
 COM3) or a virtual board's pseudo-terminal. It builds first (only what changed), then
@@ -13,7 +13,12 @@ in one mpremote session:
      and skips a file that is already there unchanged;
   4. copies config.json (Wi-Fi and the like), when there is one, on real boards, and
      cert.der and key.der (HTTPS, docs/SECURITY.md) when both are there;
-  5. resets the board, which then boots the new firmware. A virtual board (the
+  5. with --pages DIR (`make deploy PAGES=DIR`), makes the board's pages/ folder hold
+     exactly the files of DIR: the user's own pages, served at /<name>
+     (firmware/pinsock/transport/userpages.py). Each must be a page's name
+     ([a-z0-9._-], a type the firmware serves, or its .gz twin) of at most
+     MAX_PAGE_BYTES; DIR may hold nothing else. Without --pages, pages/ is left alone;
+  6. resets the board, which then boots the new firmware. A virtual board (the
      simulator's unix port) has no reset: start its main.py yourself.
 Files the firmware writes on the board (settings.json) are left alone.
 
@@ -41,6 +46,14 @@ OWNED_DIRS = ("pinsock", "lib/microdot", "www")
 # and the board folder's own modules at the top (simhw.mpy); every compiled module.
 FROZEN_DIRS = ("pinsock", "lib")
 DEVICE_CONFIG = "config.json"
+# The user's own pages on a board (firmware/pinsock/boot/startup.py BOARD_PAGES_FOLDER),
+# what the firmware serves of them (transport/userpages.py TYPES, UserPages.max_page_bytes,
+# .max_name_len); tests_host/test_deploy.py checks they agree.
+PAGES_DIR = "pages"
+PAGE_TYPES = ("html", "htm", "js", "css", "json", "svg", "png", "ico")
+MAX_PAGE_BYTES = 65536
+MAX_PAGE_NAME = 64
+_PAGE_NAME = re.compile(r"[a-z0-9_-][a-z0-9._-]*\.(%s)(\.gz)?\Z" % "|".join(PAGE_TYPES))
 # The TLS certificate and key (firmware/pinsock/boot/tlskeys.py): copied together or not at all.
 TLS_FILES = ("cert.der", "key.der")
 
@@ -52,6 +65,15 @@ _net = sys.modules.get("pinsock.hardware.net")
 if _net:
     _net.hold_watchdog()
 """
+
+# Run on the board before the pages are copied into their folder.
+MAKE_PAGES_DIR = """\
+import os
+try:
+    os.mkdir(%r)
+except OSError:
+    pass
+""" % PAGES_DIR
 
 # Run on the board: remove files under OWNED_DIRS that are not in KEEP.
 PRUNE = """\
@@ -87,20 +109,55 @@ def frozen_modules(build_dir):
                                       or p.parent == build_dir and p.suffix == ".mpy"))
 
 
-def deploy_commands(build_dir, port, config=None, reset=True, frozen=False, tls_files=()):
-    """(mpremote argv that deploys build_dir to the board on port, files it copies)."""
+def pages_to_copy(folder):
+    """The files of the folder `folder` of the user's pages, sorted; SystemExit saying
+    what is wrong when one is not a page the firmware serves (transport/userpages.py)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SystemExit("deploy: PAGES=%s is not a folder" % folder)
+    files = sorted(folder.iterdir())
+    for path in files:
+        name = path.name
+        if path.is_dir():
+            raise SystemExit("deploy: %s is a folder; pages are served from one folder,"
+                             " without subfolders" % path)
+        if not _PAGE_NAME.match(name) or len(name) - name.endswith(".gz") * 3 > MAX_PAGE_NAME:
+            raise SystemExit(
+                "deploy: %s is not a page's name: at most %d of a-z 0-9 . _ -, not"
+                " starting with '.', ending in .%s (or that and .gz)"
+                % (path, MAX_PAGE_NAME, " .".join(PAGE_TYPES)))
+        if path.stat().st_size > MAX_PAGE_BYTES:
+            raise SystemExit("deploy: %s is %d bytes; the firmware serves at most %d"
+                             " (UserPages.max_page_bytes)"
+                             % (path, path.stat().st_size, MAX_PAGE_BYTES))
+    return files
+
+
+def deploy_commands(build_dir, port, config=None, reset=True, frozen=False, tls_files=(),
+                    pages=None):
+    """(mpremote argv that deploys build_dir to the board on port, files it copies).
+    `pages`: the user's pages (pages_to_copy) that the board's PAGES_DIR is to hold;
+    None leaves it alone."""
     skip = set(frozen_modules(build_dir)) if frozen else set()
     wanted = sorted(p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*")
                     if p.is_file() and p.relative_to(build_dir).as_posix() not in skip)
     keep = [f for f in wanted if f.split("/")[0] in {d.split("/")[0] for d in OWNED_DIRS}]
+    owned = OWNED_DIRS
+    if pages is not None:
+        owned += (PAGES_DIR,)
+        keep += ["%s/%s" % (PAGES_DIR, Path(p).name) for p in pages]
     entries = sorted(str(p) for p in build_dir.iterdir()
                      if p.name not in skip and not (frozen and p.name in FROZEN_DIRS))
     # `resume`: no soft reset on connecting. A soft reset would stop a real board's
     # timers (and with them the watchdog hold), and it ends a virtual board's process.
     cmd = mpremote_command() + ["connect", port, "resume",
                                 "exec", HOLD_WATCHDOG,
-                                "+", "exec", PRUNE.format(dirs=OWNED_DIRS, keep=keep),
+                                "+", "exec", PRUNE.format(dirs=owned, keep=keep),
                                 "+", "fs", "cp", "-r"] + entries + [":./"]
+    if pages:
+        cmd += ["+", "exec", MAKE_PAGES_DIR, "+", "fs", "cp"] + [str(p) for p in pages] + [
+            ":%s/" % PAGES_DIR]
+        wanted = wanted + ["%s/%s" % (PAGES_DIR, Path(p).name) for p in pages]
     if config is not None:
         cmd += ["+", "fs", "cp", str(config), ":" + DEVICE_CONFIG]
     for path in tls_files:
@@ -126,6 +183,9 @@ def main(argv=None):
     parser.add_argument("port", help="serial port or pseudo-terminal of the board")
     parser.add_argument("--config", help="the device config to copy as config.json "
                         "(default: config.json in the project folder, if there is one)")
+    parser.add_argument("--pages", metavar="DIR", help="a folder of your own pages: the"
+                        " board's %s/ is made to hold exactly its files, served at /<name>"
+                        % PAGES_DIR)
     parser.add_argument("--no-reset", action="store_true",
                         help="leave the board at its REPL after copying")
     parser.add_argument("--frozen", action="store_true",
@@ -135,6 +195,7 @@ def main(argv=None):
     if not Path(args.port).exists() and not re.match(r"(COM\d+|rfc2217://|socket://)",
                                                     args.port):
         raise SystemExit("deploy: no port %s (is the board plugged in?)" % args.port)
+    pages = pages_to_copy(args.pages) if args.pages else None  # before anything is done
     build_dir, total, count = build.build(args.board)
     print("built %s: %d files, %d bytes (%.1f KiB)" % (
         os.path.relpath(build_dir), count, total, total / 1024))
@@ -153,7 +214,8 @@ def main(argv=None):
     tls_files = tls_files_to_copy(ROOT) if real else ()
     reset = real and not args.no_reset
 
-    cmd, wanted = deploy_commands(build_dir, args.port, config, reset, args.frozen, tls_files)
+    cmd, wanted = deploy_commands(build_dir, args.port, config, reset, args.frozen, tls_files,
+                                  pages)
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = proc.stdout
     sys.stdout.write(output)

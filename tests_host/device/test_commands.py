@@ -138,7 +138,9 @@ class TranscriptRun:
         settings_json.load(self.settings)
         self.hub = ClientHub(8)
         self.booted = self.now
-        self.engine = CommandEngine(self.bank, self.settings, TranscriptStatus(self))
+        # LED N is IO dips+N, as on UNIX_SIM (board.json leds: IO 8+N).
+        leds = tuple(range(self.dips, self.dips + min(self.gpios, 8)))
+        self.engine = CommandEngine(self.bank, self.settings, TranscriptStatus(self), leds)
         self.bank.start(self.now)
         self.device = Device(self.bank, SwitchReport(self.bank, True), self.engine,
                              EventLog(256), TranscriptStatus(self))
@@ -372,6 +374,10 @@ def test_transcript_small_board():
 
 def test_transcript_mqtt():
     run_transcript("mqtt.txt")
+
+
+def test_transcript_leds():
+    run_transcript("leds.txt")
 
 
 def test_every_transcript_file_has_a_test():

@@ -98,7 +98,7 @@ def test_each_limits_default_is_its_class_attribute():
              "max_frame_len": (WebSocketService, "max_frame_len"),
              "max_commands_per_s": (Device, "max_commands_per_s"),
              "tcp_send_buffer": (Listener, "send_buffer_bytes")}
-    not_limits = ("host", "http_port", "https_port", "state_dir", "config_fix")
+    not_limits = ("host", "http_port", "https_port", "state_dir", "config_fix", "leds")
     assert sorted(k for k in board_json.DEFAULTS if k not in homes) == sorted(not_limits)
     for key, (cls, attr) in homes.items():
         assert board_json.DEFAULTS[key] == getattr(cls, attr), key

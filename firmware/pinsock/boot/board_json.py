@@ -23,6 +23,7 @@ DEFAULTS = {
     # How the owner fixes an unreadable config.json, ending the login page's message
     # (boot/config_json.py): a board is fixed over USB; the simulator says where its file is.
     "config_fix": "fix it over USB with make deploy",
+    "leds": [],  # IO of NetBurner's LED 0, 1, ... (protocol/leds.py), at most MAX_LEDS
 }
 
 # Command-line overrides: flag -> (config key, parser).
@@ -45,6 +46,7 @@ _FLAGS = {
 }
 
 MAX_IOS = 16
+MAX_LEDS = 8  # NetBurner's ledcb0 .. ledcb7 (protocol/leds.py)
 
 
 class ConfigError(Exception):
@@ -113,6 +115,12 @@ def check_board(board):
             dips.append(dip)
     if sorted(dips) != list(range(1, len(dips) + 1)):
         raise ConfigError("DIP switches must be numbered 1..N, each once")
+    leds = board.get("leds", [])
+    if not isinstance(leds, list) or len(leds) > MAX_LEDS or \
+            any(not isinstance(io, int) or not 0 <= io < len(ios) or ios[io].get("dip", 0)
+                or 1 not in ios[io]["dirs"] for io in leds) or len(set(leds)) != len(leds):
+        raise ConfigError("'leds' must list at most %d distinct IOs that may be outputs"
+                          % MAX_LEDS)
     for key in ("max_clients", "http_port", "https_port", "max_frame_len", "log_size",
                 "ping_interval_ms", "idle_timeout_ms", "stuck_timeout_ms", "max_commands_per_s"):
         value = board.get(key, DEFAULTS[key])

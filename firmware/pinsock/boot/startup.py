@@ -11,6 +11,12 @@
 import json
 
 BOARD_FILE = "board.json"
+# The user's own pages (transport/userpages.py) are in www/ of the state folder (the
+# simulator's --state-dir). A board's state folder is its flash's root, whose www/ holds
+# the built-in page and belongs to the build (make deploy replaces it): there they are
+# in pages/ (tools/deploy.py PAGES_DIR, which `make deploy PAGES=<dir>` fills).
+PAGES_FOLDER = "www"
+BOARD_PAGES_FOLDER = "pages"
 
 
 def load_configs(argv):
@@ -70,7 +76,7 @@ def build(board, hardware, conf):
     hub = ClientHub(board["max_clients"], board["ping_interval_ms"], board["idle_timeout_ms"],
                     board["stuck_timeout_ms"])
     status = Status(VERSION, board["name"], hub.count)
-    engine = CommandEngine(bank, settings, status)
+    engine = CommandEngine(bank, settings, status, tuple(board["leds"]))
     bank.start(ticks_ms())
     log = EventLog(board["log_size"])
     report = SwitchReport(bank, board["dip"]["active_low"])
@@ -82,13 +88,21 @@ def build(board, hardware, conf):
     # the default name, and the addresses the hardware layer knows.
     app = make_app(service, board_description(board, conf["password"] != ""), conf,
                    own_names(conf["hostname"] or default_name, conf["allowed_origins"]),
-                   hardware.host_names, hardware, board["config_path"])
+                   hardware.host_names, pages_dir(board["state_dir"]), hardware,
+                   board["config_path"])
     hardware.add_routes(app)
     if conf.get("mqtt"):
         from . import mqtt_json
 
         mqtt_json.start(device, conf["mqtt"], default_name, board["state_dir"])
     return device, bank, status, hub, app
+
+
+def pages_dir(state_dir):
+    """The folder of the user's pages for a board whose state folder is `state_dir`."""
+    if not state_dir:
+        return BOARD_PAGES_FOLDER
+    return state_dir.rstrip("/") + "/" + PAGES_FOLDER
 
 
 def own_names(hostname, allowed_origins):

@@ -91,14 +91,23 @@ class Device:
     def execute(self, client, text):
         """The reply to one message from `client`, within its rate and its address's.
         Never raises."""
+        return self._run(client, text, False)
+
+    def received(self, sink, client, text):
+        """One message from `client` of `sink`'s transport (the WebSocket's); the reply
+        goes to the sink. A message that is a JSON object is NetBurner's LED command
+        (engine.led_command), within the same rates; carried out, it is not answered."""
+        reply = self._run(client, text, text.startswith("{"))
+        if reply is not None:
+            sink.reply(client, reply)
+
+    def _run(self, client, text, led):
         now = ticks_ms()
         if self._over_rate(client, now) or not self.rates.allow(client.address, now):
             return self.engine.rate_limited(text)
+        if led:
+            return self.engine.led_command(text, now)
         return self.engine.execute(client, text, now)
-
-    def received(self, sink, client, text):
-        """One message from `client` of `sink`'s transport; the reply goes to the sink."""
-        sink.reply(client, self.execute(client, text))
 
     def _over_rate(self, client, now):
         # Token bucket in thousandths of a command: refills at max_commands_per_s and

@@ -68,11 +68,12 @@ class CommandEngine:
     #: Longest value (after "="), in characters (`value too long`).
     max_value_len = 64
 
-    def __init__(self, bank, settings, status):
+    def __init__(self, bank, settings, status, leds=()):
         self.bank = bank
         self.settings = settings
         # Has .version, .board, .clients(), .uptime_s(), .free_heap() and .mqtt.
         self.status = status
+        self.leds = leds  # IO of LED 0, 1, ... (board config: leds); NetBurner's commands
 
     # --- connections ----------------------------------------------------------
     def connected(self, client):
@@ -98,6 +99,14 @@ class CommandEngine:
         """The reply to a message beyond its client's rate: not run."""
         eq = text.find("=")
         return error_reply(text if eq < 0 else text[:eq], E_RATE_LIMITED)
+
+    def led_command(self, text, now):
+        """NetBurner's LED command, a message that is a JSON object of "ledcbN" keys:
+        None when it was carried out (it is not answered), else the error reply. Its
+        code (protocol/leds.py) is loaded the first time one comes."""
+        from . import leds
+
+        return leds.run(self.bank, self.leds, text, now)
 
     def _run(self, client, command, value, now):
         if not command:

@@ -46,18 +46,23 @@ def is_upgrade(request):
 
 
 class StaticPath:
-    """A route's path, matched by equality. microdot's URLPattern compiles a regular
-    expression per route on first use (1.3 KB of heap for this firmware's routes on
-    the unix port), and pinsock's routes are all plain paths."""
+    """A route's path, matched by equality; or a tuple of paths that are one route (the
+    WebSocket's: one entry of the route table, not one each). microdot's URLPattern
+    compiles a regular expression per route on first use (1.3 KB of heap for this
+    firmware's routes on the unix port), and pinsock's routes are all plain paths."""
 
     def __init__(self, path):
-        if "<" in path:
-            raise ValueError("route %s has a <dynamic> segment; pinsock's routes are"
-                             " plain paths (http.StaticPath)" % path)
+        for one in path if isinstance(path, tuple) else (path,):
+            if "<" in one:
+                raise ValueError("route %s has a <dynamic> segment; pinsock's routes are"
+                                 " plain paths (http.StaticPath)" % one)
         self.url_pattern = path
 
     def match(self, path):
-        return _EMPTY if path == self.url_pattern else None
+        pattern = self.url_pattern
+        if path == pattern or (isinstance(pattern, tuple) and path in pattern):
+            return _EMPTY
+        return None
 
 
 class App(Microdot):
@@ -76,6 +81,9 @@ class App(Microdot):
     #: answer: a small piece fits a hole of a fragmented heap where 1 KiB may not.
     file_piece_bytes = 256
     scheme = "http"  # "https" for an app served over TLS (boot/startup.py)
+    #: The handler of a GET or HEAD whose path no route has (routes.py: the user's
+    #: pages), run after the before_request hooks as a route is; None: 404 without them.
+    fallback = None  # type: object
 
     async def exchange(self, reader, writer):
         """One request on a connection whose head `reader` (a RequestHeadReader)
@@ -112,6 +120,8 @@ class App(Microdot):
         if req.content_length > req.max_content_length:
             return await self._error(req, 413, "Payload too large")
         route = self.find_route(req)[0]  # (url prefix and sub-app: none here)
+        if route == 404 and self.fallback is not None and req.method in ("GET", "HEAD"):
+            route = self.fallback
         try:
             if callable(route):
                 req.route = route

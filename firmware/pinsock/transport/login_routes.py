@@ -48,7 +48,9 @@ def see_other(location):
 def login_required(request):
     """The answer to a request without a valid session (to a WebSocket handshake, too:
     http.write_response writes that one as HTTP/1.1)."""
-    if request.path == "/":  # a browser opening the page goes to the login page
+    path = request.path
+    # A browser opening the page, or one of the user's pages, goes to the login page.
+    if path == "/" or path.endswith(".html") or path.endswith(".htm"):
         return see_other("/login")
     return Response(_REQUIRED, 401, _REQUIRED_HEADERS, reason="Unauthorized")
 

@@ -1,5 +1,7 @@
 # Transport: the device's HTTP routes (on http.App), and the checks every request
 # passes first: Host, the cross-site check and, with a password, the session.
+from os import stat
+
 from ..protocol.commands import E_BAD_CHAR, error_reply, is_error, utf8_start
 from .http import App, RequestHeadReader, Response, is_upgrade, text_response
 from .http import urldecode
@@ -17,6 +19,8 @@ _PAGE_GZIP = {"Content-Type": "text/html", "Cache-Control": "max-age=0",
               "Content-Encoding": "gzip"}
 # POSTs a cross-site page must not make: the login (login_routes.py), the Wi-Fi setup.
 _POST_CHECKED = ("/login", "/logout", "/wifi")
+# The WebSocket service's paths: pinsock's, and the two of NetBurner's example pages.
+WS_PATHS = ("/ws", "/INDEX", "/INDEX.HTML")
 
 
 def cross_site(request, allowed_origins):
@@ -76,7 +80,11 @@ def host_name(host):
     return host[:-1] if host.endswith(".") else host
 
 
-def make_app(service, description, conf, names, addresses, hardware=None,
+def not_found():
+    return text_response("Not found\n", 404, "Not Found")
+
+
+def make_app(service, description, conf, names, addresses, pages_dir=None, hardware=None,
              config_path="config.json"):
     """The routes; `service` is the WebSocket service (websocket.py), `description`
     GET /board's answer (encoded once at start-up: it then allocates no JSON), `conf`
@@ -87,7 +95,10 @@ def make_app(service, description, conf, names, addresses, hardware=None,
     that name as Host, and an Origin to match it), only a Host that names the device
     is served: one of `names` (boot/startup.py own_names: its hostname, .local,
     localhost, the hosts of allowed_origins) or of `addresses()` (the hardware layer's
-    names and addresses now: DHCP may change them), with or without a port."""
+    names and addresses now: DHCP may change them), with or without a port.
+
+    `pages_dir`: the folder of the user's own pages (transport/userpages.py), served
+    at /<name> for any GET no route has; None: none."""
     app = App()
     allowed_origins = conf["allowed_origins"]
     # With a password (config.json), every route but the login needs a session. The
@@ -108,7 +119,7 @@ def make_app(service, description, conf, names, addresses, hardware=None,
         if host not in names and host not in addresses():
             return text_response(_MISDIRECTED, 421, "Misdirected Request")
         path = request.path
-        if (path in ("/ws", "/INDEX", "/log") and is_upgrade(request)) or \
+        if ((path in WS_PATHS or path == "/log") and is_upgrade(request)) or \
                 path == "/action.cgi" or (path in _POST_CHECKED and request.method == "POST"):
             if cross_site(request, allowed_origins):
                 return text_response("Forbidden: cross-site request\n", 403, "Forbidden")
@@ -116,8 +127,7 @@ def make_app(service, description, conf, names, addresses, hardware=None,
             return gate(request)  # None when the request has a session, or needs none
 
     app.get("/")(_page)
-    app.get("/ws")(service.serve)
-    app.get("/INDEX")(service.serve)  # the NetBurner path scripts know
+    app.get(WS_PATHS)(service.serve)  # /INDEX, /INDEX.HTML: the paths NetBurner's pages open
 
     @app.get("/board")
     async def board_info(request):
@@ -189,7 +199,22 @@ def make_app(service, description, conf, names, addresses, hardware=None,
                              400, "Bad Request")
 
     @app.errorhandler(404)
-    async def not_found(request):
-        return text_response("Not found\n", 404, "Not Found")
+    async def no_route(request):
+        return not_found()
+
+    if pages_dir is not None:
+        # The user's pages: a GET no route has, after the Host check and the login like
+        # any route. Their code is loaded when a request first finds the folder there,
+        # so a device without pages spends no RAM on it.
+        def user_page(request):
+            try:
+                stat(pages_dir)
+            except OSError:
+                return not_found()
+            from . import userpages
+
+            return userpages.serve(request, pages_dir)
+
+        app.fallback = user_page
 
     return app

@@ -86,7 +86,8 @@ def test_every_curl_transcript_in_protocol_md_is_what_curl_prints(start_sim, tmp
     if any("/login" in command for command, _ in block):
         (state / "config.json").write_text('{"password": "%s"}' % PASSWORD)
     (tmp_path / "password.txt").write_text(PASSWORD)  # no newline at its end
-    sim = start_sim(state_dir=state, debounce_ms=0)
+    # The simulator the docs show: pinsock-c0de (its unique id's last 4 hex digits).
+    sim = start_sim(state_dir=state, debounce_ms=0, unique_id="5153a1b0c0de")
     for command, expected in block:
         args = shlex.split(command.replace(DOC_BASE, sim.base_url))
         assert args[0] == "curl"

@@ -865,3 +865,67 @@ def test_take_over_after_gpio_changes_is_no_restart(dash):
 
 def test_no_console_errors_in_any_test():
     assert console_errors == []
+
+
+# --- labels and the Wi-Fi setup (issue 16) ------------------------------------------------
+def test_an_io_renamed_on_the_page_is_called_so_everywhere_and_after_a_reload(dash):
+    page, sim = dash.page, dash.sim
+    page.once("dialog", lambda dialog: dialog.accept("pump"))
+    page.get_by_role("button", name="Change the label of GPIO 9").click()
+    expect(page.locator("#io-9 td").first).to_contain_text("pump")
+    expect(page.locator("#tl-9 span")).to_have_text("pump")
+    assert sim.control("set 9 1") == "ok"
+    dash.expect_changes("pump → 1 high")
+    # The device keeps it: `l9` over HTTP, and the page reloaded reads it again.
+    with urllib.request.urlopen(sim.base_url + "/action.cgi?l9", timeout=5) as r:
+        assert json.loads(r.read()) == {"l": {"9": "pump"}}
+    page.reload()
+    dash.expect_state("live")
+    expect(page.locator("#io-9 td").first).to_contain_text("pump")
+    # An empty answer gives the IO its board label back.
+    page.once("dialog", lambda dialog: dialog.accept(""))
+    page.get_by_role("button", name="Change the label of GPIO 9").click()
+    expect(page.locator("#io-9 td").first).to_contain_text("GPIO 9")
+
+
+def test_wifi_setup_from_the_page_of_a_board_that_cannot_join(start_sim, open_dashboard):
+    # The simulator without a wifi_ssid is a board in its own access point: the page opens
+    # its Wi-Fi card, lists the networks in range, and takes one.
+    sim = start_sim(max_clients=1, unique_id="5153a1b0c0de")
+    d = open_dashboard(sim=sim)
+    page = d.page
+    expect(page.locator("#wifiAp")).to_be_visible()
+    expect(page.locator("#wifiM")).to_have_text("access point pinsock-c0de")
+    networks = page.locator("#wnets button")
+    expect(networks).to_have_count(3)
+    expect(networks.first).to_have_text(re.compile(r"^home 🔒\s+-48 dBm$"))
+    # A password that is too short is refused by the device, saying why (a 400, which
+    # the browser logs).
+    d.allowed.append(r"status of 400 \(Bad Request\)")
+    networks.first.click()
+    expect(page.locator("#wssid")).to_have_value("home")
+    page.locator("#wpw").fill("short")
+    page.get_by_role("button", name="Join").click()
+    expect(page.locator("#wifiR")).to_have_text(re.compile(r"^Not saved: a Wi-Fi password is 8"))
+    page.locator("#wpw").fill("correct horse")
+    page.get_by_role("button", name="Join").click()
+    expect(page.locator("#wifiR")).to_have_text(
+        "Saved. The board restarts and joins home; find it at http://pinsock-c0de.local/.")
+    saved = json.loads((sim.state_dir / "config.json").read_text())
+    assert saved["wifi_ssid"] == "home" and saved["wifi_password"] == "correct horse"
+    d.allowed += NETWORK_ERRORS  # the board goes away to restart
+    assert sim.proc.wait(timeout=10) == 3  # tools/sim.py RESTART_EXIT_CODE
+
+
+def test_a_joined_board_keeps_its_wifi_card_closed_until_asked(start_sim, open_dashboard,
+                                                               tmp_path):
+    state = tmp_path / "board"
+    state.mkdir()
+    (state / "config.json").write_text(json.dumps({"wifi_ssid": "home"}))
+    d = open_dashboard(sim=start_sim(state_dir=state, max_clients=1))
+    page = d.page
+    expect(page.locator("#wifiM")).to_have_text("on home")
+    expect(page.locator("#wifiAp")).to_be_hidden()
+    expect(page.locator("#wnets button")).to_have_count(0)  # no scan yet: it holds a board
+    page.locator("#wifiD summary").click()
+    expect(page.locator("#wnets button")).to_have_count(3)

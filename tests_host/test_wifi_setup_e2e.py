@@ -25,8 +25,8 @@ def post_wifi(sim, fields, headers=()):
     return request(sim, "POST", "/wifi", urllib.parse.urlencode(fields), headers)
 
 
-def wifi_state(sim):
-    status, headers, body = http_get(sim.http_port, "/wifi")
+def wifi_state(sim, path="/wifi"):
+    status, headers, body = http_get(sim.http_port, path)
     assert status == 200 and headers["cache-control"] == "no-store", (status, headers)
     return json.loads(body)
 
@@ -39,7 +39,9 @@ def test_a_board_that_cannot_join_lists_networks_takes_one_and_restarts_on_it(st
                                                    "allowed_origins": []}))
     sim = start_sim(state_dir=state, unique_id="c0de")
     assert "wifi (simulated): cannot see gone; access point pinsock-c0de\n" in sim.output
-    assert wifi_state(sim) == {
+    assert wifi_state(sim) == {"mode": "access point", "ssid": "pinsock-c0de",
+                               "hostname": "shed", "simulated": True}  # no scan
+    assert wifi_state(sim, "/wifi?scan") == {
         "mode": "access point", "ssid": "pinsock-c0de", "hostname": "shed",
         "simulated": True,
         "networks": [{"ssid": "home", "rssi": -48, "secure": True},  # once, its strongest

@@ -86,6 +86,7 @@ def test_a_board_whose_network_is_not_up_says_so():
 def test_networks_are_listed_once_each_strongest_first():
     radio = FakeRadio([("b", -70, True), ("a", -80, False), ("b", -40, True), ("", -30, True),
                        ("c", -60, False)])
+    assert "networks" not in wifisetup.state(radio, scan=False)
     state = wifisetup.state(radio)
     assert state["mode"] == "access point"
     assert state["networks"] == [{"ssid": "b", "rssi": -40, "secure": True},
@@ -94,9 +95,16 @@ def test_networks_are_listed_once_each_strongest_first():
 
 
 class FakeRequest:
-    def __init__(self, method, form=None):
+    def __init__(self, method, form=None, args=()):
         self.method = method
         self.form = form
+        self.args = dict.fromkeys(args, "")
+
+
+def test_get_scans_only_when_asked():
+    radio = FakeRadio([("b", -70, True)])
+    assert "networks" not in wifisetup.answer(FakeRequest("GET"), radio, "x")[1]
+    assert wifisetup.answer(FakeRequest("GET", args=["scan"]), radio, "x")[1]["networks"]
 
 
 def test_a_good_answer_is_saved_then_the_board_restarts_a_bad_one_changes_nothing():

@@ -23,9 +23,11 @@ _TMP_SUFFIX = ".tmp"
 _BAD_SUFFIX = ".bad"
 
 
-def state(radio):
-    """GET /wifi's answer (a dict): the state, and the networks seen now."""
+def state(radio, scan=True):
+    """GET /wifi's answer (a dict): the state, and with `scan` the networks seen now."""
     answer = radio.describe()
+    if not scan:
+        return answer
     seen = {}
     for ssid, rssi, secure in radio.scan():
         if ssid and (ssid not in seen or seen[ssid][0] < rssi):
@@ -114,7 +116,8 @@ def answer(request, radio, path):
     if radio is None:  # a board whose network is not up yet
         return 503, {"error": "the Wi-Fi is starting; try again in a moment"}
     if request.method != "POST":
-        return 200, state(radio)
+        # The scan only when asked (?scan): on a board it holds everything for ~2 s.
+        return 200, state(radio, "scan" in request.args)
     try:
         form = request.form or {}
     except Exception:  # a bad %-escape, not UTF-8, or not a form

@@ -123,9 +123,17 @@ def without(source, names):
     return ast.unparse(tree) + "\n"
 
 
+# mpy-cross's optimisation level. 3 leaves asserts out (as 1 does) and the line-number
+# tables too: a board that loads .mpy files keeps its bytecode in the heap, and without
+# them the firmware holds about 7 % less there (2 KB at rest on the 64-bit unix port).
+# Tracebacks then name each file and function, with every line given as 1; for line
+# numbers while debugging, build with "-O1" here.
+MPY_OPT = "-O3"
+
+
 def compile_mpy(src, dst, arch, source_name):
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = mpy_cross_command() + ["-O1", "-s", source_name, "-o", str(dst)]
+    cmd = mpy_cross_command() + [MPY_OPT, "-s", source_name, "-o", str(dst)]
     if arch:
         cmd.append("-march=" + arch)
     subprocess.run(cmd + [str(src)], check=True)

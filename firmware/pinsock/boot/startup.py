@@ -82,7 +82,9 @@ def build(board, hardware, conf):
     # the default name, and the addresses the hardware layer knows.
     app = make_app(service, board_description(board), conf,
                    own_names(conf["hostname"] or default_name, conf["allowed_origins"]),
-                   hardware.host_names, hardware, board["config_path"])
+                   hardware.host_names, hardware, board["config_path"],
+                   (board["state_dir"], board.get("ota_slot", ""),
+                    board.get("ota_reserve_bytes")))
     hardware.add_routes(app)
     if conf.get("mqtt"):
         from . import mqtt_json
@@ -118,6 +120,23 @@ def board_description(board):
         "board": board["name"], "simulator": board["hal"] == "sim",
         "max_clients": board["max_clients"],
         "dip_active_low": board["dip"]["active_low"], "ios": ios}).encode()
+
+
+def ota_trial(board, status):
+    """What `so` reports (docs/OTA.md), into status.ota; for a new version on its try,
+    (root, slot, ota_confirm_s) for lifecycle.confirm_update, else None."""
+    from .. import otastate
+    from ..compat import forget_module
+
+    root, slot = board["state_dir"], board.get("ota_slot", "")
+    state = otastate.load(root)
+    status.ota = otastate.describe(state, slot)
+    status.ota_shown = state is not None  # in `s` once the device has been updated
+    trial = otastate.on_trial(state, slot)
+    forget_module(otastate.__name__)
+    if trial:
+        return root, slot, board.get("ota_confirm_s", otastate.CONFIRM_S)
+    return None
 
 
 def serving_plan(board):

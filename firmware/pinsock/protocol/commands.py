@@ -6,6 +6,7 @@
 #   v<h>  level        d<h>  direction      p<h>  pull
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
+#   so updates over the network (docs/OTA.md; in `s` once the device was updated)
 #   sq the MQTT link (only with an mqtt block): sqc connected, sqb broker, sqe last
 #      error, sqr retry in (s), sqn connects, sqh announced to Home Assistant (0/1)
 #   tusq  this connection's trigger for the link's update {"u":{"s":{"q":{...}}}}
@@ -216,7 +217,7 @@ class CommandEngine:
                     self.settings.name = value
                     self.settings.changed()
             return '{"s":{"n":%s}}' % json.dumps(self.settings.name)
-        if leaf not in ("", "v", "b", "c", "t", "m"):
+        if leaf not in ("", "v", "b", "c", "t", "m", "o"):
             raise CommandError(E_UNKNOWN)
         if value is not None:
             raise CommandError(E_SUBTREE if leaf == "" else E_READ_ONLY)
@@ -227,14 +228,16 @@ class CommandEngine:
             "t": '"%d"' % status.uptime_s(),
             "m": '"%d"' % status.free_heap(),
         }
+        if leaf == "o" or status.ota_shown:
+            fields["o"] = status.ota  # updates over the network (docs/OTA.md)
         if leaf:
             return '{"s":{"%s":%s}}' % (leaf, fields[leaf])
         fields["n"] = json.dumps(self.settings.name)
-        keys = "nvbctm"
+        keys = "nvbctmo" if status.ota_shown else "nvbctm"
         mqtt = self.status.mqtt
         if mqtt is not None:
             fields["q"] = mqtt.link_json(now)
-            keys = "nvbctmq"
+            keys += "q"
         return '{"s":{' + ",".join('"%s":%s' % (k, fields[k]) for k in keys) + "}}"
 
     # --- the MQTT link: sq..., tus, tusq ----------------------------------------

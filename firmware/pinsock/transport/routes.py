@@ -1,7 +1,10 @@
 # Transport: the device's HTTP routes (on http.App), and the checks every request
 # passes first: Host, the cross-site check and, with a password, the session.
 from ..protocol.commands import E_BAD_CHAR, error_reply, is_error, utf8_start
-from .http import App, RequestHeadReader, Response, is_upgrade, text_response
+import asyncio
+
+from .http import App, RequestHeadReader, Response, already_handled, is_upgrade
+from .http import take_connection, text_response
 from .http import urldecode
 from .hub import peer_address
 from .websocket import send_log
@@ -15,8 +18,9 @@ _MISDIRECTED = "Misdirected request: Host is not this device (SECURITY.md)\n"
 _PAGE = {"Content-Type": "text/html", "Cache-Control": "max-age=0"}
 _PAGE_GZIP = {"Content-Type": "text/html", "Cache-Control": "max-age=0",
               "Content-Encoding": "gzip"}
-# POSTs a cross-site page must not make: the login (login_routes.py), the Wi-Fi setup.
-_POST_CHECKED = ("/login", "/logout", "/wifi")
+# POSTs a cross-site page must not make: the login (login_routes.py), the Wi-Fi setup,
+# an update (ota.py).
+_POST_CHECKED = ("/login", "/logout", "/wifi", "/ota")
 
 
 def cross_site(request, allowed_origins):
@@ -77,11 +81,13 @@ def host_name(host):
 
 
 def make_app(service, description, conf, names, addresses, hardware=None,
-             config_path="config.json"):
+             config_path="config.json", ota=None):
     """The routes; `service` is the WebSocket service (websocket.py), `description`
     GET /board's answer (encoded once at start-up: it then allocates no JSON), `conf`
     config.json (boot/config_json.py), which is at `config_path`; `hardware` the
-    hardware layer, for the Wi-Fi setup (/wifi, wifisetup.py).
+    hardware layer, for the Wi-Fi setup (/wifi, wifisetup.py) and the restart after an
+    update; `ota` (root of the flash, slot running, bytes to keep free) where updates
+    go (POST /ota, ota.py).
 
     Against DNS rebinding (a hostile page whose own name points at the device sends
     that name as Host, and an Origin to match it), only a Host that names the device
@@ -177,6 +183,38 @@ def make_app(service, description, conf, names, addresses, hardware=None,
                 return wifisetup.respond(request, hardware, config_path)
             finally:
                 forget_module(wifisetup.__name__)
+
+    if ota is not None and hardware is not None:
+        password = conf["password"]  # None: config.json unreadable (login_routes.LOCKED)
+        uploads = [0]  # uploads running: at most one
+
+        @app.post("/ota")
+        async def update(request):
+            # The upload's code is loaded for it and forgotten once it is over.
+            from . import ota as upload
+
+            if ota[2] is not None:  # board config ota_reserve_bytes
+                upload.reserve_bytes = ota[2]
+            refusal = upload.refuse_now(request, password, ota, uploads[0])
+            if refusal is not None:
+                forget_module(upload.__name__)
+                return refusal
+            request.sock[0].complete = True  # the body is the upload's: not read away
+            stream = take_connection(request)
+            uploads[0] += 1
+            asyncio.create_task(run_upload(upload, stream, request))
+            return already_handled
+
+        async def run_upload(upload, stream, request):
+            try:
+                await asyncio.wait_for(upload.run(stream, request, password, ota[:2],
+                                                  device.status, hardware.wifi().restart),
+                                       upload.upload_timeout_ms / 1000)
+            except Exception as exc:  # the peer went away, or was too slow
+                print("ota: upload ended: %r" % exc)
+            stream.close()
+            uploads[0] -= 1
+            forget_module(upload.__name__)
 
     @app.errorhandler(400)
     async def bad_request(request):

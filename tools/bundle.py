@@ -41,7 +41,7 @@ MAGIC = b"pinsock-bundle 1 "
 HEAD_BYTES = len(MAGIC) + 9  # 8 digits and the newline
 HMAC_LINE_BYTES = 65
 KEY_PREFIX = b"pinsock-ota\n"
-LOADER_FILES = ("main.py", "boot.py")  # in the flash's root; never in a bundle
+LOADER_FILES = ("main.py", "boot.py", "otaboot.mpy")  # in the flash's root; never in a bundle
 # sys.implementation._mpy: the .mpy version in bits 0-7, its sub-version in 8-9, the
 # native architecture in 10 and up (MicroPython's py/persistentcode.h MPY_FEATURE_ARCH_*).
 MPY_ARCHS = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",

@@ -33,7 +33,9 @@ POLL_S = 0.3
 
 
 class Failed(Exception):
-    pass
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status  # the device's HTTP status, when it refused
 
 
 class Device:
@@ -102,15 +104,15 @@ class Device:
     def version(self):
         return self.ask("sv")["s"]["v"]
 
-    def upload(self, data, progress=None):
+    def upload(self, data, progress=None, headers=None):
         """POST /ota with the bundle; returns the device's JSON answer (raises Failed
-        with the device's reason when it refuses)."""
+        with the device's reason when it refuses). `headers`: more of them (tests)."""
         conn = self.connection()
         try:
             conn.putrequest("POST", "/ota")
             for name, value in dict(self.headers(), **{
                     "Content-Type": "application/octet-stream",
-                    "Content-Length": str(len(data))}).items():
+                    "Content-Length": str(len(data))}, **(headers or {})).items():
                 conn.putheader(name, value)
             conn.endheaders()
             sent = 0
@@ -133,7 +135,8 @@ class Device:
         except ValueError:
             answer = {"error": body.decode("utf-8", "replace")[:200]}
         if response.status != 200:
-            raise Failed("refused (HTTP %d): %s" % (response.status, answer.get("error")))
+            raise Failed("refused (HTTP %d): %s" % (response.status, answer.get("error")),
+                         response.status)
         return answer
 
     def uptime(self):

@@ -66,7 +66,7 @@ RESTART_EXIT_CODE = 3  # the simulated board asks to be started again (simwifi.p
 PROJECT_CONFIG = ROOT / "config.json"  # make configure's, which make deploy copies too
 # The flash (docs/OTA.md): the loader's files in the root, which an update never
 # replaces; the app in a slot folder; the update state.
-LOADER_FILES = ("main.py", "boot.py")
+LOADER_FILES = ("main.py", "boot.py", "otaboot.mpy")
 INSTALL_SLOT = "a"
 SLOTS = ("a", "b")
 OTA_STATE = "ota.json"

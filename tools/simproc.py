@@ -70,10 +70,11 @@ class Sim:
                 cmd += [flag] if value else []
             else:
                 cmd += [flag, str(value)]
+        begin = len(self.output)  # a restart's Sim has the last run's output
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, text=True, bufsize=1)
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
-        if self.wait_serving(0, SIM_START_TIMEOUT_S) is None:
+        if self.wait_serving(begin, SIM_START_TIMEOUT_S) is None:
             self.stop()
             raise AssertionError("simulator did not start:\n" + "".join(self.output))
         return self

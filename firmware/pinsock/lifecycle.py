@@ -23,9 +23,6 @@ GC_FREE_SHARE = 4
 # since a board that loads .mpy files keeps their bytecode in the heap (about 15.6 KB
 # of it on the unix port). One that another module keeps stays as long as that one.
 BOOT_PACKAGE = __name__.rpartition(".")[0] + ".boot"
-# Why the firmware stopped, when an exception ended it (the loader, main.py, records it
-# for a new version that fails its try: docs/OTA.md).
-failure = ""
 
 
 async def scan_inputs(bank, flag):
@@ -85,7 +82,7 @@ async def run(board, conf):
     hardware = startup.load_hardware(board)
     device, bank, status, hub, app = startup.build(board, hardware, conf)
     plan = startup.serving_plan(board)
-    trial = startup.ota_trial(board, status)  # a new version's try: (root, slot, s)
+    startup.ota_trial(board, status)  # `so`; a new version's try (docs/OTA.md)
     # Emptied, not only dropped: the collector is conservative, and a stale copy of
     # the pointer (a finished coroutine's frame, a dead stack slot) kept all of it.
     board.clear()
@@ -104,28 +101,8 @@ async def run(board, conf):
     srv = await serving.serve(app, plan, context)
     conf = app = context = serving = None
     forget_boot_modules()
-    if trial:
-        asyncio.create_task(confirm_update(trial, status))
-        trial = None
     gc.threshold(max(GC_EVERY_BYTES, gc.mem_free() // GC_FREE_SHARE))
     await srv.task  # the accept loop (transport/http.py Listener), which never ends
-
-
-async def confirm_update(trial, status):
-    """A new version on its try (docs/OTA.md) confirms itself once it has served for
-    ota_confirm_s: from then on the loader boots it for good."""
-    root, slot, seconds = trial
-    await asyncio.sleep_ms(seconds * 1000)
-    from . import otastate
-    from .compat import forget_module
-
-    try:
-        state = otastate.confirm(root, slot)
-        if state is not None:
-            status.ota = otastate.describe(state, slot)
-    except Exception as exc:  # OSError: the flash; the next boot tries again
-        print("ota: cannot confirm: %r" % exc)
-    forget_module(otastate.__name__)
 
 
 def forget(*names):
@@ -156,7 +133,9 @@ def forget_boot_modules():
 
 
 def main(argv=()):
-    global failure
+    """Run the firmware. Returns 0 when it was stopped (Ctrl-C), 2 when the board
+    config is unusable, or the exception that ended it (main.py: the loader reports it
+    for a new version on its try)."""
     gc.threshold(GC_EVERY_BYTES)
     from .boot import startup
 
@@ -172,9 +151,8 @@ def main(argv=()):
     except KeyboardInterrupt:
         pass
     except Exception as exc:
-        failure = "%s: %s" % (type(exc).__name__, exc)
         print_exception(exc)
-        return 1
+        return exc
     return 0
 
 

@@ -13,6 +13,8 @@
 import json
 import os
 
+from .compat import forget_module
+
 FILE_NAME = "ota.json"
 #: Seconds a new version serves before it confirms itself (board config ota_confirm_s).
 CONFIRM_S = 30
@@ -39,6 +41,16 @@ def save(root, state):
     with open(path + ".tmp", "w") as f:
         f.write(json.dumps(state))
     os.rename(path + ".tmp", path)
+
+
+def running_slot(root):
+    """The slot the loader (main.py, otaboot.py) started: the folder of the root that
+    is the current one ("" for the root itself, or a folder elsewhere)."""
+    cwd = os.getcwd()
+    root = root.rstrip("/")
+    if cwd.startswith(root + "/") and cwd[len(root) + 1:] in SLOTS:
+        return cwd[len(root) + 1:]
+    return ""
 
 
 def fresh(running):
@@ -90,3 +102,24 @@ def confirm(root, running, log=print):
     log("ota: version %s in slot %s confirmed" % (
         (state.get("versions") or {}).get(running, "?"), running))
     return state
+
+
+async def confirm_later(trial, status):
+    """A new version on its try (boot/startup.py ota_trial) confirms itself once it has served for
+    ota_confirm_s: from then on the loader boots it for good. Then this module is
+    forgotten."""
+    import asyncio
+
+    from .transport.http import listeners
+
+    root, slot, seconds = trial
+    while not listeners:  # started before the device serves: the time counts from then
+        await asyncio.sleep_ms(100)  # pyright: ignore[reportAttributeAccessIssue]
+    await asyncio.sleep_ms(seconds * 1000)  # pyright: ignore[reportAttributeAccessIssue]
+    try:
+        state = confirm(root, slot)
+        if state is not None:
+            status.ota = describe(state, slot)
+    except Exception as exc:  # OSError: the flash; the next boot tries again
+        print("ota: cannot confirm: %r" % exc)
+    forget_module(__name__)

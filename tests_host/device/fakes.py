@@ -97,7 +97,6 @@ class FakeStatus:
     board = "TEST_BOARD"
     mqtt = None  # no mqtt block (Status.mqtt)
     ota = '{"s":"a","t":"0","p":"","r":""}'  # never updated (Status.ota)
-    ota_shown = False
 
     def clients(self):
         return 1

@@ -85,7 +85,6 @@ class TranscriptStatus:
     board = "UNIX_SIM"
     mqtt = None  # no mqtt block (Status.mqtt)
     ota = '{"s":"a","t":"0","p":"","r":""}'  # never updated (Status.ota)
-    ota_shown = False
 
     def __init__(self, run):
         self.run = run

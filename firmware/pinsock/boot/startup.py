@@ -24,7 +24,26 @@ def load_configs(argv):
         print("pinsock: " + str(exc))
         return None
     board["config_path"] = path = config_json.path_in(board["state_dir"])
+    ota_state(board["state_dir"])  # now, while the heap is at its emptiest
     return board, config_json.load(path, fix=board["config_fix"])
+
+
+# (slot running, `so`'s text, whether this boot is a new version's try), from
+# ota_state to ota_trial: kept here, not in the board config, whose table a new key
+# could double in size just when the heap is at its fullest.
+_ota = ("", "", False)
+
+
+def ota_state(root):
+    """Read the update state (docs/OTA.md, otastate.py) for ota_trial."""
+    global _ota
+    from .. import otastate
+    from ..compat import forget_module
+
+    state = otastate.load(root)
+    slot = otastate.running_slot(root)
+    _ota = slot, otastate.describe(state, slot), otastate.on_trial(state, slot)
+    forget_module(otastate.__name__)
 
 
 def load_hardware(board):
@@ -83,8 +102,7 @@ def build(board, hardware, conf):
     app = make_app(service, board_description(board), conf,
                    own_names(conf["hostname"] or default_name, conf["allowed_origins"]),
                    hardware.host_names, hardware, board["config_path"],
-                   (board["state_dir"], board.get("ota_slot", ""),
-                    board.get("ota_reserve_bytes")))
+                   (board["state_dir"], _ota[0], board.get("ota_reserve_bytes")))
     hardware.add_routes(app)
     if conf.get("mqtt"):
         from . import mqtt_json
@@ -123,20 +141,19 @@ def board_description(board):
 
 
 def ota_trial(board, status):
-    """What `so` reports (docs/OTA.md), into status.ota; for a new version on its try,
-    (root, slot, ota_confirm_s) for lifecycle.confirm_update, else None."""
-    from .. import otastate
-    from ..compat import forget_module
+    """What `so` reports into status.ota (ota_state); on a new version's try, the task
+    that confirms it once it has served for ota_confirm_s (otastate.py)."""
+    slot, text, trial = _ota
+    if text and text != status.ota:  # (an attribute set only when it differs)
+        status.ota = text
+    if trial:  # otastate forgets itself once the version has confirmed itself
+        import asyncio
 
-    root, slot = board["state_dir"], board.get("ota_slot", "")
-    state = otastate.load(root)
-    status.ota = otastate.describe(state, slot)
-    status.ota_shown = state is not None  # in `s` once the device has been updated
-    trial = otastate.on_trial(state, slot)
-    forget_module(otastate.__name__)
-    if trial:
-        return root, slot, board.get("ota_confirm_s", otastate.CONFIRM_S)
-    return None
+        from .. import otastate
+
+        asyncio.create_task(otastate.confirm_later(
+            (board["state_dir"], slot, board.get("ota_confirm_s", otastate.CONFIRM_S)),
+            status))
 
 
 def serving_plan(board):

@@ -6,7 +6,7 @@
 #   v<h>  level        d<h>  direction      p<h>  pull
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
-#   so updates over the network (docs/OTA.md; in `s` once the device was updated)
+#   so updates over the network (docs/OTA.md; read alone, not part of `s`)
 #   sq the MQTT link (only with an mqtt block): sqc connected, sqb broker, sqe last
 #      error, sqr retry in (s), sqn connects, sqh announced to Home Assistant (0/1)
 #   tusq  this connection's trigger for the link's update {"u":{"s":{"q":{...}}}}
@@ -228,12 +228,12 @@ class CommandEngine:
             "t": '"%d"' % status.uptime_s(),
             "m": '"%d"' % status.free_heap(),
         }
-        if leaf == "o" or status.ota_shown:
-            fields["o"] = status.ota  # updates over the network (docs/OTA.md)
+        if leaf == "o":  # updates over the network (docs/OTA.md); not in `s`
+            return '{"s":{"o":%s}}' % status.ota
         if leaf:
             return '{"s":{"%s":%s}}' % (leaf, fields[leaf])
         fields["n"] = json.dumps(self.settings.name)
-        keys = "nvbctmo" if status.ota_shown else "nvbctm"
+        keys = "nvbctm"
         mqtt = self.status.mqtt
         if mqtt is not None:
             fields["q"] = mqtt.link_json(now)

@@ -12,6 +12,7 @@
 #   5. ota.json replaced by one rename: the next boot tries the new slot; a restart
 # Any refusal is answered at once (JSON {"error": ...}); the rest of the body is read
 # away so that the client gets the answer, and the running version goes on serving.
+import asyncio
 import json
 import os
 import sys
@@ -19,7 +20,8 @@ from binascii import hexlify
 from hashlib import sha256
 
 from .. import otastate
-from .http import Response, write_response
+from ..compat import forget_module
+from .http import Response, already_handled, take_connection, write_response
 
 #: Bytes read and written at a time: the upload's one buffer.
 piece_bytes = 512
@@ -275,20 +277,59 @@ def switch(root, running, target, version, new_version):
     otastate.save(root, state)
 
 
-def refuse_now(request, password, running, busy):
+_uploads = [0]  # uploads running (while one runs, this module stays loaded)
+
+
+def start(request, ota):
+    """POST /ota (routes.py): refused at once, or the upload started in a task of its
+    own; `ota` is (root, running slot, ota_reserve_bytes or None, password, the
+    device's Status, the hardware layer)."""
+    password, status, hardware = ota[3:]
+    response = refusal(request, password, ota)
+    if response is not None:
+        if not _uploads[0]:
+            forget()
+        return response
+    if ota[2] is not None:
+        global reserve_bytes
+        reserve_bytes = ota[2]
+    request.sock[0].complete = True  # the body is the upload's: the server must not read it
+    stream = take_connection(request)
+    _uploads[0] += 1
+    asyncio.create_task(_serve(stream, request, password, ota[:2], status, hardware))
+    return already_handled
+
+
+def refusal(request, password, ota):
     """The answer that refuses an upload before its body is read, or None."""
-    if not password:
+    if not password:  # "" none; None: config.json unreadable (login_routes.LOCKED)
         return answer(403, {"error": "updates need a password: set one in config.json"
                                      " (make configure); docs/OTA.md"})
-    if busy:
+    if _uploads[0]:
         return answer(409, {"error": "an upload is running already"})
-    state = otastate.load(running[0])
-    if otastate.on_trial(state, running[1]):
+    if otastate.on_trial(otastate.load(ota[0]), ota[1]):
         return answer(409, {"error": "the running version is on trial: an update can"
                                      " come once it has confirmed itself (so)"})
     if request.content_length <= request.max_content_length:
         return answer(400, {"error": "not a pinsock bundle (too short)"})
     return None
+
+
+async def _serve(stream, request, password, where, status, hardware):
+    try:
+        await asyncio.wait_for(run(stream, request, password, where, status,
+                                   hardware.wifi().restart), upload_timeout_ms / 1000)
+    except Exception as exc:  # the peer went away, or was too slow
+        print("ota: upload ended: %r" % exc)
+    stream.close()
+    _uploads[0] = 0  # one at a time: this one is over, whatever ended it
+    forget()
+
+
+def forget():
+    # This module and the state's, both loaded for the upload only.
+    forget_module(otastate.__name__)
+    forget_module(__name__)
 
 
 async def run(stream, request, password, where, status, restart):
@@ -324,6 +365,7 @@ async def run(stream, request, password, where, status, restart):
             os.remove(upload.path(_MANIFEST))
         except OSError:
             pass
+        _uploads[0] = 0  # over: the next may begin once this answer is out
         await write_response(response, stream)
         # What the client still sends is read away: closing with unread input would
         # reset the connection, and the reset can overtake the answer.

@@ -1,10 +1,7 @@
 # Transport: the device's HTTP routes (on http.App), and the checks every request
 # passes first: Host, the cross-site check and, with a password, the session.
 from ..protocol.commands import E_BAD_CHAR, error_reply, is_error, utf8_start
-import asyncio
-
-from .http import App, RequestHeadReader, Response, already_handled, is_upgrade
-from .http import take_connection, text_response
+from .http import App, RequestHeadReader, Response, is_upgrade, text_response
 from .http import urldecode
 from .hub import peer_address
 from .websocket import send_log
@@ -185,36 +182,14 @@ def make_app(service, description, conf, names, addresses, hardware=None,
                 forget_module(wifisetup.__name__)
 
     if ota is not None and hardware is not None:
-        password = conf["password"]  # None: config.json unreadable (login_routes.LOCKED)
-        uploads = [0]  # uploads running: at most one
+        ota += (conf["password"], device.status, hardware)  # not conf: it is freed
 
         @app.post("/ota")
         async def update(request):
             # The upload's code is loaded for it and forgotten once it is over.
             from . import ota as upload
 
-            if ota[2] is not None:  # board config ota_reserve_bytes
-                upload.reserve_bytes = ota[2]
-            refusal = upload.refuse_now(request, password, ota, uploads[0])
-            if refusal is not None:
-                forget_module(upload.__name__)
-                return refusal
-            request.sock[0].complete = True  # the body is the upload's: not read away
-            stream = take_connection(request)
-            uploads[0] += 1
-            asyncio.create_task(run_upload(upload, stream, request))
-            return already_handled
-
-        async def run_upload(upload, stream, request):
-            try:
-                await asyncio.wait_for(upload.run(stream, request, password, ota[:2],
-                                                  device.status, hardware.wifi().restart),
-                                       upload.upload_timeout_ms / 1000)
-            except Exception as exc:  # the peer went away, or was too slow
-                print("ota: upload ended: %r" % exc)
-            stream.close()
-            uploads[0] -= 1
-            forget_module(upload.__name__)
+            return upload.start(request, ota)
 
     @app.errorhandler(400)
     async def bad_request(request):

@@ -69,8 +69,9 @@ def start(argv):
     if slot:
         os.chdir(slot)
     # The slot's modules first, then its microdot ("" is the folder it runs in; the
-    # unix port puts the root's path first instead).
-    sys.path[:] = ["", "lib"] + [p for p in sys.path if p not in ("", "lib", root)]
+    # unix port puts the root's path first instead); the root last, where main.py
+    # finds this module again after a failed try.
+    sys.path[:] = ["", "lib"] + [p for p in sys.path if p not in ("", "lib", root)] + [root]
     return ["--state-dir", root] + argv, trial
 
 

@@ -212,7 +212,7 @@ def watch(proc, host, port, watchdog_ms, boot_timeout_ms, log=print):
     answer within boot_timeout_ms of its start, or for watchdog_ms once it has.
     Returns (exit code or None when the watchdog killed it, whether it ever answered)."""
     started = last = time.monotonic()
-    served = False
+    served = not watchdog_ms  # (without a watchdog, not asked: taken as answering)
     period = max(0.05, watchdog_ms / 4000) if watchdog_ms else 1.0
     while True:
         try:

@@ -11,7 +11,8 @@ ENV_STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system
 BOARD ?= UNIX_SIM
 
-.PHONY: all env sim test build deploy configure typecheck bench soak fleet fleet-soak clean
+.PHONY: all env sim test build deploy configure typecheck bench soak fleet fleet-soak clean \
+	bundle ota
 
 all: test
 
@@ -45,6 +46,19 @@ deploy: $(ENV_STAMP)
 	  echo "usage: make deploy BOARD=<board> PORT=<serial port, e.g. /dev/ttyACM0>" >&2; \
 	  exit 2; fi
 	$(PY) tools/deploy.py $(BOARD) $(PORT) $(if $(FROZEN),--frozen) $(if $(PAGES),--pages $(PAGES))
+
+# Updates over the network (docs/OTA.md). `make bundle BOARD=... [VERSION=...]
+# [PASSWORD_FILE=...]` writes build/<BOARD>-<VERSION>.pinsock, its HMAC keyed from the
+# device's password (PASSWORD_FILE, else config.json's); `make ota BOARD=... HOST=...`
+# sends it (HOST: one URL or several, "http://a http://b", updated one after another).
+bundle: $(ENV_STAMP)
+	$(PY) tools/bundle.py $(BOARD) $(if $(VERSION),--version $(VERSION)) $(if $(PASSWORD_FILE),--password-file $(PASSWORD_FILE))
+
+ota: bundle
+	@if [ -z "$(HOST)" ]; then \
+	  echo "usage: make ota BOARD=<board> HOST=<device URL, e.g. http://pinsock-c0de.local> [VERSION=...] [PASSWORD_FILE=...]" >&2; \
+	  exit 2; fi
+	$(PY) tools/ota.py $(HOST) build/$(BOARD)-$(or $(VERSION),$(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' firmware/pinsock/__init__.py)).pinsock $(if $(PASSWORD_FILE),--password-file $(PASSWORD_FILE))
 
 # Asks for Wi-Fi name, password and hostname; writes config.json (git-ignored), which
 # `make deploy` copies onto a board and `make sim` into the simulator's .state/UNIX_SIM/.

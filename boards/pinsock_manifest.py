@@ -22,4 +22,5 @@ package("pinsock", files=_layout.firmware_files("../firmware/pinsock", _hal),
         base_path="../firmware")
 for _name in _layout.board_modules(options.board):
     module(_name, base_path=options.board)
+module("otaboot.py", base_path="../firmware")  # the loader's (main.py; docs/OTA.md)
 include("microdot_manifest.py")

@@ -9,6 +9,7 @@ The folder holds, ready to copy to the device's root:
                                 folders boards/firmware_layout.py gives the board's hal)
     lib/microdot/*.mpy          microdot, compiled from the installed PyPI package
     <board modules>.mpy         Python files in boards/<BOARD>/ (the simulator's pins)
+    otaboot.mpy                 the loader's work, which main.py imports (docs/OTA.md)
     www/index.html.gz           the page, gzip-compressed with a small window (PAGE_WINDOW_BITS)
 
 Rebuilds only what changed, removes what no longer belongs, and prints the total size.
@@ -30,6 +31,7 @@ FIRMWARE = ROOT / "firmware"
 BOARDS = ROOT / "boards"
 PAGE = ROOT / "html" / "index.html"
 BUILD_TOOL = Path(__file__).resolve()  # a change here (MICRODOT_UNUSED) rebuilds
+LOADER_MODULE = "otaboot.py"  # firmware/otaboot.py, compiled to otaboot.mpy at the top
 
 # The microdot modules the firmware imports (and what they import). Not websocket.py:
 # transport/websocket.py does the handshake and the frames itself.
@@ -190,6 +192,8 @@ def build(board_name, out=None):
                 for name in layout.board_modules(board_dir)]
     sources += [(microdot_dir() / m, Path("lib/microdot") / (m[:-3] + ".mpy"), "microdot/" + m)
                 for m in MICRODOT_MODULES]
+    # The loader's work (main.py imports it; an update never replaces it: docs/OTA.md).
+    sources.append((FIRMWARE / LOADER_MODULE, Path(LOADER_MODULE[:-3] + ".mpy"), LOADER_MODULE))
     for src, rel, name in sources:
         dst = want(rel)
         if not (is_fresh(src, dst) and is_fresh(board_file, dst) and is_fresh(BUILD_TOOL, dst)):

@@ -40,8 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402
 
 ROOT = build.ROOT
-# Folders on the board that hold only what the build puts there.
-OWNED_DIRS = ("pinsock", "lib/microdot", "www")
+# Folders on the board that hold only what the build puts there; a/ and b/ are the
+# slots of updates over the network (docs/OTA.md), which a deploy replaces: it
+# installs in the root, and removes the update state (ota.json) so the loader runs it.
+OWNED_DIRS = ("pinsock", "lib/microdot", "www", "a", "b")
 # What a frozen image carries in its flash instead of the file system: these folders,
 # and the board folder's own modules at the top (simhw.mpy); every compiled module.
 FROZEN_DIRS = ("pinsock", "lib")
@@ -94,6 +96,12 @@ def _prune(folder, keep):
         os.rmdir(folder)
 for _folder in {dirs!r}:
     _prune(_folder, {keep!r})
+for _name in ("ota.json", "ota.json.tmp"):
+    try:
+        os.remove(_name)
+        print("removed", _name)
+    except OSError:
+        pass
 """
 
 

@@ -23,6 +23,21 @@ start, so `make configure` then `make sim` runs with what was configured (the
 password, allowed_origins, mqtt; the Wi-Fi keys mean nothing here). That is done for
 the default state folder, or from --config FILE for any; a copy in the state folder
 that is newer (edited there) is kept, and said so.
+
+The flash: the state folder holds what a board's flash does (docs/OTA.md): the loader
+main.py (and boot.py) in its root, the app in the slot folder a/ (or b/ after an update
+over the network), config.json, settings.json and the TLS keys beside them. Each start
+installs the build there, as `make deploy` would, until the flash holds an update
+(ota.json): from then on it boots what the flash holds, as a board does; --reinstall
+puts the build back (and forgets the update).
+
+Reboots and the watchdog: the firmware runs as a child process, and this supervisor
+starts it again from the flash when it restarts itself (exit code 3: machine.reset(),
+a Wi-Fi setup, an update), when it dies (a crash, a SIGKILL: a power cut), and, as a
+board's watchdog would, when it stops answering its control port for --watchdog-ms
+(--boot-timeout-ms from its start). It gives up after 5 starts in a row that never
+answered. It prints `sim: firmware pid N` at each start. --exec replaces the
+supervisor by the firmware (no reboots, no watchdog).
 """
 
 import argparse
@@ -31,9 +46,11 @@ import errno
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,6 +64,18 @@ DEFAULT_STATE_DIR = ROOT / ".state" / BOARD
 DEFAULT_UNIQUE_ID = "5153a1b0c0de"  # boards/UNIX_SIM/simhw.py's default too
 RESTART_EXIT_CODE = 3  # the simulated board asks to be started again (simwifi.py's too)
 PROJECT_CONFIG = ROOT / "config.json"  # make configure's, which make deploy copies too
+# The flash (docs/OTA.md): the loader's files in the root, which an update never
+# replaces; the app in a slot folder; the update state.
+LOADER_FILES = ("main.py", "boot.py", "otaboot.mpy")
+INSTALL_SLOT = "a"
+SLOTS = ("a", "b")
+OTA_STATE = "ota.json"
+# The supervisor (play the watchdog): a board's longest watchdog timeout
+# (hardware/net.py Watchdog.max_timeout_ms), and the start-up's allowance (CI machines).
+WATCHDOG_MS = 8000
+BOOT_TIMEOUT_MS = 30000
+MAX_UNANSWERED_STARTS = 5
+CONFIG_ERROR_EXIT_CODE = 2  # main.py: the board config is unusable; a restart will not help
 
 
 def micropython_command():
@@ -107,8 +136,10 @@ def frozen_folder(build_dir, out=None):
     return out
 
 
-def sim_command(build_dir, firmware_args, heapsize=None, executable=None, frozen=False):
-    """argv and environment that run a built firmware folder on the unix port."""
+def sim_command(build_dir, firmware_args, heapsize=None, executable=None, frozen=False,
+                flash=False):
+    """argv and environment that run a built firmware folder on the unix port (flash:
+    a flash folder, install()'s, whose loader finds the slot's lib/ itself)."""
     cmd = [executable or micropython_command()]
     if heapsize:
         cmd += ["-X", "heapsize=" + heapsize]
@@ -116,8 +147,127 @@ def sim_command(build_dir, firmware_args, heapsize=None, executable=None, frozen
     env = dict(os.environ)
     # .frozen keeps the port's built-in asyncio importable (and, frozen, pinsock and
     # microdot); lib/ holds microdot.
-    env["MICROPYPATH"] = ".frozen" if frozen else ".frozen:" + str(Path(build_dir) / "lib")
+    env["MICROPYPATH"] = ".frozen" if frozen or flash else \
+        ".frozen:" + str(Path(build_dir) / "lib")
     return cmd, env
+
+
+def sync_tree(src, dst, skip=()):
+    """Make folder dst hold what src holds (but the top-level names in skip): copies
+    what changed, removes what src does not have."""
+    src, dst = Path(src), Path(dst)
+    wanted = set()
+    for path in src.rglob("*"):
+        rel = path.relative_to(src)
+        if not path.is_file() or rel.parts[0] in skip:
+            continue
+        wanted.add(rel)
+        target = dst / rel
+        if not (target.exists() and target.stat().st_size == path.stat().st_size
+                and build.is_fresh(path, target)):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    if dst.exists():
+        for path in sorted(dst.rglob("*"), reverse=True):
+            if path.is_file() and path.relative_to(dst) not in wanted:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+def install(app_dir, state_dir, reinstall=False, log=print):
+    """Put the build app_dir on the flash state_dir, as make deploy puts it on a board:
+    the loader in the root, the app in slot a/. A flash that holds an update over the
+    network (ota.json) is left as it is unless `reinstall`, which forgets the update.
+    Returns True when it installed."""
+    app_dir, state_dir = Path(app_dir), Path(state_dir)
+    state = state_dir / OTA_STATE
+    if state.exists() and not reinstall:
+        log("sim: the flash %s holds an update (%s): booting what it holds"
+            " (--reinstall puts the build back)" % (state_dir, OTA_STATE))
+        return False
+    for name in LOADER_FILES:
+        if (app_dir / name).exists():
+            shutil.copy2(app_dir / name, state_dir / name)
+    sync_tree(app_dir, state_dir / INSTALL_SLOT, skip=LOADER_FILES)
+    for leftover in [state_dir / slot for slot in SLOTS if slot != INSTALL_SLOT]:
+        shutil.rmtree(leftover, ignore_errors=True)
+    for name in (OTA_STATE, OTA_STATE + ".tmp"):
+        (state_dir / name).unlink(missing_ok=True)
+    return True
+
+
+def answers(host, port, timeout):
+    """Whether the firmware answers its control port now (the supervisor's feed)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.sendall(b"get 0\n")
+            return conn.recv(16)[:1] in (b"0", b"1")
+    except OSError:
+        return False
+
+
+def watch(proc, host, port, watchdog_ms, boot_timeout_ms, log=print):
+    """Wait for the firmware `proc` to end, playing its watchdog: killed when it does not
+    answer within boot_timeout_ms of its start, or for watchdog_ms once it has.
+    Returns (exit code or None when the watchdog killed it, whether it ever answered)."""
+    started = last = time.monotonic()
+    served = not watchdog_ms  # (without a watchdog, not asked: taken as answering)
+    period = max(0.05, watchdog_ms / 4000) if watchdog_ms else 1.0
+    while True:
+        try:
+            return proc.wait(timeout=period), served
+        except subprocess.TimeoutExpired:
+            pass
+        if not watchdog_ms:
+            continue
+        now = time.monotonic()
+        if answers(host, port, period):
+            served, last = True, now
+            continue
+        if served and now - last > watchdog_ms / 1000:
+            why = "no answer for %d ms" % watchdog_ms
+        elif not served and now - started > boot_timeout_ms / 1000:
+            why = "no answer within %d ms of the start" % boot_timeout_ms
+        else:
+            continue
+        log("sim: watchdog: %s: resetting the simulated board" % why)
+        proc.kill()
+        proc.wait()
+        return None, served
+
+
+def supervise(cmd, env, host, control_port, watchdog_ms=WATCHDOG_MS,
+              boot_timeout_ms=BOOT_TIMEOUT_MS, log=print):
+    """Run the firmware and start it again from the flash whenever a board would boot
+    again (module docstring). Returns the exit code it stops with."""
+    unanswered = 0
+    while True:
+        proc = subprocess.Popen(cmd, env=env)
+        log("sim: firmware pid %d" % proc.pid)
+        try:
+            code, served = watch(proc, host, control_port, watchdog_ms, boot_timeout_ms,
+                                 log)
+        except BaseException:  # Ctrl-C, SIGTERM (main's handler): the board goes too
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            raise
+        if code in (0, CONFIG_ERROR_EXIT_CODE):
+            return code
+        unanswered = 0 if served else unanswered + 1
+        if unanswered >= MAX_UNANSWERED_STARTS:
+            log("sim: %d starts in a row never answered: giving up" % unanswered)
+            return 1 if code is None else code
+        if code == RESTART_EXIT_CODE:
+            log("sim: restarting the simulated board")
+        elif code is not None:
+            log("sim: the firmware ended (%s): booting again, as a board's watchdog would"
+                % ("signal %d" % -code if code < 0 else "exit %d" % code))
 
 
 def install_config(config, state_dir, log=print):
@@ -183,9 +333,17 @@ def main(argv=None):
     parser.add_argument("--exec", action="store_true",
                         help="become the simulator (tests: signals and the pid reach it"
                         " directly); it then ends when it restarts, instead of starting again")
+    parser.add_argument("--reinstall", action="store_true",
+                        help="install the build on the flash even when it holds an update")
+    parser.add_argument("--watchdog-ms", type=int, default=WATCHDOG_MS,
+                        help="restart a firmware that does not answer for this long"
+                        " (0: no watchdog; default %(default)s)")
+    parser.add_argument("--boot-timeout-ms", type=int, default=BOOT_TIMEOUT_MS,
+                        help="... or within this long of its start (default %(default)s)")
     # Board-config overrides passed through to the firmware as they are.
     passthrough = ("--ping-interval-ms", "--idle-timeout-ms", "--stuck-timeout-ms",
-                   "--max-commands-per-s", "--log-size")
+                   "--max-commands-per-s", "--log-size", "--ota-confirm-s",
+                   "--ota-reserve-bytes")
     for flag in passthrough:
         parser.add_argument(flag, type=int)
     args = parser.parse_args(argv)
@@ -215,6 +373,7 @@ def main(argv=None):
     executable = target_command(target)
     if args.frozen:
         build_dir = frozen_folder(build_dir)
+    install(build_dir, state_dir, args.reinstall)
     firmware_args = ["--http-port", str(args.http_port), "--https-port", str(args.https_port),
                      "--control-port", str(args.control_port), "--state-dir", str(state_dir)]
     firmware_args += ["--unique-id", (args.unique_id or unique_id_of(state_dir)).lower()]
@@ -226,21 +385,20 @@ def main(argv=None):
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             firmware_args += [flag, str(value)]
-    cmd, env = sim_command(build_dir, firmware_args, args.heapsize, executable, args.frozen)
-    os.chdir(build_dir)
+    cmd, env = sim_command(build_dir, firmware_args, args.heapsize, executable, args.frozen,
+                           flash=True)
+    os.chdir(state_dir)
     sys.stdout.flush()
     if args.exec:
         os.execvpe(cmd[0], cmd, env)
-    # A board restarts itself after a Wi-Fi setup (transport/wifisetup.py); the
-    # simulator then ends with RESTART_EXIT_CODE and is started again here.
-    while True:
-        try:
-            code = subprocess.run(cmd, env=env).returncode
-        except KeyboardInterrupt:  # Ctrl-C reached the simulator too: it has stopped
-            return 0
-        if code != RESTART_EXIT_CODE:
-            return code
-        print("sim: restarting the simulated board", flush=True)
+    # A board restarts itself after a Wi-Fi setup (transport/wifisetup.py) or an update;
+    # the simulator then ends with RESTART_EXIT_CODE and is started again here.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        return supervise(cmd, env, host, args.control_port, args.watchdog_ms,
+                         args.boot_timeout_ms, lambda text: print(text, flush=True))
+    except KeyboardInterrupt:  # Ctrl-C reached the simulator too: it has stopped
+        return 0
 
 
 if __name__ == "__main__":

@@ -35,10 +35,16 @@ def stop_process(proc):
 
 
 class Sim:
-    """One running simulator process and ways to talk to it."""
+    """One running simulator process and ways to talk to it.
 
-    def __init__(self, state_dir, **options):
+    supervised=True: tools/sim.py runs as the supervisor (no --exec), which boots the
+    firmware again when it restarts, dies or hangs (the simulated board's reboots and
+    watchdog); `proc` is then the supervisor, and firmware_pid() the firmware's. Else
+    `proc` is the firmware itself (signals reach it), which ends when it restarts."""
+
+    def __init__(self, state_dir, supervised=False, **options):
         self.state_dir = Path(state_dir)
+        self.supervised = supervised
         self.options = options
         self.http_port = free_port()
         self.control_port = free_port()
@@ -57,28 +63,54 @@ class Sim:
         cmd = [sys.executable, str(ROOT / "tools" / "sim.py"),
                "--http-port", str(self.http_port), "--control-port", str(self.control_port),
                "--https-port", str(self.https_port),
-               "--state-dir", str(self.state_dir), "--exec"]
+               "--state-dir", str(self.state_dir)] + ([] if self.supervised else ["--exec"])
         for key, value in self.options.items():
             flag = "--" + key.replace("_", "-")
             if value is True or value is False:  # a switch: unix32=True, frozen=True
                 cmd += [flag] if value else []
             else:
                 cmd += [flag, str(value)]
+        begin = len(self.output)  # a restart's Sim has the last run's output
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, text=True, bufsize=1)
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
-        deadline = time.monotonic() + SIM_START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        if self.wait_serving(begin, SIM_START_TIMEOUT_S) is None:
+            self.stop()
+            raise AssertionError("simulator did not start:\n" + "".join(self.output))
+        return self
+
+    def wait_for(self, wanted, after=0, timeout=SIM_START_TIMEOUT_S):
+        """The index in `output` of the first line from `after` on that starts with
+        `wanted` (a text, or a tuple of them); None when none came within `timeout` s
+        or the process ended."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for index in range(after, len(self.output)):
+                if self.output[index].startswith(wanted):
+                    return index
+            after = max(after, len(self.output))
+            if time.monotonic() > deadline:
+                return None
             try:
-                line = self.lines.get(timeout=0.2)
+                self.lines.get(timeout=0.05)
             except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if line.startswith("serving on http://127.0.0.1:%d" % self.http_port):
-                return self
-        self.stop()
-        raise AssertionError("simulator did not start:\n" + "".join(self.output))
+                if self.proc.poll() is not None and len(self.output) <= after:
+                    return None
+
+    def wait_serving(self, after=0, timeout=SIM_START_TIMEOUT_S):
+        """The index of the next "serving on" line from `after` on (a boot done)."""
+        return self.wait_for("serving on http://127.0.0.1:%d" % self.http_port, after,
+                             timeout)
+
+    def firmware_pid(self):
+        """The running firmware's pid: the supervisor's last "sim: firmware pid N"
+        (supervised), else the process itself."""
+        if not self.supervised:
+            return self.proc.pid
+        for line in reversed(self.output):
+            if line.startswith("sim: firmware pid "):
+                return int(line.split()[-1])
+        return None
 
     def _pump(self, proc):
         for line in proc.stdout:

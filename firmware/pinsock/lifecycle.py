@@ -82,6 +82,7 @@ async def run(board, conf):
     hardware = startup.load_hardware(board)
     device, bank, status, hub, app = startup.build(board, hardware, conf)
     plan = startup.serving_plan(board)
+    startup.ota_trial(board, status)  # `so`; a new version's try (docs/OTA.md)
     # Emptied, not only dropped: the collector is conservative, and a stale copy of
     # the pointer (a finished coroutine's frame, a dead stack slot) kept all of it.
     board.clear()
@@ -132,6 +133,9 @@ def forget_boot_modules():
 
 
 def main(argv=()):
+    """Run the firmware. Returns 0 when it was stopped (Ctrl-C), 2 when the board
+    config is unusable, or the exception that ended it (main.py: the loader reports it
+    for a new version on its try)."""
     gc.threshold(GC_EVERY_BYTES)
     from .boot import startup
 
@@ -148,7 +152,7 @@ def main(argv=()):
         pass
     except Exception as exc:
         print_exception(exc)
-        return 1
+        return exc
     return 0
 
 

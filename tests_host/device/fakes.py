@@ -96,6 +96,7 @@ class FakeStatus:
     version = "9.9.9"
     board = "TEST_BOARD"
     mqtt = None  # no mqtt block (Status.mqtt)
+    ota = '{"s":"a","t":"0","p":"","r":""}'  # never updated (Status.ota)
 
     def clients(self):
         return 1

@@ -84,6 +84,7 @@ class TranscriptStatus:
     version = "0.1.0"
     board = "UNIX_SIM"
     mqtt = None  # no mqtt block (Status.mqtt)
+    ota = '{"s":"a","t":"0","p":"","r":""}'  # never updated (Status.ota)
 
     def __init__(self, run):
         self.run = run

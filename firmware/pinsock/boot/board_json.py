@@ -43,6 +43,11 @@ _FLAGS = {
     # The simulator's unique id, in hex (boards/UNIX_SIM/simhw.py): several simulators
     # are several boards. Without it a simulator derives one from its state folder.
     "--unique-id": ("unique_id", str),
+    # Updates over the network (docs/OTA.md): seconds of serving before a new version
+    # confirms itself (pinsock/otastate.py CONFIRM_S), bytes an update must leave free
+    # on the flash (transport/ota.py reserve_bytes).
+    "--ota-confirm-s": ("ota_confirm_s", int),
+    "--ota-reserve-bytes": ("ota_reserve_bytes", int),
 }
 
 MAX_IOS = 16

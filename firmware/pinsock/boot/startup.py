@@ -30,7 +30,26 @@ def load_configs(argv):
         print("pinsock: " + str(exc))
         return None
     board["config_path"] = path = config_json.path_in(board["state_dir"])
+    ota_state(board["state_dir"])  # now, while the heap is at its emptiest
     return board, config_json.load(path, fix=board["config_fix"])
+
+
+# (slot running, `so`'s text, whether this boot is a new version's try), from
+# ota_state to ota_trial: kept here, not in the board config, whose table a new key
+# could double in size just when the heap is at its fullest.
+_ota = ("", "", False)
+
+
+def ota_state(root):
+    """Read the update state (docs/OTA.md, otastate.py) for ota_trial."""
+    global _ota
+    from .. import otastate
+    from ..compat import forget_module
+
+    state = otastate.load(root)
+    slot = otastate.running_slot(root)
+    _ota = slot, otastate.describe(state, slot), otastate.on_trial(state, slot)
+    forget_module(otastate.__name__)
 
 
 def load_hardware(board):
@@ -89,7 +108,8 @@ def build(board, hardware, conf):
     app = make_app(service, board_description(board, conf["password"] != ""), conf,
                    own_names(conf["hostname"] or default_name, conf["allowed_origins"]),
                    hardware.host_names, pages_dir(board["state_dir"]), hardware,
-                   board["config_path"])
+                   board["config_path"],
+                   (board["state_dir"], _ota[0], board.get("ota_reserve_bytes")))
     hardware.add_routes(app)
     if conf.get("mqtt"):
         from . import mqtt_json
@@ -133,6 +153,22 @@ def board_description(board, login):
         "board": board["name"], "simulator": board["hal"] == "sim",
         "max_clients": board["max_clients"], "login": login,
         "dip_active_low": board["dip"]["active_low"], "ios": ios}).encode()
+
+
+def ota_trial(board, status):
+    """What `so` reports into status.ota (ota_state); on a new version's try, the task
+    that confirms it once it has served for ota_confirm_s (otastate.py)."""
+    slot, text, trial = _ota
+    if text and text != status.ota:  # (an attribute set only when it differs)
+        status.ota = text
+    if trial:  # otastate forgets itself once the version has confirmed itself
+        import asyncio
+
+        from .. import otastate
+
+        asyncio.create_task(otastate.confirm_later(
+            (board["state_dir"], slot, board.get("ota_confirm_s", otastate.CONFIRM_S)),
+            status))
 
 
 def serving_plan(board):

@@ -187,6 +187,8 @@ class Status:
     #: What reports the MQTT link for `sq` (transport/mqttsink.py MqttSink: its
     #: link_state(now) and announce(on)); None: no mqtt block, `sq` says "off".
     mqtt = None
+    #: `so`: the update state as JSON text (pinsock/otastate.py describe).
+    ota = '{"s":"a","t":"0","p":"","r":""}'  # (never updated, in slot a)
 
     def __init__(self, version, board, count_clients):
         self.version = version

@@ -6,6 +6,7 @@
 #   v<h>  level        d<h>  direction      p<h>  pull
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
+#   so updates over the network (docs/OTA.md; read alone, not part of `s`)
 #   sq the MQTT link (only with an mqtt block): sqc connected, sqb broker, sqe last
 #      error, sqr retry in (s), sqn connects, sqh announced to Home Assistant (0/1)
 #   tusq  this connection's trigger for the link's update {"u":{"s":{"q":{...}}}}
@@ -225,7 +226,7 @@ class CommandEngine:
                     self.settings.name = value
                     self.settings.changed()
             return '{"s":{"n":%s}}' % json.dumps(self.settings.name)
-        if leaf not in ("", "v", "b", "c", "t", "m"):
+        if leaf not in ("", "v", "b", "c", "t", "m", "o"):
             raise CommandError(E_UNKNOWN)
         if value is not None:
             raise CommandError(E_SUBTREE if leaf == "" else E_READ_ONLY)
@@ -236,6 +237,8 @@ class CommandEngine:
             "t": '"%d"' % status.uptime_s(),
             "m": '"%d"' % status.free_heap(),
         }
+        if leaf == "o":  # updates over the network (docs/OTA.md); not in `s`
+            return '{"s":{"o":%s}}' % status.ota
         if leaf:
             return '{"s":{"%s":%s}}' % (leaf, fields[leaf])
         fields["n"] = json.dumps(self.settings.name)
@@ -243,7 +246,7 @@ class CommandEngine:
         mqtt = self.status.mqtt
         if mqtt is not None:
             fields["q"] = mqtt.link_json(now)
-            keys = "nvbctmq"
+            keys += "q"
         return '{"s":{' + ",".join('"%s":%s' % (k, fields[k]) for k in keys) + "}}"
 
     # --- the MQTT link: sq..., tus, tusq ----------------------------------------

@@ -117,7 +117,7 @@ class App(Microdot):
         classes. A MemoryError goes to the caller (Listener: 503)."""
         if req is None:
             return await self._error(None, 400, "Bad request")
-        if req.content_length > req.max_content_length:
+        if req.content_length > req.max_content_length and req.path != "/ota":
             return await self._error(req, 413, "Payload too large")
         route = self.find_route(req)[0]  # (url prefix and sub-app: none here)
         if route == 404 and self.fallback is not None and req.method in ("GET", "HEAD"):
@@ -256,6 +256,8 @@ class LeanRequest(Request):
     #: Longest request body, in bytes: the login form is the only one. A longer one is
     #: left unread and answered 413 (microdot's dispatch_request checks it).
     max_content_length = 1024
+    #: (POST /ota, an update, reads its body itself, streamed, after the before_request
+    #: checks: transport/ota.py; App.dispatch_request lets it through.)
     #: Query parameters parsed into `args`, at most (a route that reads `args`, such as
     #: /log's since, needs one or two). A query with more is answered 400: 1,000 of
     #: them in a 2 KiB request line made a dictionary a 128 KiB heap had no room for.

@@ -17,8 +17,9 @@ _MISDIRECTED = "Misdirected request: Host is not this device (SECURITY.md)\n"
 _PAGE = {"Content-Type": "text/html", "Cache-Control": "max-age=0"}
 _PAGE_GZIP = {"Content-Type": "text/html", "Cache-Control": "max-age=0",
               "Content-Encoding": "gzip"}
-# POSTs a cross-site page must not make: the login (login_routes.py), the Wi-Fi setup.
-_POST_CHECKED = ("/login", "/logout", "/wifi")
+# POSTs a cross-site page must not make: the login (login_routes.py), the Wi-Fi setup,
+# an update (ota.py).
+_POST_CHECKED = ("/login", "/logout", "/wifi", "/ota")
 # The WebSocket service's paths: pinsock's, and the two of NetBurner's example pages.
 WS_PATHS = ("/ws", "/INDEX", "/INDEX.HTML")
 
@@ -85,11 +86,13 @@ def not_found():
 
 
 def make_app(service, description, conf, names, addresses, pages_dir=None, hardware=None,
-             config_path="config.json"):
+             config_path="config.json", ota=None):
     """The routes; `service` is the WebSocket service (websocket.py), `description`
     GET /board's answer (encoded once at start-up: it then allocates no JSON), `conf`
     config.json (boot/config_json.py), which is at `config_path`; `hardware` the
-    hardware layer, for the Wi-Fi setup (/wifi, wifisetup.py).
+    hardware layer, for the Wi-Fi setup (/wifi, wifisetup.py) and the restart after an
+    update; `ota` (root of the flash, slot running, bytes to keep free) where updates
+    go (POST /ota, ota.py).
 
     Against DNS rebinding (a hostile page whose own name points at the device sends
     that name as Host, and an Origin to match it), only a Host that names the device
@@ -187,6 +190,16 @@ def make_app(service, description, conf, names, addresses, pages_dir=None, hardw
                 return wifisetup.respond(request, hardware, config_path)
             finally:
                 forget_module(wifisetup.__name__)
+
+    if ota is not None and hardware is not None:
+        ota += (conf["password"], device.status, hardware)  # not conf: it is freed
+
+        @app.post("/ota")
+        async def update(request):
+            # The upload's code is loaded for it and forgotten once it is over.
+            from . import ota as upload
+
+            return upload.start(request, ota)
 
     @app.errorhandler(400)
     async def bad_request(request):

@@ -432,6 +432,7 @@ class SmallBoardSim(Sim):
         board_file = self.build_dir / "board.json"
         board = json.loads(board_file.read_text())
         board["ios"] = board["ios"][: self.ios]
+        board["leds"] = [io for io in board.get("leds", []) if io < self.ios]
         board_file.write_text(json.dumps(board))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         args = ["--http-port", str(self.http_port), "--control-port", str(self.control_port),

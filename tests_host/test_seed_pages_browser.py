@@ -76,8 +76,8 @@ def wait_for(page, check, timeout_s=WAIT_MS / 1000):
 # --- Netzer's page ---------------------------------------------------------------------
 def netzer_sim(start_sim, tmp_path, page):
     state = tmp_path / "flash"
-    (state / "www").mkdir(parents=True)
-    (state / "www" / "websocket.htm").write_bytes(page)
+    (state / "pages").mkdir(parents=True)
+    (state / "pages" / "websocket.htm").write_bytes(page)
     return start_sim(state_dir=state, debounce_ms=0)
 
 
@@ -176,8 +176,8 @@ def port_80_address():
 @pytest.fixture
 def port80(sim_build, tmp_path):
     state = tmp_path / "flash"
-    (state / "www").mkdir(parents=True)
-    (state / "www" / "index.htm").write_bytes((SEED_PAGES / "netburner_style.htm").read_bytes())
+    (state / "pages").mkdir(parents=True)
+    (state / "pages" / "index.htm").write_bytes((SEED_PAGES / "netburner_style.htm").read_bytes())
     sim = Port80Sim(sim_build, state, port_80_address())
     yield sim
     sim.stop()

@@ -1,4 +1,4 @@
-"""End-to-end: the user's own pages, files in <state-dir>/www/ served at /<name> by the
+"""End-to-end: the user's own pages, files in <state-dir>/pages/ served at /<name> by the
 simulator (transport/userpages.py; docs/PROTOCOL.md "Your own pages", SECURITY.md).
 """
 
@@ -17,9 +17,9 @@ SCRIPT = b"console.log('mine');\n"
 
 def pages_sim(start_sim, tmp_path, files, password=None):
     state = tmp_path / "flash"
-    (state / "www").mkdir(parents=True)
+    (state / "pages").mkdir(parents=True)
     for name, data in files.items():
-        path = state / "www" / name
+        path = state / "pages" / name
         if data is None:
             path.mkdir()
         else:
@@ -76,7 +76,7 @@ def test_head_answers_the_head_only(sim):
     "/app.js.gz",  # the twin itself
     "/sub.html",  # a folder
     "/Mine.html", "/MINE.HTML",  # names are lower case
-    "/.mine.html", "/..", "/../config.json", "/%2e%2e/config.json", "/www/mine.html",
+    "/.mine.html", "/..", "/../config.json", "/%2e%2e/config.json", "/pages/mine.html",
     "/a%20b.html", "/missing.html", "/config.json", "/settings.json", "/board.json",
     "/" + "a" * 70 + ".html",
 ])

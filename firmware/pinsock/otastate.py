@@ -91,7 +91,7 @@ def confirm(root, running, log=print):
     """The new version in `running` has served long enough: it stays. Returns the state
     now (None when there was nothing to confirm)."""
     state = load(root)
-    if not on_trial(state, running):
+    if state is None or not on_trial(state, running):
         return None
     state["active"] = running
     state["pending"] = ""

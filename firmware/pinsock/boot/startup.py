@@ -11,11 +11,10 @@
 import json
 
 BOARD_FILE = "board.json"
-# The user's own pages (transport/userpages.py) are in www/ of the state folder (the
-# simulator's --state-dir). A board's state folder is its flash's root, whose www/ holds
-# the built-in page and belongs to the build (make deploy replaces it): there they are
-# in pages/ (tools/deploy.py PAGES_DIR, which `make deploy PAGES=<dir>` fills).
-PAGES_FOLDER = "www"
+# The user's own pages (transport/userpages.py) are in pages/ of the state folder: a
+# board's flash root (tools/deploy.py PAGES_DIR, which `make deploy PAGES=<dir>` fills),
+# the simulator's --state-dir. Not www/: on a board deployed over USB that is the
+# build's, the built-in page's (make deploy replaces it).
 BOARD_PAGES_FOLDER = "pages"
 
 
@@ -119,10 +118,11 @@ def build(board, hardware, conf):
 
 
 def pages_dir(state_dir):
-    """The folder of the user's pages for a board whose state folder is `state_dir`."""
+    """The folder of the user's pages for a board whose state folder (its flash root,
+    which the loader names: main.py) is `state_dir`."""
     if not state_dir:
         return BOARD_PAGES_FOLDER
-    return state_dir.rstrip("/") + "/" + PAGES_FOLDER
+    return state_dir.rstrip("/") + "/" + BOARD_PAGES_FOLDER
 
 
 def own_names(hostname, allowed_origins):

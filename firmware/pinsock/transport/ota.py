@@ -223,12 +223,13 @@ class Upload:
 def entry(line):
     """(path, size, sha256 hex) of a manifest line; a path that leaves its slot (or that
     the flash may not take) is refused."""
+    name = size = digest = None
     try:
         name, size, digest = json.loads(line)
         ok = isinstance(name, str) and 0 < len(name) <= 96 and isinstance(size, int)
     except (ValueError, TypeError):
         ok = False
-    if ok:
+    if ok and isinstance(name, str):
         for part in name.split("/"):
             if part in ("", ".", ".."):
                 ok = False
@@ -360,7 +361,7 @@ async def run(stream, request, password, where, status, restart):
             response = answer(200, {"version": info["version"], "slot": target,
                                     "files": count, "restarting": True})
             restarting = True
-        upload.buf = upload.view = None
+        del upload.view, upload.buf  # the buffer is freed with the answer
         try:
             os.remove(upload.path(_MANIFEST))
         except OSError:

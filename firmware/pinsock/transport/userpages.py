@@ -1,5 +1,5 @@
 # Transport: the user's own pages. A file <name> in the pages folder of the flash (the
-# simulator: <state-dir>/www/; a board: pages/, boot/startup.py pages_dir) is served at
+# simulator: <state-dir>/pages/; a board: pages/, boot/startup.py pages_dir) is served at
 # /<name>, from the device's own origin, so a page's WebSocket passes the cross-site
 # check (routes.cross_site) like the built-in page's.
 #

@@ -929,3 +929,32 @@ def test_a_joined_board_keeps_its_wifi_card_closed_until_asked(start_sim, open_d
     expect(page.locator("#wnets button")).to_have_count(0)  # no scan yet: it holds a board
     page.locator("#wifiD summary").click()
     expect(page.locator("#wnets button")).to_have_count(3)
+
+
+def test_log_in_then_log_out_from_the_page(browser, start_sim, tmp_path):
+    state = tmp_path / "board"
+    state.mkdir()
+    (state / "config.json").write_text(json.dumps({"password": "correct horse"}))
+    sim = start_sim(state_dir=state, max_clients=1)
+    context = browser.new_context(viewport=VIEWPORT)
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(sim.base_url + "/")
+        # The device's login page (styled, served by the firmware), then the page itself.
+        page.get_by_label("Password").fill("correct horse")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator("#conn")).to_have_attribute("data-s", "live")
+        out = page.get_by_role("button", name="Log out")
+        expect(out).to_be_visible()
+        out.click()
+        # Logged out: the login page again, and the session no longer opens anything.
+        expect(page.get_by_role("button", name="Log in")).to_be_visible()
+        page.goto(sim.base_url + "/")
+        expect(page.get_by_role("button", name="Log in")).to_be_visible()
+        status = page.evaluate("fetch('/board').then((r) => r.status)")
+        assert status == 401
+        assert errors == []
+    finally:
+        context.close()

@@ -394,14 +394,17 @@ async def write_response(response, writer, to_upgrade=False):
         elif isinstance(body, bytes):
             writer.write(body)
         elif hasattr(body, "readinto"):
+            # A piece the socket takes whole allocates nothing: no slice of the buffer
+            # but the last, and a drain() (a new coroutine each call) only for what
+            # the socket left in the stream (copied there).
             buf = bytearray(App.file_piece_bytes)
-            view = memoryview(buf)
             while True:
                 n = body.readinto(buf)
                 if not n:
                     break
-                writer.write(view[:n])  # what the socket does not take is copied
-                await writer.drain()
+                writer.write(buf if n == len(buf) else memoryview(buf)[:n])
+                if getattr(writer, "out_buf", True):
+                    await writer.drain()
         else:
             for piece in body:
                 writer.write(piece.encode() if isinstance(piece, str) else piece)

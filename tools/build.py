@@ -7,7 +7,8 @@ The folder holds, ready to copy to the device's root:
     board.json                  the board config
     pinsock/**/*.mpy            the firmware, compiled with mpy-cross for the board (the
                                 folders boards/firmware_layout.py gives the board's hal)
-    lib/microdot/*.mpy          microdot, compiled from the installed PyPI package
+    lib/microdot/*.mpy          microdot, compiled from the installed PyPI package, less
+                                what the firmware never uses (trimmed_microdot)
     <board modules>.mpy         Python files in boards/<BOARD>/ (the simulator's pins)
     otaboot.mpy                 the loader's work, which main.py imports (docs/OTA.md)
     www/index.html.gz           the page, gzip-compressed with a small window (PAGE_WINDOW_BITS)
@@ -36,12 +37,13 @@ LOADER_MODULE = "otaboot.py"  # firmware/otaboot.py, compiled to otaboot.mpy at 
 # The microdot modules the firmware imports (and what they import). Not websocket.py:
 # transport/websocket.py does the handshake and the frames itself.
 MICRODOT_MODULES = ("__init__.py", "microdot.py", "helpers.py")
-# What the firmware never uses of microdot, left out of the .mpy build: a board that
-# loads .mpy files copies their bytecode into the heap (a frozen image does not: the
-# board manifests freeze microdot whole). Names are module-level or Class.method (or a
-# class attribute: the firmware gives send_file its content type, so types_map goes,
-# and has no <dynamic> route segments, so neither do the segment tables); the
-# firmware's tests exercise what is left.
+# What the firmware never uses of microdot, left out of the .mpy build and of the frozen
+# images (trimmed_microdot): a board that loads .mpy files copies their bytecode into
+# the heap, and a frozen image still makes each function and class in the heap at
+# import (docs/PERFORMANCE.md has what it saves). Names are module-level or
+# Class.method (or a class attribute: the firmware gives send_file its content type, so
+# types_map goes, and has no <dynamic> route segments, so neither do the segment
+# tables); the firmware's tests exercise what is left.
 MICRODOT_UNUSED = {
     "microdot.py": (
         "urlencode", "AsyncBytesIO", "Request.json", "Request.files", "Request.stream",
@@ -91,6 +93,32 @@ def microdot_dir():
     import microdot
 
     return Path(microdot.__file__).resolve().parent
+
+
+TRIMMED_MICRODOT = ROOT / "build" / "microdot"
+
+
+def trimmed_microdot(source_dir=None):
+    """The folder holding microdot/ as the firmware carries it: MICRODOT_MODULES of the
+    installed package (or of `source_dir`), less MICRODOT_UNUSED. The .mpy build
+    compiles it and the freeze manifests freeze it (boards/microdot_manifest.py): a
+    frozen module's code stays in flash, but its functions and classes are made in the
+    heap when it is imported, so what is left out saves RAM there too. A file is
+    rewritten only when its text changes (its time tells the build what is fresh)."""
+    source_dir = Path(source_dir) if source_dir else microdot_dir()
+    folder = TRIMMED_MICRODOT / "microdot"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in MICRODOT_MODULES:
+        text = (source_dir / name).read_text()
+        unused = MICRODOT_UNUSED.get(name)
+        if unused:
+            text = without(text, set(unused))
+        dst = folder / name
+        if not dst.exists() or dst.read_text() != text:
+            tmp = dst.with_name("%s.%d.tmp" % (name, os.getpid()))
+            tmp.write_text(text)
+            os.replace(tmp, dst)  # whole: a build running beside never reads half
+    return TRIMMED_MICRODOT
 
 
 def mpy_cross_command():
@@ -190,23 +218,15 @@ def build(board_name, out=None):
                for rel in layout.firmware_files(FIRMWARE / "pinsock", board["hal"])]
     sources += [(board_dir / name, Path(name[:-3] + ".mpy"), name)
                 for name in layout.board_modules(board_dir)]
-    sources += [(microdot_dir() / m, Path("lib/microdot") / (m[:-3] + ".mpy"), "microdot/" + m)
+    trimmed = trimmed_microdot() / "microdot"
+    sources += [(trimmed / m, Path("lib/microdot") / (m[:-3] + ".mpy"), "microdot/" + m)
                 for m in MICRODOT_MODULES]
     # The loader's work (main.py imports it; an update never replaces it: docs/OTA.md).
     sources.append((FIRMWARE / LOADER_MODULE, Path(LOADER_MODULE[:-3] + ".mpy"), LOADER_MODULE))
     for src, rel, name in sources:
         dst = want(rel)
         if not (is_fresh(src, dst) and is_fresh(board_file, dst) and is_fresh(BUILD_TOOL, dst)):
-            unused = MICRODOT_UNUSED.get(src.name) if name.startswith("microdot/") else None
-            if unused:
-                trimmed = out / "trimmed" / src.name
-                trimmed.parent.mkdir(parents=True, exist_ok=True)
-                trimmed.write_text(without(src.read_text(), set(unused)))
-                compile_mpy(trimmed, dst, arch, name)
-                trimmed.unlink()
-                trimmed.parent.rmdir()
-            else:
-                compile_mpy(src, dst, arch, name)
+            compile_mpy(src, dst, arch, name)
 
     # Entry points stay source: the device runs main.py and boot.py by name.
     for name in ("main.py", "boot.py"):

@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from websockets.exceptions import ConnectionClosedError
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from simclient import (  # noqa: E402
     AsyncControl, client_frame, http_get_async, open_websocket_async, split_frame,
@@ -221,6 +223,10 @@ class ViewClient:
             FAILURES.append(exc)  # checked at the end, whoever awaits this task or not
             await self.ws.close()
             raise
+        except ConnectionClosedError as exc:  # the device closed it (1011: out of memory)
+            self.failure = SoakFailure("%s: the device closed the connection: %s"
+                                       % (self.name, exc))
+            FAILURES.append(self.failure)
 
     def _take(self, msg):
         name = self.name

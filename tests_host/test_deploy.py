@@ -1,8 +1,9 @@
 """The user's deploy path, against a virtual board.
 
-The virtual board (tools/virtualboard.py) is the MicroPython unix port on a pseudo-terminal (socat), started
-in an empty folder that plays the board's flash, with a board's module path
-('', .frozen, lib). It speaks the raw REPL, so the real mpremote deploys to it with
+The virtual board (tools/virtualboard.py) is the MicroPython unix port on a
+pseudo-terminal (socat), started in an empty folder that plays the board's flash, with
+a board's module path ('', .frozen, lib). It speaks the raw REPL, so the real mpremote
+deploys to it with
 `make deploy`, as it would to a Pico W on /dev/ttyACM0. The firmware is then started
 from the deployed files, on the board, through the REPL, and a WebSocket client
 gets a switch report from it.

@@ -129,6 +129,7 @@ def test_quick_bench_produces_every_figure(sim_build, tmp_path):
         for client in heap["clients"]:  # 2 clients, one report per flip
             assert client["reports"] == heap["flips"] > 0 and client["continuous"], heap
     assert len(heap["clients"]) == 2
+    assert 0 < o["heap"]["code"] < o["heap"]["beyond_idle"], o["heap"]  # measured apart
     assert len(r["ota_budgets"]) == 3, r["ota_budgets"]
     assert "## Updates over the network (issue 17)" in run.stdout
 

@@ -3,10 +3,9 @@
 The virtual board (tools/virtualboard.py) is the MicroPython unix port on a
 pseudo-terminal (socat), started in an empty folder that plays the board's flash, with
 a board's module path ('', .frozen, lib). It speaks the raw REPL, so the real mpremote
-deploys to it with
-`make deploy`, as it would to a Pico W on /dev/ttyACM0. The firmware is then started
-from the deployed files, on the board, through the REPL, and a WebSocket client
-gets a switch report from it.
+deploys to it with `make deploy`, as it would to a Pico W on /dev/ttyACM0. The
+firmware is then started from the deployed files, on the board, through the REPL, and
+a WebSocket client gets a switch report from it.
 
 Needs socat (tools/setup_system.sh installs it; `make test` runs that). Without it
 these tests skip, saying why; with CI=true they fail instead.

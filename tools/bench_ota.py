@@ -324,8 +324,8 @@ def watched(dev, clients, levels, during, after_s=0.0):
 def report_count(flips, seq0, seqs):
     """Per client: reports got, and whether they are seq0+1 .. seq0+flips, each once."""
     wanted = list(range(seq0 + 1, seq0 + flips + 1))
-    return [{"reports": len(s), "continuous": s == wanted, "lost": len(set(wanted) - set(s))}
-            for s in seqs]
+    return [{"reports": len(set(wanted) & set(s)), "continuous": s == wanted,
+             "lost": len(set(wanted) - set(s))} for s in seqs]
 
 
 def upload_heap(dev, bundles, plan):

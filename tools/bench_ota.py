@@ -431,6 +431,10 @@ def run(plan, log=print):
 
 
 # --- the report ------------------------------------------------------------------------
+def kib(n):
+    return "%.1f KiB" % (n / 1024)
+
+
 def rows(o):
     """(figure, measured, compared with, ratio, budget, met) rows of the update table."""
     from bench_report import fmt_bytes, met
@@ -453,13 +457,13 @@ def rows(o):
         ("Upload, first byte to the answer (written, read back, switched)",
          "%.3f s" % up["answer"], "", "", "", ""),
         ("Heap used beyond idle during an upload (64-bit `.mpy`)",
-         fmt_bytes(heap["beyond_idle"]), "", "",
+         kib(heap["beyond_idle"]), "", "",
          "≤ %d KiB" % (BUDGET_HEAP_BYTES // 1024),
          met(heap["beyond_idle"] <= BUDGET_HEAP_BYTES)),
         ("… of it the update's code, loaded for the upload (`ota.mpy`, `otastate.mpy`)",
-         fmt_bytes(heap["code"]), "", "", "", ""),
+         kib(heap["code"]), "", "", "", ""),
         ("… of it the upload's data: the rest (all of it where the code is frozen)",
-         fmt_bytes(heap["beyond_idle"] - heap["code"]), "", "", "", ""),
+         kib(heap["beyond_idle"] - heap["code"]), "", "", "", ""),
         ("Switch reports to 2 WebSocket clients during uploads",
          "%d of %d each, %d lost" % (heap["flips"] - heap["lost"] // 2, heap["flips"],
                                      heap["lost"]), "", "", "none lost, seq continuous",

@@ -355,7 +355,10 @@ both: each ratio is to the echo samples taken in the same rounds.
    the control port's `heap` (`gc.collect()`, then `gc.mem_alloc()`: what is live)
    over and over on a connection of its own; the figure is the peak of the readings
    less the peak of the same readings over {idle_s} s without an upload, with the same 2
-   clients connected and the same flips. *Reports*: 2 WebSocket clients (logged in)
+   clients connected and the same flips; the update's code's share of it is
+   measured apart: the unix port importing `pinsock.transport.ota` from the
+   build, over what a serving device has loaded already. *Reports*: 2
+   WebSocket clients (logged in)
    read continuously while a switch flips every {flip_ms} ms through the control port,
    from before the upload's first byte to its answer; each must get one report per
    flip, seq after seq (a report coalesced or missing counts as lost).

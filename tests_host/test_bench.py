@@ -13,6 +13,7 @@ import sys
 
 import bench_report
 import unix32
+import virtualboard
 from mqttbroker import mosquitto_command
 from conftest import ROOT
 
@@ -107,6 +108,31 @@ def test_quick_bench_produces_every_figure(sim_build, tmp_path):
         for name, t in targets["targets"].items():
             assert t["mqtt"]["at_rest"] > t["at_rest"], (name, t["mqtt"])
         assert "## MQTT (issue 14)" in run.stdout
+
+    # Updates over the network (issue 17): the app's bundle confirmed, beside make deploy.
+    o = r["ota"]
+    count, size = o["files"]
+    up = o["update"]
+    assert up["bundle_bytes"] > size > 0 and count > 0, o["files"]
+    for n in up["rounds"]:  # each version answered, then served, then confirmed
+        assert 0 < n["answer"] < n["serving"] < n["confirmed"], up
+        assert n["confirmed"] - n["serving"] >= up["confirm_s"], up
+    if virtualboard.missing() is None:
+        dep = o["deploy"]
+        assert dep["seconds"] > 0 and dep["files"] == count + 3, dep  # and the loader's
+        assert "%d copied, 0 unchanged" % dep["files"] in dep["said"], dep
+    else:
+        assert o["deploy"]["skipped"], o["deploy"]
+    for heap in o["heap"]["rounds"]:
+        assert heap["readings"] > 10 and heap["idle_readings"] > 10, heap
+        assert heap["peak"] > heap["idle_median"] > 0, heap
+        for client in heap["clients"]:  # 2 clients; each flip's report got or lost
+            assert 0 < client["reports"] <= heap["flips"], heap
+            assert client["reports"] + client["lost"] == heap["flips"], heap
+    assert len(heap["clients"]) == 2
+    assert 0 < o["heap"]["code"] < o["heap"]["beyond_idle"], o["heap"]  # measured apart
+    assert len(r["ota_budgets"]) == 3, r["ota_budgets"]
+    assert "## Updates over the network (issue 17)" in run.stdout
 
     # The README's headline figures (a full run writes them between its markers).
     lines = bench_report.readme_lines(r)

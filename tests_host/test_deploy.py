@@ -1,11 +1,11 @@
 """The user's deploy path, against a virtual board.
 
-The virtual board is the MicroPython unix port on a pseudo-terminal (socat), started
-in an empty folder that plays the board's flash, with a board's module path
-('', .frozen, lib). It speaks the raw REPL, so the real mpremote deploys to it with
-`make deploy`, as it would to a Pico W on /dev/ttyACM0. The firmware is then started
-from the deployed files, on the board, through the REPL, and a WebSocket client
-gets a switch report from it.
+The virtual board (tools/virtualboard.py) is the MicroPython unix port on a
+pseudo-terminal (socat), started in an empty folder that plays the board's flash, with
+a board's module path ('', .frozen, lib). It speaks the raw REPL, so the real mpremote
+deploys to it with `make deploy`, as it would to a Pico W on /dev/ttyACM0. The
+firmware is then started from the deployed files, on the board, through the REPL, and
+a WebSocket client gets a switch report from it.
 
 Needs socat (tools/setup_system.sh installs it; `make test` runs that). Without it
 these tests skip, saying why; with CI=true they fail instead.
@@ -17,7 +17,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,64 +27,22 @@ import pytest
 from websockets.sync.client import connect
 
 import deploy
-import sim as sim_tool
+import virtualboard
 from conftest import ROOT
 from simclient import free_port
+from virtualboard import VirtualBoard
 
-BOOT_TIMEOUT_S = 10  # the pty appears, the REPL answers
 DEPLOY_TIMEOUT_S = 120
 SERVE_TIMEOUT_S = 30  # main.py prints "serving on"
 
 
 def require_socat():
-    if shutil.which("socat"):
+    reason = virtualboard.missing()
+    if reason is None:
         return
-    reason = "socat is not installed (the virtual board runs on a socat pty; " \
-             "`bash tools/setup_system.sh` installs it)"
     if os.environ.get("CI") == "true":
         pytest.fail(reason + "; on CI this is a failure")
     pytest.skip(reason)
-
-
-class VirtualBoard:
-    """The unix port on a pty, in an empty folder that is its flash."""
-
-    def __init__(self, folder):
-        self.flash = folder / "flash"
-        self.flash.mkdir()
-        self.port = str(folder / "tty")
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ)
-        # A board's sys.path: the current folder, frozen modules, then lib/.
-        env["MICROPYPATH"] = ":.frozen:lib"
-        micropython = sim_tool.micropython_command()
-        self.proc = subprocess.Popen(
-            ["socat", "PTY,link=%s,raw,echo=0" % self.port,
-             "EXEC:%s,pty,raw,echo=0" % micropython],
-            cwd=self.flash, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.monotonic() + BOOT_TIMEOUT_S
-        while not os.path.exists(self.port):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError("virtual board did not start: %s"
-                                     % self.proc.stderr.read().decode())
-            time.sleep(0.05)
-        return self
-
-    def mpremote(self, *args, timeout=30):
-        cmd = [sys.executable, "-m", "mpremote", "connect", self.port, "resume"] + list(args)
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # socat and the unix port under it
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_mqtt  # noqa: E402
+import bench_ota  # noqa: E402
 import bench_report  # noqa: E402
 import bench_targets  # noqa: E402
 import build  # noqa: E402
@@ -647,7 +648,8 @@ def method():
     return dict(changes=IDLE_CHANGES_PER_HOUR, ping=PING_FRAME, pong=PONG_FRAME,
                 ping_s=PING_INTERVAL_S, polls=int(HOUR_S / POLL_INTERVAL_S),
                 header=PACKET_HEADER, push_packets=PACKETS_PER_PUSH,
-                poll_packets=PACKETS_PER_POLL, soak=Plan(False).soak_transitions)
+                poll_packets=PACKETS_PER_POLL, soak=Plan(False).soak_transitions,
+                **bench_ota.method())
 
 
 def run(plan, log=print):
@@ -655,6 +657,7 @@ def run(plan, log=print):
     results["firmware"] = firmware_figures(plan, log)
     results["floors"] = results["firmware"].pop("floors")
     results["mqtt"] = bench_mqtt.run(plan, log)
+    results["ota"] = bench_ota.run(bench_ota.Plan(plan.quick), log)
     log("smallest heap for 4 clients (bisecting -X heapsize) ...")
     results["heap"] = smallest_heap(plan)
     # Memory on the 32-bit and frozen targets too, when MicroPython's source is there.
@@ -666,6 +669,8 @@ def run(plan, log=print):
     results["budgets"] = bench_report.budgets(results["rows"])
     results["mqtt_rows"] = bench_mqtt.rows(results["mqtt"], results["targets"])
     results["mqtt_budgets"] = bench_mqtt.budgets(results["mqtt_rows"])
+    results["ota_rows"] = bench_ota.rows(results["ota"])
+    results["ota_budgets"] = bench_ota.budgets(results["ota_rows"])
     return results
 
 

@@ -181,6 +181,7 @@ def render(r):
         floors_table(r),
         detail_lines(r),
     ] + ([mqtt_section(r)] if r.get("mqtt") else [])
+      + ([ota_section(r)] if r.get("ota") else [])
       + ([targets_section(r["targets"])] if r.get("targets") else []))
 
 
@@ -189,6 +190,14 @@ def mqtt_section(r):
     import bench_mqtt
 
     return bench_mqtt.section(r["mqtt"], r.get("targets"))
+
+
+def ota_section(r):
+    """Updates over the network beside make deploy, and issue 17's budgets
+    (tools/bench_ota.py)."""
+    import bench_ota
+
+    return bench_ota.section(r["ota"])
 
 
 def targets_section(t):
@@ -327,6 +336,32 @@ both: each ratio is to the echo samples taken in the same rounds.
    newest seq, the event log and the subscriber hold every one). *Smallest heap*:
    figure 5's soak and bisection with MQTT connected. The three targets' MQTT figures
    are figure 7's.
+9. **Updates over the network** (`tools/bench_ota.py`; issue 17, docs/OTA.md). A
+   simulator under its supervisor (`tools/sim.py`, which restarts it from its flash as
+   a board reboots), with a password and `ota_confirm_s` {ota_confirm_s} (30 on a
+   board). The bundle is the app's whole (`tools/bundle.py`: the UNIX_SIM build but
+   the loader's files), a new version each time. *Update*: `tools/ota.py`'s upload,
+   from its first byte to the device's answer (every file written, read back and
+   hashed, the state switched), to the new version's `serving on` after the restart
+   ({restart_ms} ms after the answer) and to its `ota: ... confirmed` (its output,
+   stamped as it arrives), then `sv` must answer the new version and `so` say it is off
+   trial; the median of {ota_updates}. Beside it, `make deploy BOARD=UNIX_SIM PORT=<pty>`
+   to an empty virtual board (`tools/virtualboard.py`: the unix port on a socat pty, the
+   real mpremote, as `tests_host/test_deploy.py` does), every file of the build
+   copied; the median of {ota_deploys}. The budget compares the update without the
+   confirmation's wait (a fixed sleep) with the deploy, which does not start the
+   firmware. *Heap*: the upload paced at a {pace_kib} KiB piece every {pace_ms} ms (about
+   100 KiB/s: a slow link, so that readings fall all along it), while a thread reads
+   the control port's `heap` (`gc.collect()`, then `gc.mem_alloc()`: what is live)
+   over and over on a connection of its own; the figure is the peak of the readings
+   less the peak of the same readings over {idle_s} s without an upload, with the same 2
+   clients connected and the same flips; the update's code's share of it is
+   measured apart: the unix port importing `pinsock.transport.ota` from the
+   build, over what a serving device has loaded already. *Reports*: 2
+   WebSocket clients (logged in)
+   read continuously while a switch flips every {flip_ms} ms through the control port,
+   from before the upload's first byte to its answer; each must get one report per
+   flip, seq after seq (a report coalesced or missing counts as lost).
 """
 
 

@@ -252,16 +252,18 @@ class RawWs:
       ConnectionError, and switch reports are remembered (last_report, seq()).
     The answer's head is read byte by byte: nothing after it is taken (`rcvbuf` small,
     a client that never reads lets the device's writes back up at once).
+    `extra`: more header lines for the upgrade request, each ending in CRLF (a
+    session's Cookie).
     """
 
-    def __init__(self, port, path="/ws", timeout=TIMEOUT_S, rcvbuf=None):
+    def __init__(self, port, path="/ws", timeout=TIMEOUT_S, rcvbuf=None, extra=""):
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect((HOST, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        request = upgrade_request(path, "%s:%d" % (HOST, port))
+        request = upgrade_request(path, "%s:%d" % (HOST, port), extra)
         self.sock.sendall(request)
         head = b""
         while not head.endswith(b"\r\n\r\n"):

@@ -297,7 +297,11 @@ def start(request, ota):
     request.sock[0].complete = True  # the body is the upload's: the server must not read it
     stream = take_connection(request)
     _uploads[0] += 1
-    asyncio.create_task(_serve(stream, request, password, ota[:2], status, hardware))
+    # What the upload needs of the request, not the request: its headers and the
+    # coroutines that served it are freed while the upload runs.
+    body = (request.content_length,
+            request.headers.get("Expect", "").lower() == "100-continue")
+    asyncio.create_task(_serve(stream, body, password, ota[:2], status, hardware))
     return already_handled
 
 
@@ -316,9 +320,9 @@ def refusal(request, password, ota):
     return None
 
 
-async def _serve(stream, request, password, where, status, hardware):
+async def _serve(stream, body, password, where, status, hardware):
     try:
-        await asyncio.wait_for(run(stream, request, password, where, status,
+        await asyncio.wait_for(run(stream, body, password, where, status,
                                    hardware.wifi().restart), upload_timeout_ms / 1000)
     except Exception as exc:  # the peer went away, or was too slow
         print("ota: upload ended: %r" % exc)
@@ -333,15 +337,17 @@ def forget():
     forget_module(__name__)
 
 
-async def run(stream, request, password, where, status, restart):
-    """Serve one upload on `stream` (taken over from the HTTP exchange). `where`:
-    (root, running slot)."""
+async def run(stream, body, password, where, status, restart):
+    """Serve one upload on `stream` (taken over from the HTTP exchange). `body`: (its
+    Content-Length, whether the client expects 100 Continue); `where`: (root, running
+    slot)."""
     root, running = where
+    length, expect_continue = body
     target = otastate.other_slot(running)
-    upload = Upload(stream, request.content_length, root, target, password)
+    upload = Upload(stream, length, root, target, password)
     restarting = False
     try:
-        if request.headers.get("Expect", "").lower() == "100-continue":
+        if expect_continue:
             await stream.awrite(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
             info = await upload.manifest(status.board,

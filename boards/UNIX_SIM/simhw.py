@@ -14,6 +14,11 @@
 #   alloc            measure without collecting     -> <allocated bytes>
 #   gc <on|off>      switch automatic collection    -> ok
 #                    (off: gc.mem_alloc() deltas count every byte allocated)
+#   analog <io> <0..65535>      an analog input's level                -> ok
+#   pulse <io> <n>              n pulses into a counter input          -> ok
+#   press <io> <ms> [<ms> ...]  a button down, up, down ... for ms each -> ok
+#   pwm <io>                    a PWM output's duty and frequency  -> <duty_u16> <hz>
+#                    (simkinds.py, loaded when one is used or an IO is of that kind)
 #   anything else                                   -> error <reason>
 #
 # An HTTP request sent here by mistake (a browser or curl given the control port) gets
@@ -28,7 +33,8 @@ from time import ticks_us
 from pinsock.compat import ticks_ms
 
 _FLOATING = 0xFF
-_CONTROL_USAGE = "set <io> <0|1> | tset <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
+_CONTROL_USAGE = ("set <io> <0|1> | tset <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
+                  " | analog <io> <0..65535> | pulse <io> <n> | press <io> <ms>... | pwm <io>")
 _DIR_OUT = 1
 _PULL_UP = 1
 
@@ -58,6 +64,7 @@ class SimHardware:
         self.out_level = bytearray(n)
         self.outside = bytearray(_FLOATING for _ in range(n))
         self._edge = None
+        self._special = None  # simkinds.py SimKinds, once needed
 
     # --- the hardware-layer interface the firmware uses -----------------------
     def setup(self, io, direction, pull, level):
@@ -79,6 +86,14 @@ class SimHardware:
 
     def watch(self, edge):
         self._edge = edge  # like Pin.irq(trigger=RISING | FALLING) on every input
+
+    def special(self):
+        """Analog inputs, PWM outputs, counters (simkinds.py, loaded when first used)."""
+        if self._special is None:
+            import simkinds
+
+            self._special = simkinds.SimKinds(self)
+        return self._special
 
     def wake_flag(self):
         # Simulated edges come from the control port, in the asyncio thread, so a
@@ -185,6 +200,8 @@ class SimHardware:
         verb = words[0]
         if verb in ("heap", "alloc", "gc"):
             return self._heap_control(words)
+        if verb in ("analog", "pulse", "pwm"):
+            return self.special().control(words)
         if verb not in ("set", "tset", "get"):
             return "error unknown command %r; use: %s" % (verb[:16], _CONTROL_USAGE)
         if len(words) != (2 if verb == "get" else 3):
@@ -247,6 +264,8 @@ class SimHardware:
                     break
                 if len(line) > self.max_control_line:
                     answer = "error line too long"
+                elif line.startswith(b"press"):
+                    answer = await self.special().press(line.decode().split())
                 else:
                     try:
                         answer = self.control(line.decode())

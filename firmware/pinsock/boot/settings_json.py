@@ -6,6 +6,7 @@
 # defaults for what could not be used) and the log says why.
 import json
 
+from ..logic.iobank import FUNCTIONS
 from ..logic.settings import is_valid_name
 
 _ENOENT = 2  # errno: no such file
@@ -55,6 +56,16 @@ def load(settings):
                 log("settings: ignoring invalid label of io %d" % io)
     elif labels is not None:
         log("settings: ignoring labels, not a list")
+    functions = data.get("fn")
+    if isinstance(functions, str):
+        for io in range(min(bank.count, len(functions))):
+            fn = FUNCTIONS.find(functions[io])
+            if fn >= 0 and bank.fns[io] >> fn & 1:
+                bank.function[io] = fn  # set up when the bank starts
+            else:
+                log("settings: ignoring function of io %d, not allowed" % io)
+    elif functions is not None:
+        log("settings: ignoring functions, not a string")
     dirs = data.get("dir")
     pulls = data.get("pull")
     if not (isinstance(dirs, list) and isinstance(pulls, list)):

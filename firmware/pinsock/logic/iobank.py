@@ -21,6 +21,16 @@ PULL_DOWN = const(2)
 
 _NO_EDGE = const(0xFF)
 
+# What an IO is (board config "fns"/"fn", the `f<h>` command), by its index in FUNCTIONS:
+# digital (levels, this module), or one of the kinds logic/kinds.py runs, loaded only
+# once some IO is one.
+FUNCTIONS = "dawcb"
+FN_DIGITAL = const(0)
+FN_ANALOG = const(1)
+FN_PWM = const(2)
+FN_COUNTER = const(3)
+FN_BUTTON = const(4)
+
 
 class IoBank:
     #: Edges captured between two scans. When more arrive, the oldest are kept, the
@@ -55,6 +65,17 @@ class IoBank:
         self.dip_number = bytearray(io.get("dip", 0) for io in ios)
         self.direction = bytearray(io["dir"] for io in ios)
         self.pull = bytearray(io["pull"] for io in ios)
+        # What each IO may be, a bit per FUNCTIONS letter, and what it is now.
+        self.fns = bytearray(sum(1 << FUNCTIONS.index(f) for f in io.get("fns", "d"))
+                             for io in ios)
+        self.function = bytearray(FUNCTIONS.index(io.get("fn", "d")) for io in ios)
+        self.board_function = bytes(self.function)  # settings.json keeps any other
+        # logic/kinds.py Kinds while some IO is not digital, else None; on_kinds(bank)
+        # is called when it is made (lifecycle.py starts the task that runs it).
+        self.kinds = None
+        self.on_kinds = None
+        # Told what the kinds do: (io, fn, value, now, log_code) (logic/device.py).
+        self.on_value = None
         # Debounced ("stable") level and the candidate level waiting to outlast the
         # debounce time, with the time its edge was seen.
         self.level = bytearray(count)
@@ -90,6 +111,39 @@ class IoBank:
             hw.setup(io, self.direction[io], self.pull[io], 0)
             self.level[io] = hw.read(io)
         hw.watch(self.edge)
+        for io in range(self.count):
+            fn = self.function[io]
+            if fn:
+                self.function[io] = FN_DIGITAL
+                self.set_function(io, fn, now)
+
+    def set_function(self, io, fn, now):
+        """Make IO `io` digital or another kind (FN_...); the caller checks that the
+        board allows it. The kinds' code is loaded the first time an IO is not
+        digital, and let go when all are again."""
+        old = self.function[io]
+        if fn == old:
+            return
+        kinds = self.kinds
+        if kinds is None:
+            from .kinds import Kinds
+
+            kinds = self.kinds = Kinds(self)
+            if self.on_kinds is not None:
+                self.on_kinds(self)
+        self.function[io] = fn
+        self._pending_level[io] = _NO_EDGE
+        kinds.set_function(io, old, fn, now)
+        if not fn:
+            hw = self.hardware
+            hw.setup(io, self.direction[io], self.pull[io], self.level[io])
+            level = hw.read(io)
+            if level != self.level[io]:
+                self.level[io] = level
+                for listener in self.listeners:
+                    listener(io, level, now)
+            if not any(self.function):
+                self.kinds = None  # (its task ends: lifecycle.py run_kinds)
 
     def is_dip(self, io):
         return self.dip_number[io] != 0
@@ -126,8 +180,12 @@ class IoBank:
             t = self._edge_time[i]
             self._edge_head = (i + 1) % n
             self._edge_count -= 1
-            if io < self.count and self.direction[io] == DIR_IN:
-                self._apply(io, level, t)
+            if io < self.count:
+                fn = self.function[io]
+                if fn == FN_BUTTON:
+                    self.kinds.edge(io, level, t)
+                elif not fn and self.direction[io] == DIR_IN:
+                    self._apply(io, level, t)
         if self._overflow:
             self._overflow = False
             self.resample(now)
@@ -138,7 +196,10 @@ class IoBank:
         # edge ring overflow and by the periodic poll that covers missed interrupts.
         read = self.hardware.read
         for io in range(self.count):
-            if self.direction[io] == DIR_IN:
+            fn = self.function[io]
+            if fn == FN_BUTTON:
+                self.kinds.edge(io, read(io), now)
+            elif self.direction[io] == DIR_IN and not fn:
                 level = read(io)
                 expected = self._pending_level[io]
                 if expected == _NO_EDGE:

@@ -2,7 +2,8 @@
 #
 #   settings.json   {"name": "kitchen", "dir": [0, 0, ..., 1], "pull": [1, 1, ..., 0],
 #                    "label": [null, ..., "pump", null, ...]}
-#                   and "ha": 0 once `sqh=0` removed the board from Home Assistant
+#                   and "ha": 0 once `sqh=0` removed the board from Home Assistant,
+#                   "fn": "ddddddddadwcbddd" once an IO's function is not the board's
 #
 # An IO's label is null while it is the board's own (board.json), so a new board
 # config's labels show for every IO its owner did not name.
@@ -19,6 +20,7 @@ import json
 import os
 
 from ..compat import ticks_diff, ticks_ms
+from .iobank import FUNCTIONS
 
 
 class Settings:
@@ -70,6 +72,8 @@ class Settings:
         data = {"name": self.name, "dir": list(bank.direction), "pull": list(bank.pull),
                 "label": [None if label is board else label
                           for label, board in zip(bank.labels, bank.board_labels)]}
+        if bank.function != bank.board_function:
+            data["fn"] = "".join(FUNCTIONS[fn] for fn in bank.function)
         if not self.announce:
             data["ha"] = 0
         tmp = self.path + self.tmp_suffix

@@ -3,7 +3,9 @@
 #   message = command [ "=" value ]     no value: read; a value: write
 #   command = path of [a-z0-9] through the tree below; IO edges are one hex digit
 #
-#   v<h>  level        d<h>  direction      p<h>  pull
+#   v<h>  level        d<h>  direction      p<h>  pull      (digital IOs)
+#   f<h>  function: d digital, a analog, w PWM, c counter, b button
+#   a.. w.. c.. b.. tua.. tuc.. tub..  the other kinds' (protocol/kindcmds.py)
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
 #   so updates over the network (docs/OTA.md; read alone, not part of `s`)
@@ -15,7 +17,8 @@
 # is one error reply {"e":{"c":"<command>","m":"<reason>"}}; see docs/PROTOCOL.md.
 import json
 
-from ..logic.iobank import DIR_OUT
+from ..compat import forget_module
+from ..logic.iobank import DIR_OUT, FUNCTIONS
 from ..logic.settings import is_valid_name
 
 _HEX = "0123456789abcdef"
@@ -33,6 +36,14 @@ E_INPUT = "io is an input"
 E_RANGE = "value out of range"
 E_NOT_SUPPORTED = "not supported by this io"
 E_RATE_LIMITED = "rate limited"  # logic/device.py: commands beyond a client's rate
+E_NOT_DIGITAL = "io is not digital"  # v, d, p of an IO whose function is another
+# The other kinds' (protocol/kindcmds.py).
+E_NOT_ANALOG = "io is not analog"
+E_NOT_PWM = "io is not pwm"
+E_NOT_COUNTER = "io is not a counter"
+E_NOT_BUTTON = "io is not a button"
+E_NONE = "no io has this function"  # a subtree read (a, c, tua, ...) when none has
+E_PWM_FREQS = "too many pwm frequencies"  # wh<h>= beyond the chip's (board: pwm_freqs)
 
 
 class CommandError(Exception):
@@ -80,6 +91,7 @@ class CommandEngine:
     def connected(self, client):
         # One trigger per IO, all off; one more byte at the end: tusq, the MQTT link's.
         client.triggers = bytearray(self.bank.count + 1)
+        client.kinds = None  # logic/kinds.py Triggers, once it sets one (tua, tuc, tub)
 
     # --- commands -------------------------------------------------------------
     def execute(self, client, text, now):
@@ -138,6 +150,8 @@ class CommandEngine:
                 return self._trigger(client, command[3:], value)
             if command in ("tus", "tusq"):
                 return self._link(client, command, value, now)
+            if command[:3] in ("tua", "tuc", "tub"):
+                return self._kinds(client, command, value, now)
             raise CommandError(E_UNKNOWN)
         if head == "s":
             if command[1:2] == "q":
@@ -145,6 +159,10 @@ class CommandEngine:
             return self._system(command[1:], value, now)
         if head == "l":
             return self._label(command[1:], value)
+        if head == "f":
+            return self._function(command[1:], value, now)
+        if head in "awcb":
+            return self._kinds(client, command, value, now)
         raise CommandError(E_UNKNOWN)
 
     def _io(self, edge):
@@ -155,9 +173,42 @@ class CommandEngine:
             raise CommandError(E_NO_IO)
         return io
 
-    def _table(self, values):
+    def _table(self, values, digital=False):
+        # digital: only the digital IOs (v, d, p)
+        function = self.bank.function
         return "{" + ",".join('"%s":"%d"' % (_HEX[io], values[io])
-                              for io in range(self.bank.count)) + "}"
+                              for io in range(self.bank.count)
+                              if not (digital and function[io])) + "}"
+
+    def _function(self, edge, value, now):
+        bank = self.bank
+        if not edge:
+            if value is not None:
+                raise CommandError(E_SUBTREE)
+            return '{"f":{' + ",".join('"%s":"%s"' % (_HEX[io], FUNCTIONS[bank.function[io]])
+                                       for io in range(bank.count)) + "}}"
+        io = self._io(edge)
+        if value is not None:
+            fn = FUNCTIONS.find(value) if len(value) == 1 else -1
+            if fn < 0:
+                raise CommandError(E_RANGE)
+            if not bank.fns[io] >> fn & 1:
+                raise CommandError(E_NOT_SUPPORTED)
+            if fn != bank.function[io]:
+                bank.set_function(io, fn, now)
+                self.settings.changed()  # saved within a second, coalesced
+        return '{"f":{"%s":"%s"}}' % (_HEX[io], FUNCTIONS[bank.function[io]])
+
+    def _kinds(self, client, command, value, now):
+        # The other kinds' commands, in code loaded for them and let go again while
+        # every IO is digital.
+        from . import kindcmds
+
+        try:
+            return kindcmds.run(self, client, command, value, now)
+        finally:
+            if self.bank.kinds is None:
+                forget_module(kindcmds.__name__)
 
     def _io_table(self, client, head, edge, value, now):
         bank = self.bank
@@ -165,8 +216,10 @@ class CommandEngine:
         if not edge:
             if value is not None:
                 raise CommandError(E_SUBTREE)
-            return '{"%s":%s}' % (head, self._table(table))
+            return '{"%s":%s}' % (head, self._table(table, True))
         io = self._io(edge)
+        if bank.function[io]:
+            raise CommandError(E_NOT_DIGITAL)
         if value is not None:
             if head == "v":
                 if value not in ("0", "1"):

@@ -14,6 +14,7 @@
 #   ! analog 8 32768       analog input 8's level is 32768 of 65535 (the simulator:
 #                          `analog 8 32768`), read at the next sample
 #   ! pulse 12 5           5 pulses into counter input 12 (`pulse 12 5`)
+#   ! pwm_freqs 1          the chip has 1 PWM timer: 1 distinct frequency at once
 #   ! debounce 20          inputs must hold 20 ms to count (default 0)
 #   ! rate 1               clients that connect from now on may send 1 command/s
 #   ! board 8 4            a board of 8 DIP switches then 4 GPIOs (default 8 8,
@@ -340,6 +341,8 @@ def directive(run, text):
         run.pins.kinds.level[int(words[1])] = int(words[2])  # read at the next sample
     elif verb == "pulse" and len(words) == 3:
         run.pins.kinds.counts[int(words[1])] += int(words[2])  # read at the next sample
+    elif verb == "pwm_freqs" and len(words) == 2:
+        run.pins.kinds.pwm_freqs = int(words[1])  # distinct PWM frequencies the chip has
     elif verb == "rate" and len(words) == 2:
         run.device.max_commands_per_s = int(words[1])  # for clients that connect next
     else:

@@ -40,7 +40,7 @@ class MachineKinds:
             pin.irq(handler=None)
             adc = machine.ADC(pin)
             if hasattr(adc, "atten"):  # ESP32: the whole 0-3.3 V range
-                adc.atten(getattr(machine.ADC, "ATTN_11DB"))
+                adc.atten(machine.ADC.ATTN_11DB)
             self.objects[io] = adc
         elif fn == _PWM:
             self.objects[io] = machine.PWM(pin)

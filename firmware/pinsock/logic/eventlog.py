@@ -2,8 +2,9 @@
 #
 # Record N is {"seq":N,"t":<ms since boot>,"io":"<h>","v":"<0|1>"}: an input's level;
 # {...,"b":"<1000..1004>"}: a button's event, {...,"c":"0"}: a counter reset
-# (logic/kinds.py). Numbers rise by exactly 1. The ring is allocated once and keeps the newest `size` records, so a
-# client that asks for what came after `since` learns exactly how many it missed.
+# (logic/kinds.py). Numbers rise by exactly 1. The ring is allocated once and keeps
+# the newest `size` records, so a client that asks for what came after `since` learns
+# exactly how many it missed.
 from array import array
 
 

@@ -73,7 +73,7 @@ class IoBank:
         # logic/kinds.py Kinds while some IO is not digital, else None; on_kinds(bank)
         # is called when it is made (lifecycle.py starts the task that runs it).
         self.kinds = None
-        self.on_kinds = None
+        self.on_kinds = None  # type: object
         # Told what the kinds do: (io, fn, value, now, log_code) (logic/device.py).
         self.on_value = None
         # Debounced ("stable") level and the candidate level waiting to outlast the
@@ -129,8 +129,9 @@ class IoBank:
             from .kinds import Kinds
 
             kinds = self.kinds = Kinds(self)
-            if self.on_kinds is not None:
-                self.on_kinds(self)
+            start = self.on_kinds
+            if callable(start):
+                start(self)
         self.function[io] = fn
         self._pending_level[io] = _NO_EDGE
         kinds.set_function(io, old, fn, now)

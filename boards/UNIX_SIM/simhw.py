@@ -34,7 +34,7 @@ from pinsock.compat import ticks_ms
 
 _FLOATING = 0xFF
 _CONTROL_USAGE = ("set <io> <0|1> | tset <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
-                  " | analog <io> <0..65535> | pulse <io> <n> | press <io> <ms>... | pwm <io>")
+                  " | analog | pulse | press | pwm")
 _DIR_OUT = 1
 _PULL_UP = 1
 
@@ -200,8 +200,8 @@ class SimHardware:
         verb = words[0]
         if verb in ("heap", "alloc", "gc"):
             return self._heap_control(words)
-        if verb in ("analog", "pulse", "pwm"):
-            return self.special().control(words)
+        if verb in ("analog", "pulse", "press", "pwm"):
+            return self.special().control(words)  # press: a coroutine
         if verb not in ("set", "tset", "get"):
             return "error unknown command %r; use: %s" % (verb[:16], _CONTROL_USAGE)
         if len(words) != (2 if verb == "get" else 3):
@@ -264,13 +264,13 @@ class SimHardware:
                     break
                 if len(line) > self.max_control_line:
                     answer = "error line too long"
-                elif line.startswith(b"press"):
-                    answer = await self.special().press(line.decode().split())
                 else:
                     try:
                         answer = self.control(line.decode())
                     except UnicodeError:
                         answer = "error not text"
+                    if not isinstance(answer, str):
+                        answer = await answer
                 await writer.awrite(answer.encode() + b"\n")
         except OSError:
             pass  # the peer went away (reset, broken pipe): nothing to say

@@ -52,6 +52,8 @@ class SimKinds:
     # --- the control port -----------------------------------------------------------
     def control(self, words):
         verb = words[0]
+        if verb == "press":
+            return self.press(words)
         if len(words) != (2 if verb == "pwm" else 3):
             return "error usage: analog <io> <0..65535> | pulse <io> <n> | pwm <io>"
         io = self._io(words[1])

@@ -42,27 +42,6 @@ async def scan_inputs(bank, flag):
             await edge  # pyright: ignore[reportGeneralTypeIssues] (an iterator will do)
 
 
-def start_kinds(bank):
-    """The IO bank made its kinds (logic/kinds.py: some IO is analog, PWM, a counter or
-    a button): the task that runs them, until every IO is digital again."""
-    asyncio.create_task(run_kinds(bank, bank.kinds))
-
-
-async def run_kinds(bank, kinds):
-    """Sample analog inputs and counters (Kinds.sample_ms) and time buttons: a
-    button's deadlines are checked at least every Kinds.tick_ms, without waiting for
-    an edge, which the scan task hands it."""
-    while bank.kinds is kinds:
-        try:
-            wait = kinds.poll(ticks_ms())
-        except MemoryError:  # an update that could not be made: again in a moment
-            gc.collect()
-            wait = 10
-        if kinds.buttons is not None and not 0 <= wait <= kinds.tick_ms:
-            wait = kinds.tick_ms
-        await asyncio.sleep_ms(wait if wait >= 0 else kinds.sample_ms)
-
-
 async def poll_inputs(bank, status):
     """Re-read inputs now and then (IoBank.poll_ms): covers an interrupt a pin failed
     to raise."""
@@ -102,9 +81,11 @@ async def run(board, conf):
     forget("tlskeys")
     hardware = startup.load_hardware(board)
     device, bank, status, hub, app = startup.build(board, hardware, conf)
-    bank.on_kinds = start_kinds
-    if bank.kinds is not None:  # some IO boots as another kind than digital
-        start_kinds(bank)
+    bank.on_kinds = asyncio.create_task  # runs the other kinds (logic/kinds.py)
+    if bank.kinds is not None:  # some IO boots as one
+        from .logic.kinds import spawn
+
+        spawn(bank)
     plan = startup.serving_plan(board)
     startup.ota_trial(board, status)  # `so`; a new version's try (docs/OTA.md)
     # Emptied, not only dropped: the collector is conservative, and a stale copy of

@@ -98,6 +98,7 @@ class FakeClient:
         self.frames = []
         self.closed = None
         self.triggers = None
+        self.kinds = None  # (transport/hub.py Client.kinds)
         self.closing = False
         self.credit = 0
         self.credit_at = 0

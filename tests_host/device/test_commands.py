@@ -468,7 +468,10 @@ def test_protocol_examples_are_transcripts():
 
 
 def error_reasons():
-    return [getattr(commands, name) for name in dir(commands) if name.startswith("E_")]
+    from pinsock.protocol import kindcmds
+
+    return [getattr(module, name) for module in (commands, kindcmds) for name in dir(module)
+            if name.startswith("E_") and isinstance(getattr(module, name), str)]
 
 
 def test_every_error_is_documented_and_in_a_transcript():

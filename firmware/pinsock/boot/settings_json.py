@@ -6,7 +6,6 @@
 # defaults for what could not be used) and the log says why.
 import json
 
-from ..logic.iobank import FUNCTIONS
 from ..logic.settings import is_valid_name
 
 _ENOENT = 2  # errno: no such file
@@ -58,8 +57,9 @@ def load(settings):
         log("settings: ignoring labels, not a list")
     functions = data.get("fn")
     if isinstance(functions, str):
+        settings.keep_functions = True
         for io in range(min(bank.count, len(functions))):
-            fn = FUNCTIONS.find(functions[io])
+            fn = "dawcb".find(functions[io])
             if fn >= 0 and bank.fns[io] >> fn & 1:
                 bank.function[io] = fn  # set up when the bank starts
             else:

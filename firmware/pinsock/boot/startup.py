@@ -148,9 +148,11 @@ def board_description(board, login):
     to log out)."""
     ios = []
     for io, spec in enumerate(board["ios"]):
-        ios.append({"io": "%x" % io, "label": spec["label"], "dip": spec.get("dip", 0),
-                    "dirs": spec["dirs"], "pulls": spec["pulls"],
-                    "fns": spec.get("fns", "d")})
+        desc = {"io": "%x" % io, "label": spec["label"], "dip": spec.get("dip", 0),
+                "dirs": spec["dirs"], "pulls": spec["pulls"]}
+        if "fns" in spec:  # what else than digital it may be (absent: digital only)
+            desc["fns"] = spec["fns"]
+        ios.append(desc)
     return json.dumps({
         "board": board["name"], "simulator": board["hal"] == "sim",
         "max_clients": board["max_clients"], "login": login,

@@ -30,9 +30,9 @@ from .iobank import DIR_IN
 #                            changed (transport/mqttsink.py tells the sinks)
 #   value_changed(io, fn, value, now)
 #                            an analog input was sampled (0..1023, every sample:
-#                            logic/kinds.py), a count changed, a button event came
-#                            (1000 + event); fn is logic/iobank.py's FN_...; must not
-#                            allocate unless it sends something
+#                            logic/kinds.py tells it), a count changed, a button
+#                            event came (1000 + event); fn is logic/iobank.py's FN_...;
+#                            must not allocate unless it sends something
 
 
 class Device:
@@ -56,27 +56,13 @@ class Device:
         # often it reconnects.
         self.rates = AddressRates(self.max_commands_per_s * max_clients)
         self.sinks = []
-        self.value_sinks = []  # the sinks' value_changed methods
         bank.listeners.append(self._level_changed)
-        bank.on_value = self._value_changed
+        bank.device = self  # whom the other kinds tell (logic/kinds.py)
 
     def add_sink(self, sink):
         """Tell `sink` from now on; it hears the current switch report at once."""
         self.sinks.append(sink)
-        if hasattr(sink, "value_changed"):
-            self.value_sinks.append(sink.value_changed)
         sink.report_changed(self.report, self.log.seq)
-
-    def _value_changed(self, io, fn, value, now, code):
-        # A button event or a counter reset is logged first (code: the log's),
-        # then told.
-        if code >= 0:
-            log = self.log
-            seq = log.append(io, code, self.status.ms_at(now))
-            for sink in self.sinks:
-                sink.logged(seq)
-        for changed in self.value_sinks:
-            changed(io, fn, value, now)
 
     def _level_changed(self, io, level, now):
         # In this order: the record is made, the report (numbered with it) told, then

@@ -21,15 +21,10 @@ PULL_DOWN = const(2)
 
 _NO_EDGE = const(0xFF)
 
-# What an IO is (board config "fns"/"fn", the `f<h>` command), by its index in FUNCTIONS:
-# digital (levels, this module), or one of the kinds logic/kinds.py runs, loaded only
-# once some IO is one.
-FUNCTIONS = "dawcb"
-FN_DIGITAL = const(0)
-FN_ANALOG = const(1)
-FN_PWM = const(2)
-FN_COUNTER = const(3)
-FN_BUTTON = const(4)
+# What an IO is (board config "fns"/"fn", the `f<h>` command), by its index in
+# "dawcb": digital (levels, this module), or one of the kinds logic/kinds.py runs
+# (FUNCTIONS, FN_...), loaded only once some IO is one.
+_FN_BUTTON = const(4)
 
 
 class IoBank:
@@ -65,17 +60,10 @@ class IoBank:
         self.dip_number = bytearray(io.get("dip", 0) for io in ios)
         self.direction = bytearray(io["dir"] for io in ios)
         self.pull = bytearray(io["pull"] for io in ios)
-        # What each IO may be, a bit per FUNCTIONS letter, and what it is now.
-        self.fns = bytearray(sum(1 << FUNCTIONS.index(f) for f in io.get("fns", "d"))
+        # What each IO may be, a bit per function letter, and what it is now.
+        self.fns = bytearray(sum(1 << "dawcb".index(f) for f in io.get("fns", "d"))
                              for io in ios)
-        self.function = bytearray(FUNCTIONS.index(io.get("fn", "d")) for io in ios)
-        self.board_function = bytes(self.function)  # settings.json keeps any other
-        # logic/kinds.py Kinds while some IO is not digital, else None; on_kinds(bank)
-        # is called when it is made (lifecycle.py starts the task that runs it).
-        self.kinds = None
-        self.on_kinds = None  # type: object
-        # Told what the kinds do: (io, fn, value, now, log_code) (logic/device.py).
-        self.on_value = None
+        self.function = bytearray("dawcb".index(io.get("fn", "d")) for io in ios)
         # Debounced ("stable") level and the candidate level waiting to outlast the
         # debounce time, with the time its edge was seen.
         self.level = bytearray(count)
@@ -91,6 +79,14 @@ class IoBank:
         self.edges_dropped = 0
         self.listeners = []
         self.wake = None  # set by the scan task: an object with .set(), e.g. ThreadSafeFlag
+
+    # logic/kinds.py Kinds while some IO is not digital (its set_function makes it),
+    # else None; on_kinds(coroutine) starts the task that runs it (lifecycle.py sets
+    # asyncio.create_task); `device` (logic/device.py Device) is whom it tells.
+    # (Class attributes: an instance holds them only once they are set.)
+    kinds = None  # type: object
+    on_kinds = None  # type: object
+    device = None  # type: object
 
     def set_label(self, io, label):
         """Name IO `io` (the caller checked the text: logic/settings.py is_valid_name),
@@ -111,40 +107,10 @@ class IoBank:
             hw.setup(io, self.direction[io], self.pull[io], 0)
             self.level[io] = hw.read(io)
         hw.watch(self.edge)
-        for io in range(self.count):
-            fn = self.function[io]
-            if fn:
-                self.function[io] = FN_DIGITAL
-                self.set_function(io, fn, now)
+        if any(self.function):  # some IO boots as another kind (logic/kinds.py)
+            from .kinds import start
 
-    def set_function(self, io, fn, now):
-        """Make IO `io` digital or another kind (FN_...); the caller checks that the
-        board allows it. The kinds' code is loaded the first time an IO is not
-        digital, and let go when all are again."""
-        old = self.function[io]
-        if fn == old:
-            return
-        kinds = self.kinds
-        if kinds is None:
-            from .kinds import Kinds
-
-            kinds = self.kinds = Kinds(self)
-            start = self.on_kinds
-            if callable(start):
-                start(self)
-        self.function[io] = fn
-        self._pending_level[io] = _NO_EDGE
-        kinds.set_function(io, old, fn, now)
-        if not fn:
-            hw = self.hardware
-            hw.setup(io, self.direction[io], self.pull[io], self.level[io])
-            level = hw.read(io)
-            if level != self.level[io]:
-                self.level[io] = level
-                for listener in self.listeners:
-                    listener(io, level, now)
-            if not any(self.function):
-                self.kinds = None  # (its task ends: lifecycle.py run_kinds)
+            start(self, now)
 
     def is_dip(self, io):
         return self.dip_number[io] != 0
@@ -183,7 +149,7 @@ class IoBank:
             self._edge_count -= 1
             if io < self.count:
                 fn = self.function[io]
-                if fn == FN_BUTTON:
+                if fn == _FN_BUTTON:
                     self.kinds.edge(io, level, t)
                 elif not fn and self.direction[io] == DIR_IN:
                     self._apply(io, level, t)
@@ -198,7 +164,7 @@ class IoBank:
         read = self.hardware.read
         for io in range(self.count):
             fn = self.function[io]
-            if fn == FN_BUTTON:
+            if fn == _FN_BUTTON:
                 self.kinds.edge(io, read(io), now)
             elif self.direction[io] == DIR_IN and not fn:
                 level = read(io)

@@ -15,19 +15,76 @@
 #   reset(io)                the count back to 0
 #   pwm_freqs                distinct PWM frequencies the chip allows at once (0: any)
 #
-# What happens is told to bank.on_value(io, fn, value, now, log_code) (logic/device.py):
-# an analog sample (its 0..1023 value), a count that changed, a button event (1000 +
-# event); log_code is what the event log records, -1 for nothing.
+# What happens is told to the device's sinks that have value_changed(io, fn, value,
+# now) (logic/device.py): an analog sample (its 0..1023 value), a count that changed,
+# a button event (1000 + event); a button event and a counter reset are recorded in
+# the event log first (Kinds.tell: log_code is what the log records, -1 nothing).
 from array import array
 
-from ..compat import const, ticks_add, ticks_diff
-from .iobank import (DIR_IN, DIR_OUT, FN_ANALOG, FN_BUTTON, FN_COUNTER, FN_PWM, FUNCTIONS,
-                     PULL_UP)
+from ..compat import const, forget_module, ticks_add, ticks_diff
+from .iobank import _NO_EDGE, DIR_IN, DIR_OUT, PULL_UP
+
+# What an IO is, by its index here (iobank.py IoBank.function).
+FUNCTIONS = "dawcb"
+FN_DIGITAL = const(0)
+FN_ANALOG = const(1)
+FN_PWM = const(2)
+FN_COUNTER = const(3)
+FN_BUTTON = const(4)
 
 # The event log's codes beyond a level (logic/eventlog.py).
 LOG_BUTTON = const(2)  # + the button event, 0..4
 LOG_RESET = const(7)  # a counter reset to 0
 _FIRST = const(0x80)  # Triggers.kind: nothing sent yet
+
+
+def start(bank, now):
+    """The bank starts with IOs whose function is not digital (board config fn,
+    settings.json): set them up."""
+    function = bank.function
+    for io in range(bank.count):
+        fn = function[io]
+        if fn:
+            function[io] = 0
+            set_function(bank, io, fn, now)
+
+
+def set_function(bank, io, fn, now):
+    """Make IO `io` of `bank` digital or another kind (iobank.py FN_...); the caller
+    checks that the board allows it. Makes the bank's Kinds the first time an IO is
+    not digital, and lets it (and this module) go when all are digital again."""
+    old = bank.function[io]
+    if fn == old:
+        return
+    kinds = bank.kinds
+    if kinds is None:
+        kinds = bank.kinds = Kinds(bank)
+        spawn(bank)
+    bank.function[io] = fn
+    bank._pending_level[io] = _NO_EDGE
+    kinds.set_function(io, old, fn, now)
+    if fn:
+        return
+    hw = bank.hardware
+    hw.setup(io, bank.direction[io], bank.pull[io], bank.level[io])
+    level = hw.read(io)
+    if level != bank.level[io]:
+        bank.level[io] = level
+        for listener in bank.listeners:
+            listener(io, level, now)
+    if not any(bank.function):
+        bank.kinds = None  # its task ends (kindtask.py)
+        forget_module(__name__)
+
+
+def spawn(bank):
+    """Start the task that runs the bank's kinds (pinsock/kindtask.py), where there is
+    one to start them with (bank.on_kinds: lifecycle.py sets asyncio.create_task)."""
+    create = bank.on_kinds
+    if callable(create):
+        from ..kindtask import run
+
+        create(run(bank, bank.kinds))
 
 
 class Kinds:
@@ -57,6 +114,9 @@ class Kinds:
         self.event = array("H", bytes(2 * n))  # a button's last event code (0: none)
         self.buttons = None  # logic/button.py Buttons while some IO is a button
         self._next = None  # ticks_ms of the next sample; None: at the next poll
+        self.tell = self._tell
+        self._sinks = 0  # how many of the device's sinks _told was made from
+        self._told = []  # their value_changed methods
         self._sampled = 0  # analog inputs and counters
 
     # --- functions --------------------------------------------------------------
@@ -125,7 +185,7 @@ class Kinds:
         """Counter `io` back to 0: logged, and told as a count of 0."""
         self.hw.reset(io)
         self.counts[io] = 0
-        self.bank.on_value(io, FN_COUNTER, 0, now, LOG_RESET)
+        self.tell(io, FN_COUNTER, 0, now, LOG_RESET)
 
     # --- buttons ------------------------------------------------------------------
     def edge(self, io, level, t):
@@ -133,7 +193,23 @@ class Kinds:
 
     def _button_event(self, io, event, now):
         code = self.event[io] = 1000 + event
-        self.bank.on_value(io, FN_BUTTON, code, now, LOG_BUTTON + event)
+        self.tell(io, FN_BUTTON, code, now, LOG_BUTTON + event)
+
+    def _tell(self, io, fn, value, now, code):
+        # To the device: a button event or a counter reset (code: the log's) is
+        # recorded first, then told to the sinks that take values.
+        device = self.bank.device
+        sinks = device.sinks
+        if code >= 0:
+            seq = device.log.append(io, code, device.status.ms_at(now))
+            for sink in sinks:
+                sink.logged(seq)
+        if len(sinks) != self._sinks:  # (made again only when a sink is added)
+            self._sinks = len(sinks)
+            self._told = [sink.value_changed for sink in sinks
+                          if hasattr(sink, "value_changed")]
+        for told in self._told:
+            told(io, fn, value, now)
 
     # --- the task: logic/lifecycle.py run_kinds -------------------------------------
     def poll(self, now):
@@ -157,7 +233,7 @@ class Kinds:
         bank = self.bank
         function = bank.function
         hw = self.hw
-        tell = bank.on_value
+        tell = self.tell
         for io in range(bank.count):
             fn = function[io]
             if fn == FN_ANALOG:

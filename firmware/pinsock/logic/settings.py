@@ -20,7 +20,6 @@ import json
 import os
 
 from ..compat import ticks_diff, ticks_ms
-from .iobank import FUNCTIONS
 
 
 class Settings:
@@ -37,6 +36,8 @@ class Settings:
     #: keep coming that is one save per interval, at most 6 a minute, and the last
     #: values are always saved. A power cut before a change is saved loses it.
     min_save_interval_ms = 10000
+    # The IOs' functions are saved once one was set (`f<h>=`) or the file had them.
+    keep_functions = False
 
     def __init__(self, state_dir, bank, default_name, log=print):
         self.path = _join(state_dir, self.file_name)
@@ -72,8 +73,8 @@ class Settings:
         data = {"name": self.name, "dir": list(bank.direction), "pull": list(bank.pull),
                 "label": [None if label is board else label
                           for label, board in zip(bank.labels, bank.board_labels)]}
-        if bank.function != bank.board_function:
-            data["fn"] = "".join(FUNCTIONS[fn] for fn in bank.function)
+        if self.keep_functions:
+            data["fn"] = "".join("dawcb"[fn] for fn in bank.function)
         if not self.announce:
             data["ha"] = 0
         tmp = self.path + self.tmp_suffix

@@ -4,8 +4,8 @@
 #   command = path of [a-z0-9] through the tree below; IO edges are one hex digit
 #
 #   v<h>  level        d<h>  direction      p<h>  pull      (digital IOs)
-#   f<h>  function: d digital, a analog, w PWM, c counter, b button
-#   a.. w.. c.. b.. tua.. tuc.. tub..  the other kinds' (protocol/kindcmds.py)
+#   f<h>  function: d digital, a analog, w PWM, c counter, b button; a.. w.. c.. b..
+#         tua.. tuc.. tub..: the other kinds' (protocol/kindcmds.py)
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
 #   so updates over the network (docs/OTA.md; read alone, not part of `s`)
@@ -18,7 +18,7 @@
 import json
 
 from ..compat import forget_module
-from ..logic.iobank import DIR_OUT, FUNCTIONS
+from ..logic.iobank import DIR_OUT
 from ..logic.settings import is_valid_name
 
 _HEX = "0123456789abcdef"
@@ -37,13 +37,7 @@ E_RANGE = "value out of range"
 E_NOT_SUPPORTED = "not supported by this io"
 E_RATE_LIMITED = "rate limited"  # logic/device.py: commands beyond a client's rate
 E_NOT_DIGITAL = "io is not digital"  # v, d, p of an IO whose function is another
-# The other kinds' (protocol/kindcmds.py).
-E_NOT_ANALOG = "io is not analog"
-E_NOT_PWM = "io is not pwm"
-E_NOT_COUNTER = "io is not a counter"
-E_NOT_BUTTON = "io is not a button"
-E_NONE = "no io has this function"  # a subtree read (a, c, tua, ...) when none has
-E_PWM_FREQS = "too many pwm frequencies"  # wh<h>= beyond the chip's (board: pwm_freqs)
+# (The other kinds' errors are protocol/kindcmds.py's.)
 
 
 class CommandError(Exception):
@@ -91,7 +85,7 @@ class CommandEngine:
     def connected(self, client):
         # One trigger per IO, all off; one more byte at the end: tusq, the MQTT link's.
         client.triggers = bytearray(self.bank.count + 1)
-        client.kinds = None  # logic/kinds.py Triggers, once it sets one (tua, tuc, tub)
+        # (client.kinds: logic/kinds.py Triggers, once it sets one of tua, tuc, tub)
 
     # --- commands -------------------------------------------------------------
     def execute(self, client, text, now):
@@ -159,9 +153,7 @@ class CommandEngine:
             return self._system(command[1:], value, now)
         if head == "l":
             return self._label(command[1:], value)
-        if head == "f":
-            return self._function(command[1:], value, now)
-        if head in "awcb":
+        if head in "fawcb":
             return self._kinds(client, command, value, now)
         raise CommandError(E_UNKNOWN)
 
@@ -180,28 +172,9 @@ class CommandEngine:
                               for io in range(self.bank.count)
                               if not (digital and function[io])) + "}"
 
-    def _function(self, edge, value, now):
-        bank = self.bank
-        if not edge:
-            if value is not None:
-                raise CommandError(E_SUBTREE)
-            return '{"f":{' + ",".join('"%s":"%s"' % (_HEX[io], FUNCTIONS[bank.function[io]])
-                                       for io in range(bank.count)) + "}}"
-        io = self._io(edge)
-        if value is not None:
-            fn = FUNCTIONS.find(value) if len(value) == 1 else -1
-            if fn < 0:
-                raise CommandError(E_RANGE)
-            if not bank.fns[io] >> fn & 1:
-                raise CommandError(E_NOT_SUPPORTED)
-            if fn != bank.function[io]:
-                bank.set_function(io, fn, now)
-                self.settings.changed()  # saved within a second, coalesced
-        return '{"f":{"%s":"%s"}}' % (_HEX[io], FUNCTIONS[bank.function[io]])
-
     def _kinds(self, client, command, value, now):
-        # The other kinds' commands, in code loaded for them and let go again while
-        # every IO is digital.
+        # Functions and the other kinds' commands, in code loaded for them and let go
+        # again while every IO is digital.
         from . import kindcmds
 
         try:

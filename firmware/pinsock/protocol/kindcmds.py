@@ -1,7 +1,9 @@
-# The commands of the IOs that are more than on and off (docs/PROTOCOL.md, "Analog
-# inputs, PWM outputs, counters and buttons"). Loaded by protocol/commands.py for one
-# of these commands, and kept only while some IO is not digital.
+# Functions, and the commands of the IOs that are more than on and off
+# (docs/PROTOCOL.md, "Analog inputs, PWM outputs, counters and buttons"). Loaded by
+# protocol/commands.py for one of these commands, and kept only while some IO is not
+# digital.
 #
+#   f<h>  function: d digital, a analog, w PWM, c counter, b button
 #   a<h>  analog value 0..1023     ar<h>  raw 0..65535      am<h>  millivolts
 #   w<h>  PWM duty 0..1023         wh<h>  PWM frequency (Hz)
 #   c<h>  count (=0 resets it)
@@ -11,11 +13,17 @@
 #   tuc<h> counter step (0 off)     tub<h>  button events (0 off, 1 on)
 #
 # A sub-letter is never a hex digit: `ar9` is IO 9's raw value, `a9` IO 9's value.
-from ..logic.iobank import FN_ANALOG, FN_BUTTON, FN_COUNTER, FN_PWM
-from ..logic.kinds import Triggers
-from .commands import (_HEX, E_NONE, E_NOT_ANALOG, E_NOT_BUTTON, E_NOT_COUNTER,
-                       E_NOT_PWM, E_PWM_FREQS, E_RANGE, E_READ_ONLY, E_SUBTREE, E_UNKNOWN,
+from ..logic.kinds import FN_ANALOG, FN_BUTTON, FN_COUNTER, FN_PWM, FUNCTIONS
+from .commands import (_HEX, E_NOT_SUPPORTED, E_RANGE, E_READ_ONLY, E_SUBTREE, E_UNKNOWN,
                        CommandError)
+
+# Error reasons: part of the protocol, documented in docs/PROTOCOL.md.
+E_NOT_ANALOG = "io is not analog"
+E_NOT_PWM = "io is not pwm"
+E_NOT_COUNTER = "io is not a counter"
+E_NOT_BUTTON = "io is not a button"
+E_NONE = "no io has this function"  # a subtree read (a, c, tua, ...) when none has
+E_PWM_FREQS = "too many pwm frequencies"  # wh<h>= beyond the chip's (board: pwm_freqs)
 
 # The function each node is for, the sub-letters it has, and how an IO that is not
 # of that function is refused.
@@ -27,6 +35,8 @@ MAX_MS = 60000
 
 
 def run(engine, client, command, value, now):
+    if command[0] == "f":
+        return _function(engine, command[1:], value, now)
     if command[0] == "t":  # tua, tuai, tuc, tub
         head = command[2]
         rest = command[3:]
@@ -69,6 +79,29 @@ def run(engine, client, command, value, now):
     return _reply(trigger, head, sub, body)
 
 
+def _function(engine, edge, value, now):
+    bank = engine.bank
+    if not edge:
+        if value is not None:
+            raise CommandError(E_SUBTREE)
+        return '{"f":{' + ",".join('"%s":"%s"' % (_HEX[io], FUNCTIONS[bank.function[io]])
+                                   for io in range(bank.count)) + "}}"
+    io = engine._io(edge)
+    if value is not None:
+        fn = FUNCTIONS.find(value) if len(value) == 1 else -1
+        if fn < 0:
+            raise CommandError(E_RANGE)
+        if not bank.fns[io] >> fn & 1:
+            raise CommandError(E_NOT_SUPPORTED)
+        if fn != bank.function[io]:
+            from ..logic.kinds import set_function
+
+            set_function(bank, io, fn, now)
+            engine.settings.keep_functions = True
+            engine.settings.changed()  # saved within a second, coalesced
+    return '{"f":{"%s":"%s"}}' % (_HEX[io], FUNCTIONS[bank.function[io]])
+
+
 def _reply(trigger, head, sub, body):
     if sub:
         body = '{"%s":%s}' % (sub, body)
@@ -84,8 +117,10 @@ def _number(value):
 
 def _read(kinds, client, trigger, fn, sub, io):
     if trigger:
-        triggers = client.kinds
+        triggers = getattr(client, "kinds", None)
         if triggers is None:
+            from ..logic.kinds import Triggers
+
             return Triggers.min_interval_ms if sub else 0
         if sub:
             return triggers.every[io]
@@ -132,8 +167,10 @@ def _write(engine, kinds, fn, sub, io, n, now):
 
 
 def _set_trigger(kinds, client, fn, sub, io, n):
-    triggers = client.kinds
+    triggers = getattr(client, "kinds", None)
     if triggers is None:
+        from ..logic.kinds import Triggers
+
         triggers = client.kinds = Triggers(len(client.triggers) - 1)
     if sub == "i":
         if n > MAX_MS:

@@ -64,7 +64,6 @@ class SimHardware:
         self.out_level = bytearray(n)
         self.outside = bytearray(_FLOATING for _ in range(n))
         self._edge = None
-        self._special = None  # simkinds.py SimKinds, once needed
 
     # --- the hardware-layer interface the firmware uses -----------------------
     def setup(self, io, direction, pull, level):
@@ -89,11 +88,9 @@ class SimHardware:
 
     def special(self):
         """Analog inputs, PWM outputs, counters (simkinds.py, loaded when first used)."""
-        if self._special is None:
-            import simkinds
+        import simkinds
 
-            self._special = simkinds.SimKinds(self)
-        return self._special
+        return simkinds.of(self)
 
     def wake_flag(self):
         # Simulated edges come from the control port, in the asyncio thread, so a

@@ -98,6 +98,16 @@ class SimKinds:
         return io if 0 <= io < self.hw.count else -1
 
 
+_made = []  # the one SimKinds
+
+
+def of(hw):
+    """The board's SimKinds, made the first time."""
+    if not _made:
+        _made.append(SimKinds(hw))
+    return _made[0]
+
+
 def _number(text):
     try:
         return int(text)

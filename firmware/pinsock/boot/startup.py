@@ -143,16 +143,12 @@ def own_names(hostname, allowed_origins):
 
 def board_description(board, login):
     """GET /board's answer, encoded once: what the page needs to draw the board,
-    labels and what each IO allows (its directions, pulls and functions: `f<h>`
-    reads the one it has); `login`: a password is set (the page then offers
+    labels and what each IO allows; `login`: a password is set (the page then offers
     to log out)."""
     ios = []
     for io, spec in enumerate(board["ios"]):
-        desc = {"io": "%x" % io, "label": spec["label"], "dip": spec.get("dip", 0),
-                "dirs": spec["dirs"], "pulls": spec["pulls"]}
-        if "fns" in spec:  # what else than digital it may be (absent: digital only)
-            desc["fns"] = spec["fns"]
-        ios.append(desc)
+        ios.append({"io": "%x" % io, "label": spec["label"], "dip": spec.get("dip", 0),
+                    "dirs": spec["dirs"], "pulls": spec["pulls"]})
     return json.dumps({
         "board": board["name"], "simulator": board["hal"] == "sim",
         "max_clients": board["max_clients"], "login": login,

@@ -48,13 +48,13 @@ class EventLog:
     def record(self, seq):
         i = seq % self.size
         code = self._level[i]
-        if code < 2:
-            what = '"v":"%d"' % code
-        elif code == 7:  # logic/kinds.py LOG_RESET
-            what = '"c":"0"'
-        else:  # LOG_BUTTON + the event: deCONZ's code 1000 + the event
-            what = '"b":"%d"' % (998 + code)
-        return '{"seq":%d,"t":%d,"io":"%x",%s}' % (seq, self._time[i], self._io[i], what)
+        if code < 2:  # a level; else a button event or a counter reset
+            return '{"seq":%d,"t":%d,"io":"%x","v":"%d"}' % (
+                seq, self._time[i], self._io[i], code)
+        from .kinds import log_text
+
+        return '{"seq":%d,"t":%d,"io":"%x",%s}' % (seq, self._time[i], self._io[i],
+                                                   log_text(code))
 
     def messages(self, since):
         """The texts that answer GET /log?since=<since>, one per message.

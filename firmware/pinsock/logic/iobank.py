@@ -61,9 +61,12 @@ class IoBank:
         self.direction = bytearray(io["dir"] for io in ios)
         self.pull = bytearray(io["pull"] for io in ios)
         # What each IO may be, a bit per function letter, and what it is now.
-        self.fns = bytearray(sum(1 << "dawcb".index(f) for f in io.get("fns", "d"))
-                             for io in ios)
-        self.function = bytearray("dawcb".index(io.get("fn", "d")) for io in ios)
+        fns = self.fns = bytearray(count)
+        function = self.function = bytearray(count)
+        for io in range(count):
+            for letter in ios[io].get("fns", "d"):
+                fns[io] |= 1 << "dawcb".index(letter)
+            function[io] = "dawcb".index(ios[io].get("fn", "d"))
         # Debounced ("stable") level and the candidate level waiting to outlast the
         # debounce time, with the time its edge was seen.
         self.level = bytearray(count)
@@ -84,7 +87,7 @@ class IoBank:
     # else None; on_kinds(coroutine) starts the task that runs it (lifecycle.py sets
     # asyncio.create_task); `device` (logic/device.py Device) is whom it tells.
     # (Class attributes: an instance holds them only once they are set.)
-    kinds = None  # type: object
+    kinds = None
     on_kinds = None  # type: object
     device = None  # type: object
 
@@ -150,7 +153,9 @@ class IoBank:
             if io < self.count:
                 fn = self.function[io]
                 if fn == _FN_BUTTON:
-                    self.kinds.edge(io, level, t)
+                    kinds = self.kinds
+                    if kinds is not None:
+                        kinds.edge(io, level, t)
                 elif not fn and self.direction[io] == DIR_IN:
                     self._apply(io, level, t)
         if self._overflow:
@@ -165,7 +170,9 @@ class IoBank:
         for io in range(self.count):
             fn = self.function[io]
             if fn == _FN_BUTTON:
-                self.kinds.edge(io, read(io), now)
+                kinds = self.kinds
+                if kinds is not None:
+                    kinds.edge(io, read(io), now)
             elif self.direction[io] == DIR_IN and not fn:
                 level = read(io)
                 expected = self._pending_level[io]

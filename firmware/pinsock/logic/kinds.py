@@ -270,6 +270,9 @@ class Kinds:
         triggers.at[io] = now
         return True
 
+    def update_text(self, io, fn, value):
+        return update_text(io, fn, value)
+
     def current(self, io, fn):
         """What a trigger set now compares with: the value a client has."""
         if fn == FN_ANALOG:
@@ -280,6 +283,12 @@ class Kinds:
 def update_text(io, fn, value):
     """The update for an analog value, a count or a button event."""
     return '{"u":{"%s":{"%x":"%d"}}}' % (FUNCTIONS[fn], io, value)
+
+
+def log_text(code):
+    """What an event-log record (logic/eventlog.py) of a button event or a counter
+    reset says instead of a level."""
+    return '"c":"0"' if code == LOG_RESET else '"b":"%d"' % (1000 - LOG_BUTTON + code)
 
 
 class Triggers:

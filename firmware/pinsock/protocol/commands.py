@@ -17,7 +17,6 @@
 # is one error reply {"e":{"c":"<command>","m":"<reason>"}}; see docs/PROTOCOL.md.
 import json
 
-from ..compat import forget_module
 from ..logic.iobank import DIR_OUT
 from ..logic.settings import is_valid_name
 
@@ -130,6 +129,12 @@ class CommandEngine:
                 if not " " <= ch <= "~":
                     raise CommandError(E_BAD_CHAR)
         head = command[0]
+        if head in "fawcb" or command[:3] in ("tua", "tuc", "tub"):
+            # Functions and the other kinds' commands, in code loaded for them (and
+            # let go again while every IO is digital).
+            from . import kindcmds
+
+            return kindcmds.run(self, client, command, value, now)
         if head in "vdp":
             return self._io_table(client, head, command[1:], value, now)
         if head == "t":
@@ -144,8 +149,6 @@ class CommandEngine:
                 return self._trigger(client, command[3:], value)
             if command in ("tus", "tusq"):
                 return self._link(client, command, value, now)
-            if command[:3] in ("tua", "tuc", "tub"):
-                return self._kinds(client, command, value, now)
             raise CommandError(E_UNKNOWN)
         if head == "s":
             if command[1:2] == "q":
@@ -153,8 +156,6 @@ class CommandEngine:
             return self._system(command[1:], value, now)
         if head == "l":
             return self._label(command[1:], value)
-        if head in "fawcb":
-            return self._kinds(client, command, value, now)
         raise CommandError(E_UNKNOWN)
 
     def _io(self, edge):
@@ -172,16 +173,6 @@ class CommandEngine:
                               for io in range(self.bank.count)
                               if not (digital and function[io])) + "}"
 
-    def _kinds(self, client, command, value, now):
-        # Functions and the other kinds' commands, in code loaded for them and let go
-        # again while every IO is digital.
-        from . import kindcmds
-
-        try:
-            return kindcmds.run(self, client, command, value, now)
-        finally:
-            if self.bank.kinds is None:
-                forget_module(kindcmds.__name__)
 
     def _io_table(self, client, head, edge, value, now):
         bank = self.bank

@@ -4,6 +4,7 @@
 # digital.
 #
 #   f<h>  function: d digital, a analog, w PWM, c counter, b button
+#   fp<h> the functions the IO may have (board config fns), read-only
 #   a<h>  analog value 0..1023     ar<h>  raw 0..65535      am<h>  millivolts
 #   w<h>  PWM duty 0..1023         wh<h>  PWM frequency (Hz)
 #   c<h>  count (=0 resets it)
@@ -35,6 +36,16 @@ MAX_MS = 60000
 
 
 def run(engine, client, command, value, now):
+    try:
+        return _run(engine, client, command, value, now)
+    finally:
+        if engine.bank.kinds is None:  # every IO is digital: this code is let go
+            from ..compat import forget_module
+
+            forget_module(__name__)
+
+
+def _run(engine, client, command, value, now):
     if command[0] == "f":
         return _function(engine, command[1:], value, now)
     if command[0] == "t":  # tua, tuai, tuc, tub
@@ -81,6 +92,13 @@ def run(engine, client, command, value, now):
 
 def _function(engine, edge, value, now):
     bank = engine.bank
+    if edge[:1] == "p":  # what each IO may be
+        edge = edge[1:]
+        if value is not None:
+            raise CommandError(E_SUBTREE if not edge else E_READ_ONLY)
+        ios = range(bank.count) if not edge else (engine._io(edge),)
+        return '{"f":{"p":{' + ",".join('"%s":"%s"' % (_HEX[io], _letters(bank.fns[io]))
+                                        for io in ios) + "}}}"
     if not edge:
         if value is not None:
             raise CommandError(E_SUBTREE)
@@ -100,6 +118,10 @@ def _function(engine, edge, value, now):
             engine.settings.keep_functions = True
             engine.settings.changed()  # saved within a second, coalesced
     return '{"f":{"%s":"%s"}}' % (_HEX[io], FUNCTIONS[bank.function[io]])
+
+
+def _letters(mask):
+    return "".join(FUNCTIONS[fn] for fn in range(5) if mask >> fn & 1)
 
 
 def _reply(trigger, head, sub, body):

@@ -96,9 +96,7 @@ class WebSocketService:
             triggers = client.kinds
             if triggers is not None and kinds.wants(triggers, io, fn, value, now):
                 if frame is None:
-                    from ..logic.kinds import update_text as kind_update
-
-                    frame = wsframe.encode_text(kind_update(io, fn, value))
+                    frame = wsframe.encode_text(kinds.update_text(io, fn, value))
                 client.push(frame)
 
     def reply(self, client, text):

@@ -22,7 +22,9 @@
 from array import array
 
 from ..compat import const, forget_module, ticks_add, ticks_diff
-from .iobank import _NO_EDGE, DIR_IN, DIR_OUT, PULL_UP
+from .iobank import DIR_IN, DIR_OUT, PULL_UP
+
+_NO_EDGE = const(0xFF)  # iobank.py's: no level pending (a const, not importable)
 
 # What an IO is, by its index here (iobank.py IoBank.function).
 FUNCTIONS = "dawcb"

@@ -14,11 +14,8 @@
 #   alloc            measure without collecting     -> <allocated bytes>
 #   gc <on|off>      switch automatic collection    -> ok
 #                    (off: gc.mem_alloc() deltas count every byte allocated)
-#   analog <io> <0..65535>      an analog input's level                -> ok
-#   pulse <io> <n>              n pulses into a counter input          -> ok
-#   press <io> <ms> [<ms> ...]  a button down, up, down ... for ms each -> ok
-#   pwm <io>                    a PWM output's duty and frequency  -> <duty_u16> <hz>
-#                    (simkinds.py, loaded when one is used or an IO is of that kind)
+#   analog, pulse, press, pwm   analog inputs, counters, buttons, PWM outputs:
+#                    simkinds.py, which answers any other command too
 #   anything else                                   -> error <reason>
 #
 # An HTTP request sent here by mistake (a browser or curl given the control port) gets
@@ -33,8 +30,7 @@ from time import ticks_us
 from pinsock.compat import ticks_ms
 
 _FLOATING = 0xFF
-_CONTROL_USAGE = ("set <io> <0|1> | tset <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
-                  " | analog | pulse | press | pwm")
+_CONTROL_USAGE = "set <io> <0|1> | tset <io> <0|1> | get <io> | heap | alloc | gc <on|off>"
 _DIR_OUT = 1
 _PULL_UP = 1
 
@@ -197,10 +193,8 @@ class SimHardware:
         verb = words[0]
         if verb in ("heap", "alloc", "gc"):
             return self._heap_control(words)
-        if verb in ("analog", "pulse", "press", "pwm"):
-            return self.special().control(words)  # press: a coroutine
-        if verb not in ("set", "tset", "get"):
-            return "error unknown command %r; use: %s" % (verb[:16], _CONTROL_USAGE)
+        if verb not in ("set", "tset", "get"):  # (press answers with a coroutine)
+            return self.special().control(words, _CONTROL_USAGE)
         if len(words) != (2 if verb == "get" else 3):
             return "error usage: set <io> <0|1> | tset <io> <0|1> | get <io>"
         try:

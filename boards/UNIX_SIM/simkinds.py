@@ -12,6 +12,7 @@
 import asyncio
 from array import array
 
+_USAGE = "analog <io> <0..65535> | pulse <io> <n> | press <io> <ms> [<ms> ...] | pwm <io>"
 _ANALOG = 1
 _PWM = 2
 _COUNTER = 3
@@ -50,10 +51,13 @@ class SimKinds:
         self.counts[io] = 0
 
     # --- the control port -----------------------------------------------------------
-    def control(self, words):
+    def control(self, words, usage):
+        """A control-port command simhw.py does not know; `usage`: its own."""
         verb = words[0]
         if verb == "press":
             return self.press(words)
+        if verb not in ("analog", "pulse", "pwm"):
+            return "error unknown command %r; use: %s | %s" % (verb[:16], usage, _USAGE)
         if len(words) != (2 if verb == "pwm" else 3):
             return "error usage: analog <io> <0..65535> | pulse <io> <n> | pwm <io>"
         io = self._io(words[1])

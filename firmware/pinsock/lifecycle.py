@@ -81,11 +81,6 @@ async def run(board, conf):
     forget("tlskeys")
     hardware = startup.load_hardware(board)
     device, bank, status, hub, app = startup.build(board, hardware, conf)
-    bank.on_kinds = asyncio.create_task  # runs the other kinds (logic/kinds.py)
-    if bank.kinds is not None:  # some IO boots as one
-        from .logic.kinds import spawn
-
-        spawn(bank)
     plan = startup.serving_plan(board)
     startup.ota_trial(board, status)  # `so`; a new version's try (docs/OTA.md)
     # Emptied, not only dropped: the collector is conservative, and a stale copy of

@@ -83,12 +83,11 @@ class IoBank:
         self.listeners = []
         self.wake = None  # set by the scan task: an object with .set(), e.g. ThreadSafeFlag
 
-    # logic/kinds.py Kinds while some IO is not digital (its set_function makes it),
-    # else None; on_kinds(coroutine) starts the task that runs it (lifecycle.py sets
-    # asyncio.create_task); `device` (logic/device.py Device) is whom it tells.
-    # (Class attributes: an instance holds them only once they are set.)
+    # logic/kinds.py Kinds while some IO is not digital (its set_function makes it,
+    # and starts the task that runs it: pinsock/kindtask.py), else None; `device`
+    # (logic/device.py Device) is whom it tells. (Class attributes: an instance holds
+    # them only once they are set.)
     kinds = None
-    on_kinds = None  # type: object
     device = None  # type: object
 
     def set_label(self, io, label):

@@ -80,13 +80,15 @@ def set_function(bank, io, fn, now):
 
 
 def spawn(bank):
-    """Start the task that runs the bank's kinds (pinsock/kindtask.py), where there is
-    one to start them with (bank.on_kinds: lifecycle.py sets asyncio.create_task)."""
-    create = bank.on_kinds
-    if callable(create):
+    """Start the task that runs the bank's kinds (pinsock/kindtask.py), on MicroPython's
+    asyncio (a task made before the loop runs starts with it). Under CPython, whose
+    asyncio is another, the tests run Kinds.poll themselves."""
+    import asyncio
+
+    if hasattr(asyncio, "sleep_ms"):
         from ..kindtask import run
 
-        create(run(bank, bank.kinds))
+        asyncio.create_task(run(bank, bank.kinds))
 
 
 class Kinds:

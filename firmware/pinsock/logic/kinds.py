@@ -76,7 +76,16 @@ def set_function(bank, io, fn, now):
             listener(io, level, now)
     if not any(bank.function):
         bank.kinds = None  # its task ends (kindtask.py)
-        forget_module(__name__)
+        forget()
+
+
+def forget():
+    """Let this module go, and the button timing and the task with it (the bank has
+    no kinds)."""
+    package = __name__.rpartition(".")[0]  # pinsock.logic
+    forget_module(package + ".button")
+    forget_module(package.rpartition(".")[0] + ".kindtask")
+    forget_module(__name__)
 
 
 def spawn(bank):

@@ -15,6 +15,7 @@
 #
 # A sub-letter is never a hex digit: `ar9` is IO 9's raw value, `a9` IO 9's value.
 from ..logic.kinds import FN_ANALOG, FN_BUTTON, FN_COUNTER, FN_PWM, FUNCTIONS
+from ..compat import forget_module
 from .commands import (_HEX, E_NOT_SUPPORTED, E_RANGE, E_READ_ONLY, E_SUBTREE, E_UNKNOWN,
                        CommandError)
 
@@ -40,8 +41,9 @@ def run(engine, client, command, value, now):
         return _run(engine, client, command, value, now)
     finally:
         if engine.bank.kinds is None:  # every IO is digital: this code is let go
-            from ..compat import forget_module
+            from ..logic import kinds
 
+            kinds.forget()
             forget_module(__name__)
 
 

@@ -44,6 +44,14 @@ CHIPS = {
         # GPIO 34-39 have no output driver and no pull resistors.
         "input_only": set(range(34, 40)),
         "timer_ids": {0, 1, 2, 3},
+        # ADC2 (GPIO 0, 2, 4, 12-15, 25-27) cannot be read while Wi-Fi is on: only
+        # ADC1's GPIO 32-39 are analog inputs (datasheet 4.1.2, 4.2.1).
+        "adc": set(range(32, 40)),
+        # LEDC: 8 timers, so at most 8 distinct PWM frequencies at once (MicroPython's
+        # esp32 PWM); the board says how many it allows ("pwm_freqs").
+        "pwm_freqs": 8,
+        # Pulse counting in the PCNT peripheral (machine.Counter, esp32.PCNT): 8 units.
+        "counters": 8,
     },
     "rp2040": {
         "mpy_arch": "armv6m",
@@ -57,6 +65,15 @@ CHIPS = {
         "input_only": set(),
         "timer_ids": {-1},  # the rp2 port's timers are virtual
         "named_leds": {"LED"},  # on the wireless chip's GPIO
+        # ADC inputs 0-2 on GP26-28 (input 3 is VSYS/3 on the Pico W, 4 the internal
+        # temperature sensor, no GPIO: RP2040 datasheet 4.9).
+        "adc": {26, 27, 28},
+        # 8 PWM slices of 2 channels; GPIO n is on slice (n >> 1) & 7, and both
+        # channels of a slice run at one frequency (datasheet 4.5.2): a board lets at
+        # most one IO of a slice be PWM, so each keeps its own frequency.
+        "pwm_slice": lambda gpio: (gpio >> 1) & 7,
+        # No machine.Counter: the firmware counts edges in a hard Pin.irq, on any GPIO.
+        "counters": IO_COUNT,
     },
 }
 
@@ -97,9 +114,24 @@ def board_problems(board):
                 problems.append("%s: input only, cannot be an output" % where)
             if spec["pulls"] != [0]:
                 problems.append("%s: has no pull resistors" % where)
+        problems += function_problems(chip, where, spec)
         if spec.get("dip") and board["dip"]["active_low"] and spec["pull"] != 1:
             # A switch to ground reads as "on" only against a pull-up.
             problems.append("%s: an active-low DIP switch needs the pull-up" % where)
+    counters = [spec["pin"] for spec in ios if "c" in spec.get("fns", "d")]
+    if len(counters) > chip["counters"]:
+        problems.append("%d counters, the chip counts on %d at most" % (
+            len(counters), chip["counters"]))
+    pwm = [spec["pin"] for spec in ios if "w" in spec.get("fns", "d")]
+    if "pwm_freqs" in chip and board.get("pwm_freqs", 0) not in range(1, chip["pwm_freqs"] + 1):
+        problems.append("pwm_freqs must be 1 to %d: the chip has %d PWM timers" % (
+            chip["pwm_freqs"], chip["pwm_freqs"]))
+    if "pwm_slice" in chip:
+        slices = [chip["pwm_slice"](pin) for pin in pwm]
+        for s in set(slices):
+            if slices.count(s) > 1:
+                problems.append("PWM on GPIO %s: one slice (%d), one frequency for both" % (
+                    [p for p in pwm if chip["pwm_slice"](p) == s], s))
     led = board.get("led")
     if led:
         pin = led["pin"]
@@ -111,6 +143,22 @@ def board_problems(board):
                 problems.append("the status LED needs an output GPIO, not %s" % pin)
     if board.get("timer_id") not in chip["timer_ids"]:
         problems.append("timer_id must be one of %s" % sorted(chip["timer_ids"]))
+    return problems
+
+
+def function_problems(chip, where, spec):
+    """What is wrong with what an IO may be ("fns": analog, PWM, counter, button)."""
+    problems = []
+    fns = spec.get("fns", "d")
+    pin = spec["pin"]
+    if spec.get("dip") and fns != "d":
+        problems.append("%s: a DIP switch is digital only" % where)
+    if "a" in fns and pin not in chip["adc"]:
+        problems.append("%s: not an ADC input this chip can read with Wi-Fi on" % where)
+    if "w" in fns and (pin in chip["input_only"] or 1 not in spec["dirs"]):
+        problems.append("%s: PWM needs an output" % where)
+    if ("c" in fns or "b" in fns) and 0 not in spec["dirs"]:
+        problems.append("%s: a counter or button needs an input" % where)
     return problems
 
 
@@ -151,6 +199,12 @@ def test_real_board_stubs_are_pinned(name):
     ("esp32", "ESP32_GENERIC", {"pin": 35, "dirs": [0, 1]}, "cannot be an output"),
     ("esp32", "ESP32_GENERIC", {"pin": 35, "pulls": [0, 1]}, "no pull resistors"),
     ("esp32", "ESP32_GENERIC", {"pin": 24}, "no such GPIO"),
+    ("esp32", "ESP32_GENERIC", {"pin": 25, "fns": "da"}, "not an ADC input"),
+    ("esp32", "ESP32_GENERIC", {"pin": 35, "dirs": [0], "pulls": [0], "pull": 0,
+                                "fns": "dw"}, "PWM needs an output"),
+    ("esp32", "ESP32_GENERIC", {"dirs": [1], "dir": 1, "fns": "dc"}, "needs an input"),
+    ("rp2040", "RPI_PICO_W", {"fns": "da"}, "not an ADC input"),
+    ("rp2040", "RPI_PICO_W", {"dip": 1, "fns": "db"}, "digital only"),
     ("rp2040", "RPI_PICO_W", {"pin": 23}, "WL_ON"),
     ("rp2040", "RPI_PICO_W", {"pin": 25}, "WL_CS"),
     ("rp2040", "RPI_PICO_W", {"pin": 29}, "WL_CLK"),
@@ -179,6 +233,44 @@ def test_rules_catch_board_level_mistakes():
     pico = copy.deepcopy(load("RPI_PICO_W"))
     pico["led"]["pin"] = pico["ios"][0]["pin"]
     assert "also an IO" in "\n".join(board_problems(pico))
+
+
+def test_rules_catch_pwm_and_counter_mistakes():
+    esp = copy.deepcopy(load("ESP32_GENERIC"))
+    esp["pwm_freqs"] = 9
+    for spec in esp["ios"][8:15]:
+        spec["fns"] = "dc"
+    esp["ios"][15]["fns"] = "dc"
+    esp["ios"][7].update({"dip": 0, "fns": "dc", "dirs": [0, 1]})
+    problems = "\n".join(board_problems(esp))
+    assert "pwm_freqs must be 1 to 8" in problems and "9 counters" in problems, problems
+    pico = copy.deepcopy(load("RPI_PICO_W"))
+    assert pico["ios"][8]["pin"] == 10 and "w" in pico["ios"][8]["fns"]
+    pico["ios"][9]["fns"] = "dw"  # GP11: slice 5, as GP10
+    problems = "\n".join(board_problems(pico))
+    assert "one slice (5)" in problems, problems
+
+
+@pytest.mark.parametrize("name", BOARDS)
+def test_each_board_declares_every_function_somewhere(name):
+    fns = "".join(spec.get("fns", "d") for spec in load(name)["ios"])
+    assert set(fns) == set(board_json.FUNCTIONS)
+    # A fresh board boots all digital (the firmware's extra kinds cost nothing then).
+    assert all(spec.get("fn", "d") == "d" for spec in load(name)["ios"])
+
+
+def test_the_firmware_refuses_a_function_the_io_cannot_have():
+    board = load("UNIX_SIM")
+    for mistake, expected in (({"fns": "dx"}, "'fns' must be"), ({"fn": "w"}, "'fns' must be"),
+                              ({"fns": "dw", "dirs": [0], "dir": 0}, "PWM needs an output")):
+        bad = copy.deepcopy(board)
+        bad["ios"][9].update(mistake)
+        with pytest.raises(board_json.ConfigError, match=expected):
+            board_json.check_board(bad)
+    bad = copy.deepcopy(board)
+    bad["ios"][0]["fns"] = "db"
+    with pytest.raises(board_json.ConfigError, match="DIP switch is digital"):
+        board_json.check_board(bad)
 
 
 # --- what `make build` makes ---------------------------------------------------------

@@ -14,6 +14,8 @@
 #   alloc            measure without collecting     -> <allocated bytes>
 #   gc <on|off>      switch automatic collection    -> ok
 #                    (off: gc.mem_alloc() deltas count every byte allocated)
+#   analog, pulse, press, pwm   analog inputs, counters, buttons, PWM outputs:
+#                    simkinds.py, which answers any other command too
 #   anything else                                   -> error <reason>
 #
 # An HTTP request sent here by mistake (a browser or curl given the control port) gets
@@ -79,6 +81,12 @@ class SimHardware:
 
     def watch(self, edge):
         self._edge = edge  # like Pin.irq(trigger=RISING | FALLING) on every input
+
+    def special(self):
+        """Analog inputs, PWM outputs, counters (simkinds.py, loaded when first used)."""
+        import simkinds
+
+        return simkinds.of(self)
 
     def wake_flag(self):
         # Simulated edges come from the control port, in the asyncio thread, so a
@@ -185,8 +193,8 @@ class SimHardware:
         verb = words[0]
         if verb in ("heap", "alloc", "gc"):
             return self._heap_control(words)
-        if verb not in ("set", "tset", "get"):
-            return "error unknown command %r; use: %s" % (verb[:16], _CONTROL_USAGE)
+        if verb not in ("set", "tset", "get"):  # (press answers with a coroutine)
+            return self.special().control(words, _CONTROL_USAGE)
         if len(words) != (2 if verb == "get" else 3):
             return "error usage: set <io> <0|1> | tset <io> <0|1> | get <io>"
         try:
@@ -252,6 +260,8 @@ class SimHardware:
                         answer = self.control(line.decode())
                     except UnicodeError:
                         answer = "error not text"
+                    if not isinstance(answer, str):
+                        answer = await answer
                 await writer.awrite(answer.encode() + b"\n")
         except OSError:
             pass  # the peer went away (reset, broken pipe): nothing to say

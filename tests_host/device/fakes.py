@@ -9,9 +9,45 @@ def board_ios(dips=8, gpios=8):
         ios.append({"label": "DIP %d" % (i + 1), "dip": i + 1, "dirs": [0], "pulls": [1],
                     "dir": 0, "pull": 1})
     for i in range(dips, dips + gpios):
+        # What UNIX_SIM's GPIOs 8-15 may be (boards/UNIX_SIM/board.json fns).
         ios.append({"label": "GPIO %d" % i, "dirs": [0, 1], "pulls": [0, 1, 2],
-                    "dir": 0, "pull": 0})
+                    "dir": 0, "pull": 0, "fns": GPIO_FNS[(i - dips) % 8]})
     return ios
+
+
+GPIO_FNS = ("da", "da", "dw", "dw", "dcb", "dcb", "db", "db")
+
+
+class FakeSpecial:
+    """The hardware layer's analog inputs, PWM outputs and counters (logic/kinds.py):
+    levels and counts a test sets, duty and frequency it reads back. Allocation-free."""
+
+    pwm_freqs = 0
+
+    def __init__(self, count):
+        from array import array
+
+        self.function = bytearray(count)
+        self.level = array("H", bytes(2 * count))
+        self.counts = array("i", bytes(4 * count))
+        self.duty = array("H", bytes(2 * count))
+        self.freq = array("i", bytes(4 * count))
+
+    def setup(self, io, fn):
+        self.function[io] = fn
+
+    def read_u16(self, io):
+        return self.level[io]
+
+    def pwm(self, io, duty_u16, hz):
+        self.duty[io] = duty_u16
+        self.freq[io] = hz
+
+    def count(self, io):
+        return self.counts[io]
+
+    def reset(self, io):
+        self.counts[io] = 0
 
 
 class FakeHardware:
@@ -23,6 +59,10 @@ class FakeHardware:
         self.pull = bytearray(count)
         self.writes = []
         self.edge = None
+        self.kinds = FakeSpecial(count)
+
+    def special(self):
+        return self.kinds
 
     def setup(self, io, direction, pull, level):
         self.direction[io] = direction
@@ -58,6 +98,7 @@ class FakeClient:
         self.frames = []
         self.closed = None
         self.triggers = None
+        self.kinds = None  # (transport/hub.py Client.kinds)
         self.closing = False
         self.credit = 0
         self.credit_at = 0

@@ -9,7 +9,12 @@
 #   2< {"t":...}
 #   ! set 9 1              the outside world drives input 9 (decimal, like the
 #                          simulator's control port) and the inputs are scanned
-#   ! wait 20              time passes (ms) and the inputs are scanned
+#   ! wait 20              time passes (ms) and the inputs are scanned (and the
+#                          analog inputs, counters and buttons run, every 5 ms)
+#   ! analog 8 32768       analog input 8's level is 32768 of 65535 (the simulator:
+#                          `analog 8 32768`), read at the next sample
+#   ! pulse 12 5           5 pulses into counter input 12 (`pulse 12 5`)
+#   ! pwm_freqs 1          the chip has 1 PWM timer: 1 distinct frequency at once
 #   ! debounce 20          inputs must hold 20 ms to count (default 0)
 #   ! rate 1               clients that connect from now on may send 1 command/s
 #   ! board 8 4            a board of 8 DIP switches then 4 GPIOs (default 8 8,
@@ -186,11 +191,21 @@ class TranscriptRun:
         if self.pins.direction[io]:
             raise TranscriptError("io %d is an output; the outside cannot drive it" % io)
         self.pins.set(io, level, self.now)
-        self.bank.scan(self.now)
+        self.scan()
 
     def wait(self, ms):
-        self.now += ms
+        # In steps no longer than the kinds' task sleeps (lifecycle.py run_kinds), so
+        # button deadlines and samples come when they would on the device.
+        end = self.now + ms
+        while self.now < end:
+            self.now = min(end, self.now + 5)
+            self.scan()
+
+    def scan(self):
         self.bank.scan(self.now)
+        kinds = self.bank.kinds
+        if kinds is not None:
+            kinds.poll(self.now)
 
     def mqtt(self, what, args):
         # A real MqttSink and MqttLink, whose link is never run: the directive plays
@@ -322,6 +337,12 @@ def directive(run, text):
         run.bank.debounce_ms = int(words[1])
     elif verb == "mqtt" and len(words) >= 2:
         run.mqtt(words[1], words[2:])
+    elif verb == "analog" and len(words) == 3:
+        run.pins.kinds.level[int(words[1])] = int(words[2])  # read at the next sample
+    elif verb == "pulse" and len(words) == 3:
+        run.pins.kinds.counts[int(words[1])] += int(words[2])  # read at the next sample
+    elif verb == "pwm_freqs" and len(words) == 2:
+        run.pins.kinds.pwm_freqs = int(words[1])  # distinct PWM frequencies the chip has
     elif verb == "rate" and len(words) == 2:
         run.device.max_commands_per_s = int(words[1])  # for clients that connect next
     else:
@@ -343,6 +364,14 @@ def test_transcript_write():
 
 def test_transcript_triggers():
     run_transcript("triggers.txt")
+
+
+def test_transcript_kinds():
+    run_transcript("kinds.txt")
+
+
+def test_transcript_buttons():
+    run_transcript("buttons.txt")
 
 
 def test_transcript_debounce():
@@ -439,7 +468,10 @@ def test_protocol_examples_are_transcripts():
 
 
 def error_reasons():
-    return [getattr(commands, name) for name in dir(commands) if name.startswith("E_")]
+    from pinsock.protocol import kindcmds
+
+    return [getattr(module, name) for module in (commands, kindcmds) for name in dir(module)
+            if name.startswith("E_") and isinstance(getattr(module, name), str)]
 
 
 def test_every_error_is_documented_and_in_a_transcript():

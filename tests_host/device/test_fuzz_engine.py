@@ -12,7 +12,7 @@ import json
 
 from fakes import FakeHardware, board_ios, scratch_dir
 from pinsock.boot import settings_json
-from pinsock.protocol import commands
+from pinsock.protocol import commands, kindcmds
 from pinsock.transport import wsframe
 from pinsock.transport.websocket import WebSocketService
 from pinsock.protocol.commands import CommandEngine
@@ -33,7 +33,9 @@ HEX = "0123456789abcdef"
 REASONS = (commands.E_EMPTY, commands.E_COMMAND_TOO_LONG, commands.E_VALUE_TOO_LONG,
            commands.E_BAD_CHAR, commands.E_UNKNOWN, commands.E_NO_IO, commands.E_SUBTREE,
            commands.E_READ_ONLY, commands.E_INPUT, commands.E_RANGE,
-           commands.E_NOT_SUPPORTED, "rate limited")
+           commands.E_NOT_SUPPORTED, "rate limited", commands.E_NOT_DIGITAL,
+           kindcmds.E_NOT_ANALOG, kindcmds.E_NOT_PWM, kindcmds.E_NOT_COUNTER,
+           kindcmds.E_NOT_BUTTON, kindcmds.E_NONE, kindcmds.E_PWM_FREQS)
 # Close codes the reader may refuse a frame with.
 FRAME_CLOSE_CODES = (wsframe.CLOSE_PROTOCOL_ERROR, wsframe.CLOSE_UNSUPPORTED,
                      wsframe.CLOSE_BAD_DATA, wsframe.CLOSE_TOO_BIG)

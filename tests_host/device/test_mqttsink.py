@@ -111,6 +111,22 @@ def test_the_event_record_written_in_place_is_the_one_get_log_gives():
         assert n - 3 == record_len(seq, ms) == len(log.record(seq)), seq
 
 
+def test_button_and_reset_records_written_in_place_are_the_ones_get_log_gives():
+    # logic/kinds.py: code 2 + event is a button event (1000 + event), 7 a counter
+    # reset; GET /log and the MQTT event carry the same text.
+    log = EventLog(8)
+    buf = bytearray(80)
+    for seq, (io, code, ms) in enumerate([(14, 2, 5), (14, 6, 1234), (12, 7, 99),
+                                          (15, 3, 7)], 1):
+        log.append(io, code, ms)
+        n = record_into(log, buf, 3, seq, ms)
+        assert bytes(buf[3:n]).decode() == log.record(seq), seq
+        assert n - 3 == record_len(seq, ms, code) == len(log.record(seq)), seq
+    assert [json.loads(log.record(seq)) for seq in (1, 2, 3)] == [
+        {"seq": 1, "t": 5, "io": "e", "b": "1000"}, {"seq": 2, "t": 1234, "io": "e", "b": "1004"},
+        {"seq": 3, "t": 99, "io": "c", "c": "0"}]
+
+
 def test_commands_reply_on_reply_and_io_set_drives_an_output():
     device, sink, _, _ = make()
     link = sink.link

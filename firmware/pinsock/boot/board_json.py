@@ -51,6 +51,10 @@ _FLAGS = {
 }
 
 MAX_IOS = 16
+# What an IO can be, one letter each (docs/PROTOCOL.md, `f<h>`): digital (the default),
+# analog in, PWM out, counter, button. An IO's "fns" lists those it allows (absent:
+# "d"), its "fn" the one it boots with (absent: "d").
+FUNCTIONS = "dawcb"
 MAX_LEDS = 8  # NetBurner's ledcb0 .. ledcb7 (protocol/leds.py)
 
 
@@ -113,8 +117,19 @@ def check_board(board):
             raise ConfigError(where + "'pulls' must be a non-empty subset of [0, 1, 2]")
         if spec["dir"] not in spec["dirs"] or spec["pull"] not in spec["pulls"]:
             raise ConfigError(where + "default 'dir'/'pull' not among the allowed ones")
+        fns = spec.get("fns", "d")
+        if not isinstance(fns, str) or not fns or any(
+                f not in FUNCTIONS or fns.count(f) > 1 for f in fns) or \
+                spec.get("fn", "d") not in fns:
+            raise ConfigError(where + "'fns' must be letters of %r, each once, with 'fn'"
+                              % FUNCTIONS)
+        if "w" in fns and 1 not in spec["dirs"] or (
+                "a" in fns or "c" in fns or "b" in fns) and 0 not in spec["dirs"]:
+            raise ConfigError(where + "PWM needs an output, analog, counter and button an input")
         dip = spec.get("dip", 0)
         if dip:
+            if fns != "d":
+                raise ConfigError(where + "a DIP switch is digital: 'fns' must be 'd'")
             if spec["dirs"] != [0]:
                 raise ConfigError(where + "a DIP switch is a fixed input: 'dirs' must be [0]")
             dips.append(dip)
@@ -126,6 +141,8 @@ def check_board(board):
                 or 1 not in ios[io]["dirs"] for io in leds) or len(set(leds)) != len(leds):
         raise ConfigError("'leds' must list at most %d distinct IOs that may be outputs"
                           % MAX_LEDS)
+    if "pwm_freqs" in board and (type(board["pwm_freqs"]) is not int or board["pwm_freqs"] < 1):
+        raise ConfigError("'pwm_freqs' must be a positive integer")
     for key in ("max_clients", "http_port", "https_port", "max_frame_len", "log_size",
                 "ping_interval_ms", "idle_timeout_ms", "stuck_timeout_ms", "max_commands_per_s"):
         value = board.get(key, DEFAULTS[key])

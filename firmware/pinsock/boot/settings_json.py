@@ -55,6 +55,17 @@ def load(settings):
                 log("settings: ignoring invalid label of io %d" % io)
     elif labels is not None:
         log("settings: ignoring labels, not a list")
+    functions = data.get("fn")
+    if isinstance(functions, str):
+        settings.keep_functions = True
+        for io in range(min(bank.count, len(functions))):
+            fn = "dawcb".find(functions[io])
+            if fn >= 0 and bank.fns[io] >> fn & 1:
+                bank.function[io] = fn  # set up when the bank starts
+            else:
+                log("settings: ignoring function of io %d, not allowed" % io)
+    elif functions is not None:
+        log("settings: ignoring functions, not a string")
     dirs = data.get("dir")
     pulls = data.get("pull")
     if not (isinstance(dirs, list) and isinstance(pulls, list)):

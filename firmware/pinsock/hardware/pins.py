@@ -19,6 +19,16 @@ class MachineHardware:
         self.direction = bytearray(len(self.pin_ids))
         self._edge = None
         self.link = None  # the net.WifiLink, once started
+        self.pwm_freqs = board.get("pwm_freqs", 0)  # distinct PWM frequencies; 0: any
+        self._special = None
+
+    def special(self):
+        """Analog inputs, PWM outputs, counters (kinds.py, loaded when first used)."""
+        if self._special is None:
+            from .kinds import MachineKinds
+
+            self._special = MachineKinds(self)
+        return self._special
 
     def setup(self, io, direction, pull, level):
         pin_id = self.pin_ids[io]

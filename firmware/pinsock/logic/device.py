@@ -28,6 +28,11 @@ from .iobank import DIR_IN
 #
 #   link_changed()           the MQTT link came up or went down: what `sq` reads
 #                            changed (transport/mqttsink.py tells the sinks)
+#   value_changed(io, fn, value, now)
+#                            an analog input was sampled (0..1023, every sample:
+#                            logic/kinds.py tells it), a count changed, a button
+#                            event came (1000 + event); fn is logic/iobank.py's FN_...;
+#                            must not allocate unless it sends something
 
 
 class Device:
@@ -52,6 +57,7 @@ class Device:
         self.rates = AddressRates(self.max_commands_per_s * max_clients)
         self.sinks = []
         bank.listeners.append(self._level_changed)
+        bank.device = self  # whom the other kinds tell (logic/kinds.py)
 
     def add_sink(self, sink):
         """Tell `sink` from now on; it hears the current switch report at once."""

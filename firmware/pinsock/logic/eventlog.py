@@ -1,8 +1,10 @@
 # The event log: every debounced input transition, numbered, in a fixed-size ring.
 #
-# Record N is {"seq":N,"t":<ms since boot>,"io":"<h>","v":"<0|1>"}; numbers rise by
-# exactly 1. The ring is allocated once and keeps the newest `size` records, so a
-# client that asks for what came after `since` learns exactly how many it missed.
+# Record N is {"seq":N,"t":<ms since boot>,"io":"<h>","v":"<0|1>"}: an input's level;
+# {...,"b":"<1000..1004>"}: a button's event, {...,"c":"0"}: a counter reset
+# (logic/kinds.py). Numbers rise by exactly 1. The ring is allocated once and keeps
+# the newest `size` records, so a client that asks for what came after `since` learns
+# exactly how many it missed.
 from array import array
 
 
@@ -45,8 +47,14 @@ class EventLog:
 
     def record(self, seq):
         i = seq % self.size
-        return '{"seq":%d,"t":%d,"io":"%x","v":"%d"}' % (
-            seq, self._time[i], self._io[i], self._level[i])
+        code = self._level[i]
+        if code < 2:  # a level; else a button event or a counter reset
+            return '{"seq":%d,"t":%d,"io":"%x","v":"%d"}' % (
+                seq, self._time[i], self._io[i], code)
+        from .kinds import log_text
+
+        return '{"seq":%d,"t":%d,"io":"%x",%s}' % (seq, self._time[i], self._io[i],
+                                                   log_text(code))
 
     def messages(self, since):
         """The texts that answer GET /log?since=<since>, one per message.

@@ -21,6 +21,11 @@ PULL_DOWN = const(2)
 
 _NO_EDGE = const(0xFF)
 
+# What an IO is (board config "fns"/"fn", the `f<h>` command), by its index in
+# "dawcb": digital (levels, this module), or one of the kinds logic/kinds.py runs
+# (FUNCTIONS, FN_...), loaded only once some IO is one.
+_FN_BUTTON = const(4)
+
 
 class IoBank:
     #: Edges captured between two scans. When more arrive, the oldest are kept, the
@@ -55,6 +60,13 @@ class IoBank:
         self.dip_number = bytearray(io.get("dip", 0) for io in ios)
         self.direction = bytearray(io["dir"] for io in ios)
         self.pull = bytearray(io["pull"] for io in ios)
+        # What each IO may be, a bit per function letter, and what it is now.
+        fns = self.fns = bytearray(count)
+        function = self.function = bytearray(count)
+        for io in range(count):
+            for letter in ios[io].get("fns", "d"):
+                fns[io] |= 1 << "dawcb".index(letter)
+            function[io] = "dawcb".index(ios[io].get("fn", "d"))
         # Debounced ("stable") level and the candidate level waiting to outlast the
         # debounce time, with the time its edge was seen.
         self.level = bytearray(count)
@@ -70,6 +82,13 @@ class IoBank:
         self.edges_dropped = 0
         self.listeners = []
         self.wake = None  # set by the scan task: an object with .set(), e.g. ThreadSafeFlag
+
+    # logic/kinds.py Kinds while some IO is not digital (its set_function makes it,
+    # and starts the task that runs it: pinsock/kindtask.py), else None; `device`
+    # (logic/device.py Device) is whom it tells. (Class attributes: an instance holds
+    # them only once they are set.)
+    kinds = None
+    device = None  # type: object
 
     def set_label(self, io, label):
         """Name IO `io` (the caller checked the text: logic/settings.py is_valid_name),
@@ -90,6 +109,10 @@ class IoBank:
             hw.setup(io, self.direction[io], self.pull[io], 0)
             self.level[io] = hw.read(io)
         hw.watch(self.edge)
+        if any(self.function):  # some IO boots as another kind (logic/kinds.py)
+            from .kinds import start
+
+            start(self, now)
 
     def is_dip(self, io):
         return self.dip_number[io] != 0
@@ -126,8 +149,14 @@ class IoBank:
             t = self._edge_time[i]
             self._edge_head = (i + 1) % n
             self._edge_count -= 1
-            if io < self.count and self.direction[io] == DIR_IN:
-                self._apply(io, level, t)
+            if io < self.count:
+                fn = self.function[io]
+                if fn == _FN_BUTTON:
+                    kinds = self.kinds
+                    if kinds is not None:
+                        kinds.edge(io, level, t)
+                elif not fn and self.direction[io] == DIR_IN:
+                    self._apply(io, level, t)
         if self._overflow:
             self._overflow = False
             self.resample(now)
@@ -138,7 +167,12 @@ class IoBank:
         # edge ring overflow and by the periodic poll that covers missed interrupts.
         read = self.hardware.read
         for io in range(self.count):
-            if self.direction[io] == DIR_IN:
+            fn = self.function[io]
+            if fn == _FN_BUTTON:
+                kinds = self.kinds
+                if kinds is not None:
+                    kinds.edge(io, read(io), now)
+            elif self.direction[io] == DIR_IN and not fn:
                 level = read(io)
                 expected = self._pending_level[io]
                 if expected == _NO_EDGE:

@@ -2,7 +2,8 @@
 #
 #   settings.json   {"name": "kitchen", "dir": [0, 0, ..., 1], "pull": [1, 1, ..., 0],
 #                    "label": [null, ..., "pump", null, ...]}
-#                   and "ha": 0 once `sqh=0` removed the board from Home Assistant
+#                   and "ha": 0 once `sqh=0` removed the board from Home Assistant,
+#                   "fn": "ddddddddadwcbddd" once an IO's function is not the board's
 #
 # An IO's label is null while it is the board's own (board.json), so a new board
 # config's labels show for every IO its owner did not name.
@@ -35,6 +36,8 @@ class Settings:
     #: keep coming that is one save per interval, at most 6 a minute, and the last
     #: values are always saved. A power cut before a change is saved loses it.
     min_save_interval_ms = 10000
+    # The IOs' functions are saved once one was set (`f<h>=`) or the file had them.
+    keep_functions = False
 
     def __init__(self, state_dir, bank, default_name, log=print):
         self.path = _join(state_dir, self.file_name)
@@ -70,6 +73,8 @@ class Settings:
         data = {"name": self.name, "dir": list(bank.direction), "pull": list(bank.pull),
                 "label": [None if label is board else label
                           for label, board in zip(bank.labels, bank.board_labels)]}
+        if self.keep_functions:
+            data["fn"] = "".join("dawcb"[fn] for fn in bank.function)
         if not self.announce:
             data["ha"] = 0
         tmp = self.path + self.tmp_suffix

@@ -3,7 +3,9 @@
 #   message = command [ "=" value ]     no value: read; a value: write
 #   command = path of [a-z0-9] through the tree below; IO edges are one hex digit
 #
-#   v<h>  level        d<h>  direction      p<h>  pull
+#   v<h>  level        d<h>  direction      p<h>  pull      (digital IOs)
+#   f<h>  function: d digital, a analog, w PWM, c counter, b button; a.. w.. c.. b..
+#         tua.. tuc.. tub..: the other kinds' (protocol/kindcmds.py)
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
 #   so updates over the network (docs/OTA.md; read alone, not part of `s`)
@@ -33,6 +35,8 @@ E_INPUT = "io is an input"
 E_RANGE = "value out of range"
 E_NOT_SUPPORTED = "not supported by this io"
 E_RATE_LIMITED = "rate limited"  # logic/device.py: commands beyond a client's rate
+E_NOT_DIGITAL = "io is not digital"  # v, d, p of an IO whose function is another
+# (The other kinds' errors are protocol/kindcmds.py's.)
 
 
 class CommandError(Exception):
@@ -80,6 +84,7 @@ class CommandEngine:
     def connected(self, client):
         # One trigger per IO, all off; one more byte at the end: tusq, the MQTT link's.
         client.triggers = bytearray(self.bank.count + 1)
+        # (client.kinds: logic/kinds.py Triggers, once it sets one of tua, tuc, tub)
 
     # --- commands -------------------------------------------------------------
     def execute(self, client, text, now):
@@ -124,6 +129,12 @@ class CommandEngine:
                 if not " " <= ch <= "~":
                     raise CommandError(E_BAD_CHAR)
         head = command[0]
+        if head in "fawcb" or command[:3] in ("tua", "tuc", "tub"):
+            # Functions and the other kinds' commands, in code loaded for them (and
+            # let go again while every IO is digital).
+            from . import kindcmds
+
+            return kindcmds.run(self, client, command, value, now)
         if head in "vdp":
             return self._io_table(client, head, command[1:], value, now)
         if head == "t":
@@ -155,9 +166,13 @@ class CommandEngine:
             raise CommandError(E_NO_IO)
         return io
 
-    def _table(self, values):
+    def _table(self, values, digital=False):
+        # digital: only the digital IOs (v, d, p)
+        function = self.bank.function
         return "{" + ",".join('"%s":"%d"' % (_HEX[io], values[io])
-                              for io in range(self.bank.count)) + "}"
+                              for io in range(self.bank.count)
+                              if not (digital and function[io])) + "}"
+
 
     def _io_table(self, client, head, edge, value, now):
         bank = self.bank
@@ -165,8 +180,10 @@ class CommandEngine:
         if not edge:
             if value is not None:
                 raise CommandError(E_SUBTREE)
-            return '{"%s":%s}' % (head, self._table(table))
+            return '{"%s":%s}' % (head, self._table(table, True))
         io = self._io(edge)
+        if bank.function[io]:
+            raise CommandError(E_NOT_DIGITAL)
         if value is not None:
             if head == "v":
                 if value not in ("0", "1"):

@@ -69,6 +69,7 @@ class Client:
     peer_closed = False  # the peer sent its close frame, or is gone
     _peer_closed_event = None  # made only while the writer waits for it
     triggers = None  # this connection's update triggers (protocol/commands.py)
+    kinds = None  # its analog, counter and button triggers (logic/kinds.py Triggers)
     stuck_since = -1  # when the outbox filled up, or -1
     closing_since = 0
     dropped = 0  # frames dropped because the outbox was full

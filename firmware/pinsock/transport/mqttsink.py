@@ -130,7 +130,8 @@ class MqttSink:
         # Written straight into the link's packet: an event allocates nothing.
         log = self.device.log
         ms = self._event_ms(seq % log.size)
-        pos = link.begin(self.event_topic, record_len(seq, ms), False, seq)
+        pos = link.begin(self.event_topic, record_len(seq, ms, log._level[seq % log.size]),
+                         False, seq)
         if pos >= 0:
             link.end(record_into(log, link.packet, pos, seq, ms))
 
@@ -374,9 +375,10 @@ class MqttSink:
 # here rather than in logic/eventlog.py so that a device without MQTT does not carry
 # its code in the heap; it reads the log's ring as record() does.
 
-def record_len(seq, ms):
-    """len(log.record(seq)) for the record whose time is `ms`, without making it."""
-    return 30 + digits(seq) + digits(ms)
+def record_len(seq, ms, code=0):
+    """len(log.record(seq)) for the record whose time is `ms` and code `code` (its
+    level, or a button event's: 3 digits more), without making it."""
+    return 30 + digits(seq) + digits(ms) + (3 if 2 <= code < 7 else 0)
 
 
 def record_into(log, buf, pos, seq, ms):
@@ -390,6 +392,14 @@ def record_into(log, buf, pos, seq, ms):
     buf[pos : pos + 7] = b',"io":"'
     buf[pos + 7] = _HEX_BYTES[log._io[i]]
     buf[pos + 8 : pos + 15] = b'","v":"'
-    buf[pos + 15] = 0x30 + log._level[i]
+    code = log._level[i]
+    if code < 2:  # a level; else logic/kinds.py's: a counter reset or a button event
+        buf[pos + 15] = 0x30 + code
+    elif code == 7:
+        buf[pos + 11] = 0x63  # "c"
+        buf[pos + 15] = 0x30
+    else:
+        buf[pos + 11] = 0x62  # "b"
+        pos = put_digits(buf, pos + 15, 998 + code) - 16  # 3 digits more
     buf[pos + 16 : pos + 18] = b'"}'
     return pos + 18

@@ -87,6 +87,18 @@ class WebSocketService:
                     frame = self._update_frame(io, level)
                 client.push(frame)
 
+    def value_changed(self, io, fn, value, now):
+        # An analog sample, a count, a button event (logic/kinds.py): to the clients
+        # whose trigger for it wants it; nothing allocated for the others.
+        kinds = self.device.bank.kinds
+        frame = None
+        for client in self.hub.clients:
+            triggers = client.kinds
+            if triggers is not None and kinds.wants(triggers, io, fn, value, now):
+                if frame is None:
+                    frame = wsframe.encode_text(kinds.update_text(io, fn, value))
+                client.push(frame)
+
     def reply(self, client, text):
         client.push(wsframe.encode_text(text))
 

@@ -17,6 +17,13 @@ import sys
 
 STATE = "ota.json"
 TRIES = 2
+#: A try runs under the watchdog (a real board): machine.WDT with this timeout, started
+#: here, before the app is even imported. The firmware's own watchdog (hardware/net.py,
+#: config.json watchdog_ms; otastate.TRY_WATCHDOG_MS where that is 0) takes it over
+#: when the network starts and feeds it from then on; a hang before that, in an import
+#: or in start-up, resets the board, and the reset counts as a failed try. 8000: the
+#: longest the RP2040 allows (8388 ms); the firmware must reach the network within it.
+WATCHDOG_MS = 8000
 
 try:
     from machine import reset
@@ -55,9 +62,20 @@ def _pick():
         return active, state
     state["tries"] = tries + 1
     state["why"] = ""
-    _save(state)
+    _save(state)  # first: a reset from here on is a try spent
     print("ota: trying slot %s (try %d of %d)" % (pending, tries + 1, TRIES))
+    _watch()
     return pending, state
+
+
+def _watch():
+    try:
+        from machine import WDT
+    except ImportError:  # the unix port: the simulator's supervisor watches (tools/sim.py)
+        return
+    # Once started, a watchdog cannot be stopped (ESP32, RP2040); a later machine.WDT()
+    # (hardware/net.py) sets its timeout anew and is the same watchdog.
+    WDT(timeout=WATCHDOG_MS)
 
 
 def start(argv):

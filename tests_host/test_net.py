@@ -26,19 +26,32 @@ sys.path.insert(0, str(ROOT / "tools"))
 import configure  # noqa: E402
 
 
-def test_hardware_layer_passes_on_unix_port_with_fake_machine(micropython, tmp_path):
+def run_realboard(micropython, module, tmp_path):
+    """Run realboard/<module>.py on the unix port with the Pico W's build; returns
+    (the test functions it declares, those that passed, its output)."""
     out_dir, _, _ = build.build("RPI_PICO_W")
     env = {"MICROPYPATH": ".frozen:%s:%s:%s" % (REALBOARD, out_dir, out_dir / "lib")}
-    proc = subprocess.run([micropython, str(MPYRUN), "netcheck"], capture_output=True,
+    proc = subprocess.run([micropython, str(MPYRUN), module], capture_output=True,
                           text=True, env=env, timeout=120, cwd=tmp_path)
     out = proc.stdout + proc.stderr
-    tree = ast.parse((REALBOARD / "netcheck.py").read_text())
+    tree = ast.parse((REALBOARD / (module + ".py")).read_text())
     declared = sorted(n.name for n in tree.body
                       if isinstance(n, ast.FunctionDef) and n.name.startswith("test_"))
     passed = sorted(line.split(".", 1)[1] for line in out.splitlines()
                     if line.startswith("PASS "))
     assert proc.returncode == 0, out
+    return declared, passed, out
+
+
+def test_hardware_layer_passes_on_unix_port_with_fake_machine(micropython, tmp_path):
+    declared, passed, out = run_realboard(micropython, "netcheck", tmp_path)
     assert passed == declared and len(declared) >= 10, out
+
+
+def test_a_new_versions_try_runs_under_the_watchdog_on_a_real_board(micropython, tmp_path):
+    # The loader (otaboot.mpy) starts machine.WDT for a try; the firmware takes it over.
+    declared, passed, out = run_realboard(micropython, "otawatch", tmp_path)
+    assert passed == declared and len(declared) == 3, out
 
 
 # --- config.json -----------------------------------------------------------------------

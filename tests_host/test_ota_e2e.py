@@ -9,9 +9,11 @@ import json
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
@@ -347,3 +349,26 @@ def test_upload_needs_the_right_route_and_method(sims, tmp_path):
     answer = sim.http(b"POST /ota HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
                       % (len(body), body.encode()))
     assert answer.startswith(b"HTTP/1.0 403"), answer
+
+
+def test_fat_is_refused_and_littlefs_is_not_on_micropythons_own_drivers(app, micropython,
+                                                                       tmp_path):
+    # tests_host/realboard/otaflash.py: ota.run() onto a RAM disk formatted and mounted
+    # by the unix port's vfs.VfsFat and vfs.VfsLfs2. (MicroPython's VfsFat.rename does
+    # replace a file, by a remove and a rename: the device tells FAT by its type.)
+    build_dir = app[0]
+    path = tmp_path / "UNIX_SIM-0.2.0.pinsock"
+    path.write_bytes(make_bundle(app, "0.2.0"))
+    tests = Path(__file__).resolve().parent
+    env = {"MICROPYPATH": ".frozen:%s:%s:%s" % (tests / "realboard", build_dir,
+                                                build_dir / "lib"),
+           "PINSOCK_BUNDLE": str(path)}
+    proc = subprocess.run([micropython, "-X", "heapsize=8M", str(tests / "device" / "mpyrun.py"),
+                           "otaflash"], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert sorted(line for line in out.splitlines() if line.startswith("PASS ")) == [
+        "PASS otaflash.test_fat_is_refused_before_anything_is_written",
+        "PASS otaflash.test_littlefs_takes_the_update"], out
+    assert "ota: refused: this file system cannot replace a file by rename atomically" in out

@@ -82,7 +82,7 @@ async def run(board, conf):
     hardware = startup.load_hardware(board)
     device, bank, status, hub, app = startup.build(board, hardware, conf)
     plan = startup.serving_plan(board)
-    startup.ota_trial(board, status)  # `so`; a new version's try (docs/OTA.md)
+    startup.ota_trial(board, status, conf)  # `so`; a new version's try (docs/OTA.md)
     # Emptied, not only dropped: the collector is conservative, and a stale copy of
     # the pointer (a finished coroutine's frame, a dead stack slot) kept all of it.
     board.clear()

@@ -19,6 +19,11 @@ FILE_NAME = "ota.json"
 #: Seconds a new version serves before it confirms itself (board config ota_confirm_s).
 CONFIRM_S = 30
 SLOTS = ("a", "b")
+#: A new version's try runs under the watchdog (the loader starts it: otaboot.py
+#: WATCHDOG_MS) even where config.json's watchdog_ms is 0: the firmware then feeds one
+#: of this timeout (ms; hardware/net.py) for the rest of that boot, since a started
+#: watchdog cannot be stopped. The boots after the confirmation have none again.
+TRY_WATCHDOG_MS = 8000
 
 
 def path_in(root):

@@ -155,9 +155,11 @@ def board_description(board, login):
         "dip_active_low": board["dip"]["active_low"], "ios": ios}).encode()
 
 
-def ota_trial(board, status):
+def ota_trial(board, status, conf):
     """What `so` reports into status.ota (ota_state); on a new version's try, the task
-    that confirms it once it has served for ota_confirm_s (otastate.py)."""
+    that confirms it once it has served for ota_confirm_s (otastate.py), and a
+    watchdog for the hardware layer to feed where config.json (`conf`) has none: the
+    loader's is running (otaboot.py)."""
     slot, text, trial = _ota
     if text and text != status.ota:  # (an attribute set only when it differs)
         status.ota = text
@@ -166,6 +168,8 @@ def ota_trial(board, status):
 
         from .. import otastate
 
+        if not conf["watchdog_ms"]:
+            conf["watchdog_ms"] = otastate.TRY_WATCHDOG_MS
         asyncio.create_task(otastate.confirm_later(
             (board["state_dir"], slot, board.get("ota_confirm_s", otastate.CONFIRM_S)),
             status))

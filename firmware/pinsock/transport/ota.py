@@ -39,6 +39,8 @@ MAGIC = b"pinsock-bundle 1 "
 _HEAD_BYTES = 26  # MAGIC, 8 digits, newline
 _MANIFEST = "ota.manifest"  # in the root while an upload runs; then in its slot
 _KEY_PREFIX = b"pinsock-ota\n"
+_NOT_ATOMIC = ("this file system cannot replace a file by rename atomically (FAT): an"
+               " update there could leave half an app; use littlefs")
 _PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./"
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 409: "Conflict",
             413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
@@ -143,7 +145,15 @@ class Upload:
         return info
 
     def check_flash(self, info):
-        """Step 3."""
+        """Step 3. FAT is told by its type: MicroPython's VfsFat.rename replaces a file
+        by removing it, then renaming (extmod/vfs_fat.c), two steps a power cut can
+        split, so a probe rename passes there. The probe is for a file system whose
+        rename refuses to replace a file outright."""
+        root = self.root or "/"
+        if not root.startswith("/"):
+            root = os.getcwd().rstrip("/") + "/" + root
+        if file_system(root) == "VfsFat":
+            raise Refused(409, _NOT_ATOMIC)
         probe = self.path("ota.probe")
         for name in (probe, probe + "2"):
             with open(name, "w") as f:
@@ -151,7 +161,7 @@ class Upload:
         try:
             os.rename(probe + "2", probe)
             atomic = True
-        except OSError:  # FAT refuses to rename over a file
+        except OSError:  # cannot rename over a file
             atomic = False
         for name in (probe, probe + "2"):
             try:
@@ -159,8 +169,7 @@ class Upload:
             except OSError:
                 pass
         if not atomic:
-            raise Refused(409, "this file system cannot replace a file by rename (FAT):"
-                          " an update there could leave half an app; use littlefs")
+            raise Refused(409, _NOT_ATOMIC)
         stat = os.statvfs(self.root or "/")
         block = stat[1] or stat[0]
         free = stat[1] * stat[4] + usage(self.path(self.slot), block)
@@ -218,6 +227,23 @@ class Upload:
                     raise Refused(500, "%s reads back wrong from the flash" % name)
         os.rename(self.path(_MANIFEST), slot + "/manifest")
         return info["files"]
+
+
+def file_system(path):
+    """The type name of the file system the absolute `path` is on ("VfsFat", "VfsLfs2",
+    "VfsPosix"), or "" where MicroPython cannot list its mounts (before 1.23; CPython)."""
+    try:
+        from vfs import mount
+
+        mounts = mount()  # [(file system, mount point)]
+    except (ImportError, TypeError):
+        return ""
+    name, longest = "", -1
+    for fs, point in mounts:
+        point = point.rstrip("/")
+        if (path == point or path.startswith(point + "/")) and len(point) > longest:
+            name, longest = type(fs).__name__, len(point)
+    return name
 
 
 def entry(line):

@@ -67,12 +67,6 @@ class Stream:
         self.write(data)
 
 
-class Request:
-    def __init__(self, length):
-        self.content_length = length
-        self.headers = {}
-
-
 class Status:
     board = "UNIX_SIM"
     version = "0.1.0"
@@ -88,7 +82,7 @@ def upload_onto(fs_class, blocks, block_bytes):
     restarts = []
     try:
         stream = Stream(body)
-        asyncio.run(ota.run(stream, Request(len(body)), PASSWORD, (MOUNT, "a"), Status(),
+        asyncio.run(ota.run(stream, (len(body), False), PASSWORD, (MOUNT, "a"), Status(),
                             restarts.append))
         names = sorted(os.listdir(MOUNT))
         state = None

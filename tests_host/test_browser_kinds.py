@@ -143,3 +143,12 @@ def test_button_events_show_as_they_happen(kinds):
     assert [re.sub(r"^[\d:]+\s*", "", t) for t in texts[:5]] == [
         "GPIO 14: long release", "GPIO 14: hold", "GPIO 14: press",
         "GPIO 14: short release", "GPIO 14: press"]
+
+
+def test_the_timeline_marks_button_events_and_counter_resets(kinds):
+    page, sim = kinds.page, kinds.sim
+    assert sim.control("press 14 150") == "ok"
+    expect(page.locator("#tl-e")).to_have_attribute(
+        "data-marks", re.compile(r"^\d+:press,\d+:short release$"))
+    page.get_by_role("button", name="Reset GPIO 12").click()
+    expect(page.locator("#tl-c")).to_have_attribute("data-marks", re.compile(r"^\d+:count reset$"))

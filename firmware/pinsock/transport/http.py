@@ -137,13 +137,13 @@ class App(Microdot):
                 for hook in self.before_request_handlers:
                     res = hook(req)
                     if is_coroutine(res):
-                        res = await res
+                        res = await res  # pyright: ignore[reportGeneralTypeIssues] (is_coroutine said so)
                     if res:
                         break
                 if res is None:
                     res = route(req)
                     if is_coroutine(res):
-                        res = await res
+                        res = await res  # pyright: ignore[reportGeneralTypeIssues] (is_coroutine said so)
             elif isinstance(route, dict):  # OPTIONS: the Allow header
                 res = Response(headers=route)
             else:  # 404 or 405
@@ -164,7 +164,7 @@ class App(Microdot):
         handler = self.error_handlers.get(status)
         if handler is None:
             return Response(reason, status)
-        res = handler(req)
+        res = handler(req)  # pyright: ignore[reportCallIssue] (errorhandler's own signature)
         return (await res) if is_coroutine(res) else res
 
 

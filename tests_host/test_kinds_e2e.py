@@ -39,7 +39,7 @@ def test_a_fresh_simulator_is_all_digital_and_says_what_each_io_may_be(sim):
         assert set(ask(ws, "f")["f"].values()) == {"d"}
         assert ask(ws, "fp")["f"]["p"] == dict(
             {"%x" % io: "d" for io in range(8)},
-            **{"8": "da", "9": "da", "a": "dw", "b": "dw", "c": "dcb", "d": "dcb",
+            **{"8": "da", "9": "da", "a": "daw", "b": "daw", "c": "dcb", "d": "dcb",
                "e": "db", "f": "db"})
         assert ask(ws, "a") == {"e": {"c": "a", "m": "no io has this function"}}
 

@@ -55,15 +55,35 @@ def test_each_io_shows_as_its_function_and_after_a_reconnect(kinds):
     expect(value(kinds, "8")).to_have_text("1023")
 
 
+def watch_received(d):
+    """The texts the page's WebSocket receives from now on (the page loads again)."""
+    received = []
+    d.page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(f)))
+    d.page.reload()
+    d.expect_state("live")
+    return received
+
+
 def test_the_function_changes_on_the_page_and_from_another_client(kinds):
     page, sim = kinds.page, kinds.sim
+    received = watch_received(kinds)
     page.get_by_label("Function of GPIO 9").select_option("a")
     expect(page.locator("#io-9 td[data-h=Direction] span.mut")).to_have_text("analog in")
     assert action(sim, "f9") == '{"f":{"9":"a"}}'
-    # Another client makes it digital again: not pushed, seen at the next ping.
+    # Another client makes it digital again: pushed to the page.
     assert action(sim, "f9=d") == '{"f":{"9":"d"}}'
     expect(page.locator("#io-9 td[data-h=Direction] select")).to_be_visible()
     expect(kinds.level("9")).to_have_text("0 low")
+    assert '{"u":{"f":{"9":"d"}}}' in received
+
+
+def test_a_duty_another_client_sets_moves_the_slider(kinds):
+    page, sim = kinds.page, kinds.sim
+    slider = page.get_by_label("Duty of GPIO 10")
+    expect(value(kinds, "a")).to_have_text("0")
+    assert action(sim, "wa=700") == '{"w":{"a":"700"}}'
+    expect(value(kinds, "a")).to_have_text("700")
+    expect(slider).to_have_value("700")
 
 
 def test_an_analog_input_is_a_live_bar_with_a_sparkline(kinds):

@@ -30,18 +30,24 @@ class Pins:
         pass
 
 
-def unix_sim_message(directions=None):
+def unix_sim_message(directions=None, functions=None):
     board = json.loads((ROOT / "boards" / "UNIX_SIM" / "board.json").read_text())
     bank = IoBank(Pins(), board["ios"], board["debounce_ms"])
     for io, direction in (directions or {}).items():
         bank.direction[io] = direction
+    for io, letter in (functions or {}).items():  # what f<h>= makes them
+        bank.function[io] = "dawcb".index(letter)
     active_level = 0 if board["dip"]["active_low"] else 1
     return json.loads(discovery_message("pinsock-c0de", "pinsock/pinsock-c0de/", "kitchen",
                                         board["name"], "0.1.0", bank, active_level))
 
 
+# IO 9 an output (a switch), 8 analog, a PWM, c a counter, e a button.
+GOLDEN_FUNCTIONS = {8: "a", 10: "w", 12: "c", 14: "b"}
+
+
 def test_the_discovery_message_for_unix_sim_is_the_golden_one():
-    message = unix_sim_message({9: 1})  # IO 9 an output: a switch
+    message = unix_sim_message({9: 1}, GOLDEN_FUNCTIONS)
     if os.environ.get("PINSOCK_UPDATE_GOLDEN"):
         GOLDEN.write_text(json.dumps(message, indent=2) + "\n")
     assert message == json.loads(GOLDEN.read_text())
@@ -64,3 +70,22 @@ def test_entities_follow_the_board():
     assert switch["p"] == "switch" and switch["cmd_t"] == "pinsock/pinsock-c0de/io/9/set"
     assert message["dev"]["ids"] == "pinsock-c0de" and message["dev"]["name"] == "kitchen"
     assert message["avty_t"] == "pinsock/pinsock-c0de/status"
+
+
+def test_each_function_is_the_entity_home_assistant_has_for_it():
+    components = unix_sim_message(functions=GOLDEN_FUNCTIONS)["cmps"]
+    topic = "pinsock/pinsock-c0de/io/"
+    assert components["io8"] == {"p": "sensor", "name": "GPIO 8", "uniq_id": "pinsock-c0de_8",
+                                 "stat_t": topic + "8", "stat_cla": "measurement"}
+    assert components["ioa"] == {"p": "number", "name": "GPIO 10",
+                                 "uniq_id": "pinsock-c0de_a", "stat_t": topic + "a",
+                                 "cmd_t": topic + "a/set", "min": 0, "max": 1023, "step": 1,
+                                 "mode": "slider"}
+    assert components["ioc"]["p"] == "sensor"
+    assert components["ioc"]["stat_cla"] == "total_increasing"
+    # deCONZ's five events, in the order of their codes (1000..1004).
+    assert components["ioe"] == {"p": "event", "name": "GPIO 14", "uniq_id": "pinsock-c0de_e",
+                                 "stat_t": topic + "e",
+                                 "evt_typ": ["press", "hold", "short_release", "long_release",
+                                             "double_press"]}
+    assert components["iof"]["p"] == "binary_sensor"  # still digital

@@ -313,6 +313,52 @@ def test_discovery_arrives_after_connect_after_the_birth_message_and_on_a_direct
     assert switch["p"] == "switch" and switch["cmd_t"] == BASE + "io/9/set"
 
 
+def test_analog_pwm_counter_and_button_ios_on_mqtt_and_in_home_assistant(
+        broker, observers, start_sim, tmp_path):
+    # Issue 18, point 8: each function on io/<h> and as its Home Assistant entity.
+    b = broker()
+    watch = observers(b.port, ["pinsock/#", "homeassistant/#"])
+    sim = mqtt_sim(start_sim, tmp_path, b.port)
+    topic = "homeassistant/device/%s/config" % NODE
+    watch.wait_for(topic, None, WAIT_S)
+    for command in ("f8=a", "fa=w", "fc=c", "fe=b"):
+        watch.publish(BASE + "cmd", command)
+        watch.wait_for(BASE + "reply", '{"f":{"%s":"%s"}}' % (command[1], command[3]))
+    # Discovery again (once a second at most), until it has all four.
+    deadline = time.monotonic() + 5
+    while True:
+        _, text, _ = watch.wait_for(topic, None, max(0.1, deadline - time.monotonic()))
+        cmps = json.loads(text)["cmps"]
+        if cmps["ioe"]["p"] == "event":
+            break
+    assert cmps["io8"]["p"] == "sensor" and cmps["io8"]["stat_cla"] == "measurement"
+    assert cmps["ioa"]["p"] == "number" and cmps["ioa"]["cmd_t"] == BASE + "io/a/set"
+    assert cmps["ioc"]["p"] == "sensor" and cmps["ioc"]["stat_cla"] == "total_increasing"
+    assert cmps["ioe"]["evt_typ"][2] == "short_release"
+    # An analog input: its 0..1023 value, past the deadband.
+    assert sim.control("analog 8 65535") == "ok"
+    watch.wait_for(BASE + "io/8", "1023", 5)
+    # A PWM duty from Home Assistant's number: on the pin, and published back.
+    watch.publish(BASE + "io/a/set", "512")
+    watch.wait_for(BASE + "io/a", "512", 5)
+    assert sim.control("pwm 10") == "%d 1000" % ((512 * 65535 + 511) // 1023)
+    # A counter counts, and io/<h>/set 0 resets it (an event-log record too).
+    assert sim.control("pulse 12 5") == "ok"
+    watch.wait_for(BASE + "io/c", "5", 5)
+    watch.publish(BASE + "io/c/set", "0")
+    _, record, _ = watch.wait_for(BASE + "event", None, 5)  # logged first
+    assert json.loads(record)["c"] == "0" and json.loads(record)["io"] == "c"
+    watch.wait_for(BASE + "io/c", "0", 5)
+    # A button: its events, as Home Assistant's event entity reads them.
+    assert sim.control("press 14 150") == "ok"
+    watch.wait_for(BASE + "io/e", '{"event_type":"press","code":"1000"}', 5)
+    watch.wait_for(BASE + "io/e", '{"event_type":"short_release","code":"1002"}', 5)
+    held = retained(b.port, BASE + "io/#")
+    assert (held[BASE + "io/8"], held[BASE + "io/a"], held[BASE + "io/c"]) == ("1023", "512", "0")
+    assert BASE + "io/e" not in held  # events are not retained, and the old level is gone
+    assert held[BASE + "io/9"] == "0"  # digital: a level
+
+
 def test_events_the_broker_never_acknowledged_are_sent_again_after_the_reconnect(
         broker, observers, start_sim, tmp_path):
     b = broker()

@@ -15,7 +15,7 @@ def board_ios(dips=8, gpios=8):
     return ios
 
 
-GPIO_FNS = ("da", "da", "dw", "dw", "dcb", "dcb", "db", "db")
+GPIO_FNS = ("da", "da", "daw", "daw", "dcb", "dcb", "db", "db")
 
 
 class FakeSpecial:

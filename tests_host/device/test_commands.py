@@ -374,6 +374,10 @@ def test_transcript_buttons():
     run_transcript("buttons.txt")
 
 
+def test_transcript_kinds_shared():
+    run_transcript("kinds_shared.txt")
+
+
 def test_transcript_debounce():
     run_transcript("debounce.txt")
 

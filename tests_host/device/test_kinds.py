@@ -96,14 +96,14 @@ def test_pwm_duty_is_scaled_to_16_bits_and_the_frequency_limit_holds():
     set_function(bank, 10, FN_PWM, 0)
     set_function(bank, 11, FN_PWM, 0)
     kinds = bank.kinds
-    assert kinds.set_pwm(10, 1023, 500)
+    assert kinds.set_pwm(10, 1023, 500, 0)
     assert (hw.kinds.duty[10], hw.kinds.freq[10]) == (65535, 500)
-    assert kinds.set_pwm(10, 512, 500) and hw.kinds.duty[10] == 32800  # 512/1023 of 65535
+    assert kinds.set_pwm(10, 512, 500, 0) and hw.kinds.duty[10] == 32800  # 512/1023 of 65535
     hw.kinds.pwm_freqs = 2  # an ESP32 allows 8
-    assert kinds.set_pwm(11, 1, 2000)  # 500 and 2000: two
-    assert kinds.set_pwm(11, 1, 500)  # still two (500, 500)
+    assert kinds.set_pwm(11, 1, 2000, 0)  # 500 and 2000: two
+    assert kinds.set_pwm(11, 1, 500, 0)  # still two (500, 500)
     hw.kinds.pwm_freqs = 1
-    assert not kinds.set_pwm(11, 1, 3000) and hw.kinds.freq[11] == 500
+    assert not kinds.set_pwm(11, 1, 3000, 0) and hw.kinds.freq[11] == 500
 
 
 def test_button_events_are_told_and_logged():
@@ -169,9 +169,7 @@ def test_a_sample_allocates_nothing():
     from pinsock.transport.hub import ClientHub
     from pinsock.transport.websocket import WebSocketService
 
-    ios = board_ios(8, 8)
-    for io in (10, 11):
-        ios[io]["fns"] = "da"  # four analog inputs: 8 to 11
+    ios = board_ios(8, 8)  # four analog inputs: 8 to 11
     hw = FakeHardware(len(ios))
     bank = IoBank(hw, ios, 0)
     bank.start(0)

@@ -565,3 +565,164 @@ def test_the_reader_keeps_its_socket_registered_between_wake_ups():
 
     asyncio.new_event_loop()
     asyncio.run(main())
+
+
+# --- the IOs that are more than on and off (logic/kinds.py) --------------------------
+
+def test_the_functions_the_sink_knows_are_the_kinds_own():
+    from pinsock.logic import button, kinds
+    from pinsock.transport import mqttsink
+
+    assert (mqttsink.FN_ANALOG, mqttsink.FN_PWM, mqttsink.FN_COUNTER,
+            mqttsink.FN_BUTTON) == (kinds.FN_ANALOG, kinds.FN_PWM, kinds.FN_COUNTER,
+                                     kinds.FN_BUTTON)
+    # The event types are logic/button.py's events by their numbers (code - 1000).
+    assert [getattr(button, name.upper()) for name in mqttsink.BUTTON_EVENTS] == [0, 1, 2, 3, 4]
+
+
+def kinds_sink():
+    device, sink, hw, logged = make()
+    link = sink.link
+    for command in ("f8=a", "fa=w", "fc=c", "fe=b"):
+        assert "e" not in json.loads(device.execute(sink.client, command)), command
+    link.sent = []
+    return device, sink, hw, link
+
+
+def test_a_connect_publishes_each_io_as_its_function_has_it():
+    device, sink, hw, link = kinds_sink()
+    hw.kinds.level[8] = 32768
+    device.bank.kinds.poll(0)
+    device.execute(sink.client, "wa=300")
+    hw.kinds.counts[12] = 7
+    device.bank.kinds.poll(1000)
+    link.sent = []
+    sink.connected(link)
+    io = {t[len(BASE) + 3:]: (payload, retain) for t, payload, retain, _ in link.sent
+          if t.startswith(BASE + "io/")}
+    assert io["8"] == ("512", True) and io["a"] == ("300", True) and io["c"] == ("7", True)
+    assert io["e"] == ("", True)  # a button's events are not retained: cleared
+    assert io["9"] == ("0", True) and io["0"] == ("1", True)  # digital: levels
+
+
+def test_a_function_change_publishes_what_io_h_carries_now_and_discovery_follows():
+    device, sink, hw, _ = make()
+    link = sink.link
+    sink.discovery_prefix = "ha"
+    link.sent = []
+    sink.connected(link)
+    link.sent = []
+    hw.kinds.level[8] = 65535
+    device.execute(sink.client, "f8=a")
+    assert link.sent[0][:3] == (BASE + "io/8", "1023", True)
+    sink.tick(0)
+    assert topics(link.sent)[-1] == "ha/device/n/config"
+    assert json.loads(link.sent[-1][1])["cmps"]["io8"]["p"] == "sensor"
+    link.sent = []
+    sink.tick(0)
+    assert link.sent == []  # once
+    device.execute(sink.client, "f8=d")
+    assert link.sent[-1][:3] == (BASE + "io/8", "0", True)  # a level again
+    sink.tick(0)
+    assert json.loads(link.sent[-1][1])["cmps"]["io8"]["p"] == "binary_sensor"
+
+
+def test_an_analog_input_is_published_past_its_deadband_and_interval():
+    from pinsock.compat import ticks_add, ticks_ms
+    from pinsock.logic.kinds import Kinds
+
+    device, sink, hw, link = kinds_sink()  # f8=a published io/8 at about ticks_ms()
+    kinds = device.bank.kinds
+    level = hw.kinds.level
+    band, every = MqttSink.analog_deadband, MqttSink.analog_interval_ms
+    t = ticks_add(ticks_ms(), every)  # the first sample past the interval
+    level[8] = 100 << 6
+    kinds.poll(t)
+    assert link.sent == [(BASE + "io/8", "100", True, None)]
+    level[8] = (100 + band) << 6  # past the deadband, but too soon after the last...
+    kinds.poll(ticks_add(t, Kinds.sample_ms))
+    kinds.poll(ticks_add(t, every - Kinds.sample_ms))
+    assert len(link.sent) == 1
+    kinds.poll(ticks_add(t, every))  # ... until the first sample after the interval
+    assert link.sent[-1][:2] == (BASE + "io/8", "%d" % (100 + band))
+    level[8] = (100 + 2 * band - 1) << 6  # within the deadband: not published, however late
+    kinds.poll(ticks_add(t, 5 * every))
+    assert len(link.sent) == 2
+
+
+def test_pwm_duty_counts_and_button_events_are_published():
+    device, sink, hw, link = kinds_sink()
+    kinds = device.bank.kinds
+    device.execute(sink.client, "wa=512")
+    assert link.sent[-1][:3] == (BASE + "io/a", "512", True)
+    n = len(link.sent)
+    device.execute(sink.client, "wa=512")  # the same duty: nothing
+    device.execute(sink.client, "wha=2000")  # the frequency is not on io/<h>
+    assert len(link.sent) == n
+    hw.kinds.counts[12] = 3
+    kinds.poll(0)
+    assert link.sent[-1][:3] == (BASE + "io/c", "3", True)
+    link.sent = []
+    kinds._button_event(14, 2, 0)  # a short release, as logic/button.py decides one
+    event, io = link.sent
+    assert event[0] == BASE + "event"  # logged first
+    assert io[:3] == (BASE + "io/e", '{"event_type":"short_release","code":"1002"}', False)
+
+
+def test_io_set_drives_a_pwm_duty_and_resets_a_counter():
+    device, sink, hw, link = kinds_sink()
+    sink.message(b"p/n/io/a/set", b"1023", False)
+    assert device.bank.kinds.duty[10] == 1023 and hw.kinds.duty[10] == 65535
+    assert link.sent[-1][:3] == (BASE + "io/a", "1023", True)  # no reply: it worked
+    sink.message(b"p/n/io/a/set", b"2000", False)
+    assert link.sent[-1][:2] == (BASE + "reply", '{"e":{"c":"wa","m":"value out of range"}}')
+    hw.kinds.counts[12] = 9
+    device.bank.kinds.poll(0)
+    sink.message(b"p/n/io/c/set", b"0", False)
+    assert hw.kinds.counts[12] == 0 and link.sent[-1][:2] == (BASE + "io/c", "0")
+    sink.message(b"p/n/io/8/set", b"1", False)
+    assert link.sent[-1][1] == '{"e":{"c":"v8","m":"io is not digital"}}'
+
+
+def test_analog_samples_published_or_not_allocate_nothing():
+    # Memory: four analog inputs sampled every Kinds.sample_ms, each sample told to the
+    # MQTT sink, which publishes some (past the deadband and interval) through the link
+    # into the socket, with the heap locked.
+    try:
+        from micropython import heap_lock, heap_unlock
+    except ImportError:
+        import pytest
+
+        pytest.skip("micropython.heap_lock is MicroPython's")
+    ios = board_ios(8, 8)  # four analog inputs: 8 to 11
+    hw = FakeHardware(len(ios))
+    bank = IoBank(hw, ios, 0)
+    bank.start(0)
+    device = Device(bank, SwitchReport(bank, True),
+                    CommandEngine(bank, NoSettings(), FakeStatus()), EventLog(8), FakeStatusAt())
+    sink = MqttSink(device, "p", "n", log=lambda text: None)
+    link = up_link()
+    link.stream = FakeStream(CountingSocket())
+    link.handler = sink
+    sink.link = link
+    device.add_sink(sink)
+    for io in (8, 9, 10, 11):
+        device.execute(sink.client, "f%x=a" % io)
+    from pinsock.compat import ticks_add, ticks_ms
+
+    kinds = bank.kinds
+    level = hw.kinds.level
+    start = ticks_ms()  # (the function changes published io/<h> about then)
+    kinds.poll(start)
+    sent = link._packet_id
+    heap_lock()
+    try:
+        for t in range(100, 10100, 100):
+            level[8] = level[9] = t * 6  # every input moves
+            level[10] = level[11] = 60000 - t * 6
+            kinds.poll(ticks_add(start, t))
+    finally:
+        heap_unlock()
+    # Past the deadband each time, so one publish per input per analog_interval_ms.
+    published = link._packet_id - sent
+    assert 4 * 9 <= published <= 4 * 10, published

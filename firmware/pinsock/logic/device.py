@@ -31,8 +31,12 @@ from .iobank import DIR_IN
 #   value_changed(io, fn, value, now)
 #                            an analog input was sampled (0..1023, every sample:
 #                            logic/kinds.py tells it), a count changed, a button
-#                            event came (1000 + event); fn is logic/iobank.py's FN_...;
-#                            must not allocate unless it sends something
+#                            event came (1000 + event), a PWM duty changed (0..1023);
+#                            fn is logic/iobank.py's FN_...; must not allocate unless
+#                            it sends something
+#   function_changed(io, fn, now, client)
+#                            IO `io` is now of function `fn` (`f<h>=` from `client`,
+#                            None at boot; logic/kinds.py)
 
 
 class Device:

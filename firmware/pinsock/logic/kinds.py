@@ -17,8 +17,10 @@
 #
 # What happens is told to the device's sinks that have value_changed(io, fn, value,
 # now) (logic/device.py): an analog sample (its 0..1023 value), a count that changed,
-# a button event (1000 + event); a button event and a counter reset are recorded in
-# the event log first (Kinds.tell: log_code is what the log records, -1 nothing).
+# a button event (1000 + event), a PWM duty that changed (0..1023); a button event and
+# a counter reset are recorded in the event log first (Kinds.tell: log_code is what the
+# log records, -1 nothing). A change of an IO's function is told to the sinks that
+# have function_changed(io, fn, now, client).
 from array import array
 
 from ..compat import const, forget_module, ticks_add, ticks_diff
@@ -51,10 +53,11 @@ def start(bank, now):
             set_function(bank, io, fn, now)
 
 
-def set_function(bank, io, fn, now):
+def set_function(bank, io, fn, now, client=None):
     """Make IO `io` of `bank` digital or another kind (iobank.py FN_...); the caller
     checks that the board allows it. Makes the bank's Kinds the first time an IO is
-    not digital, and lets it (and this module) go when all are digital again."""
+    not digital, and lets it (and this module) go when all are digital again. The
+    device's sinks are told, and whether `client` (a connection's, or None) made it."""
     old = bank.function[io]
     if fn == old:
         return
@@ -65,15 +68,20 @@ def set_function(bank, io, fn, now):
     bank.function[io] = fn
     bank._pending_level[io] = _NO_EDGE
     kinds.set_function(io, old, fn, now)
-    if fn:
-        return
-    hw = bank.hardware
-    hw.setup(io, bank.direction[io], bank.pull[io], bank.level[io])
-    level = hw.read(io)
-    if level != bank.level[io]:
-        bank.level[io] = level
-        for listener in bank.listeners:
-            listener(io, level, now)
+    if not fn:
+        hw = bank.hardware
+        hw.setup(io, bank.direction[io], bank.pull[io], bank.level[io])
+        level = hw.read(io)
+        if level != bank.level[io]:
+            bank.level[io] = level
+            for listener in bank.listeners:
+                listener(io, level, now)
+    device = getattr(bank, "device", None)
+    if device is not None:
+        for sink in device.sinks:
+            changed = getattr(sink, "function_changed", None)
+            if changed is not None:
+                changed(io, fn, now, client)
     if not any(bank.function):
         bank.kinds = None  # its task ends (kindtask.py)
         forget()
@@ -159,7 +167,7 @@ class Kinds:
         if fn == FN_PWM:
             self.duty[io] = 0
             self.freq[io] = self.pwm_hz
-            hw.pwm(io, 0, self.pwm_hz)
+            hw.pwm(io, 0, self.pwm_hz)  # (its duty 0 is told as the function change)
             return
         self._sampled += 1
         self._next = None  # sampled at once
@@ -178,9 +186,10 @@ class Kinds:
         return raw * self.full_scale_mv // 65535
 
     # --- PWM outputs --------------------------------------------------------------
-    def set_pwm(self, io, duty, hz):
+    def set_pwm(self, io, duty, hz, now):
         """Drive PWM output `io` at duty 0..1023 and `hz`; False (nothing changed) when
-        `hz` would be one distinct frequency more than the chip has."""
+        `hz` would be one distinct frequency more than the chip has. A new duty is
+        told (value_changed) once the pin has it."""
         limit = self.hw.pwm_freqs
         if limit and hz != self.freq[io]:
             function = self.bank.function
@@ -188,9 +197,12 @@ class Kinds:
                          if function[i] == FN_PWM and i != io)
             if hz not in others and len(others) >= limit:
                 return False
+        changed = duty != self.duty[io]
         self.duty[io] = duty
         self.freq[io] = hz
         self.hw.pwm(io, (duty * 65535 + 511) // 1023, hz)
+        if changed:
+            self.tell(io, FN_PWM, duty, now, -1)
         return True
 
     # --- counters -----------------------------------------------------------------
@@ -259,7 +271,7 @@ class Kinds:
                     self.counts[io] = n
                     tell(io, FN_COUNTER, n, now, -1)
 
-    # --- a connection's triggers (tua, tuai, tuc, tub) ----------------------------
+    # --- a connection's triggers (tua, tuai, tuc, tub, tuw) -----------------------
     def wants(self, triggers, io, fn, value, now):
         """Whether a client with these triggers (Triggers) gets this update; when it
         does, it is what the client was told last. Allocation-free."""

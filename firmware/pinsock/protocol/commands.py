@@ -5,7 +5,7 @@
 #
 #   v<h>  level        d<h>  direction      p<h>  pull      (digital IOs)
 #   f<h>  function: d digital, a analog, w PWM, c counter, b button; a.. w.. c.. b..
-#         tua.. tuc.. tub..: the other kinds' (protocol/kindcmds.py)
+#         tua.. tuc.. tub.. tuw..: the other kinds' (protocol/kindcmds.py)
 #   tuv<h>  this connection's update trigger: 0 off, 1 rising, 2 falling, 3 any
 #   sn name   sv version   sb board   sc clients   st uptime (s)   sm free heap
 #   so updates over the network (docs/OTA.md; read alone, not part of `s`)
@@ -84,7 +84,7 @@ class CommandEngine:
     def connected(self, client):
         # One trigger per IO, all off; one more byte at the end: tusq, the MQTT link's.
         client.triggers = bytearray(self.bank.count + 1)
-        # (client.kinds: logic/kinds.py Triggers, once it sets one of tua, tuc, tub)
+        # (client.kinds: logic/kinds.py Triggers, once it sets one of tua, tuc, tub, tuw)
 
     # --- commands -------------------------------------------------------------
     def execute(self, client, text, now):
@@ -129,7 +129,7 @@ class CommandEngine:
                 if not " " <= ch <= "~":
                     raise CommandError(E_BAD_CHAR)
         head = command[0]
-        if head in "fawcb" or command[:3] in ("tua", "tuc", "tub"):
+        if head in "fawcb" or command[:3] in ("tua", "tuc", "tub", "tuw"):
             # Functions and the other kinds' commands, in code loaded for them (and
             # let go again while every IO is digital).
             from . import kindcmds

@@ -12,6 +12,7 @@
 #   bs<h> debounce ms   bl<h> long-press ms   bw<h> double-press window ms
 #   tua<h> analog deadband (0 off)  tuai<h> its minimum interval (ms)
 #   tuc<h> counter step (0 off)     tub<h>  button events (0 off, 1 on)
+#   tuw<h> PWM duty changes (0 off, 1 on)
 #
 # A sub-letter is never a hex digit: `ar9` is IO 9's raw value, `a9` IO 9's value.
 from ..logic.kinds import FN_ANALOG, FN_BUTTON, FN_COUNTER, FN_PWM, FUNCTIONS
@@ -49,7 +50,7 @@ def run(engine, client, command, value, now):
 
 def _run(engine, client, command, value, now):
     if command[0] == "f":
-        return _function(engine, command[1:], value, now)
+        return _function(engine, client, command[1:], value, now)
     if command[0] == "t":  # tua, tuai, tuc, tub
         head = command[2]
         rest = command[3:]
@@ -92,7 +93,7 @@ def _run(engine, client, command, value, now):
     return _reply(trigger, head, sub, body)
 
 
-def _function(engine, edge, value, now):
+def _function(engine, client, edge, value, now):
     bank = engine.bank
     if edge[:1] == "p":  # what each IO may be
         edge = edge[1:]
@@ -116,7 +117,7 @@ def _function(engine, edge, value, now):
         if fn != bank.function[io]:
             from ..logic.kinds import set_function
 
-            set_function(bank, io, fn, now)
+            set_function(bank, io, fn, now, client)
             engine.settings.keep_functions = True
             engine.settings.changed()  # saved within a second, coalesced
     return '{"f":{"%s":"%s"}}' % (_HEX[io], FUNCTIONS[bank.function[io]])
@@ -170,12 +171,12 @@ def _write(engine, kinds, fn, sub, io, n, now):
         if sub == "h":
             if not 1 <= n <= kinds.max_pwm_hz:
                 raise CommandError(E_RANGE)
-            if not kinds.set_pwm(io, kinds.duty[io], n):
+            if not kinds.set_pwm(io, kinds.duty[io], n, now):
                 raise CommandError(E_PWM_FREQS)
         else:
             if n > 1023:
                 raise CommandError(E_RANGE)
-            kinds.set_pwm(io, n, kinds.freq[io])
+            kinds.set_pwm(io, n, kinds.freq[io], now)
         return
     if fn == FN_COUNTER:
         if n != 0:
@@ -201,6 +202,6 @@ def _set_trigger(kinds, client, fn, sub, io, n):
             raise CommandError(E_RANGE)
         triggers.every[io] = n
         return
-    if fn == FN_ANALOG and n > 1023 or fn == FN_BUTTON and n > 1:
+    if fn == FN_ANALOG and n > 1023 or fn in (FN_BUTTON, FN_PWM) and n > 1:
         raise CommandError(E_RANGE)
     triggers.set(io, fn, n, kinds)

@@ -7,6 +7,7 @@
 import json
 
 from ..logic.iobank import DIR_OUT
+from .mqttsink import FN_ANALOG, FN_BUTTON, FN_COUNTER, FN_PWM, BUTTON_EVENTS
 
 _HEX = "0123456789abcdef"
 
@@ -19,13 +20,30 @@ def discovery_message(node_id, base, name, board, version, bank, active_level):
     """The discovery payload (text): `dev` the board (ids = node_id, so renaming it
     keeps what Home Assistant knows), `o` the origin, availability on `status`, and in
     `cmps` a binary_sensor per DIP switch (on at the active level) and per input, a
-    switch per output. `base` is "<prefix>/<node_id>/"; `name` the device name (`sn`)."""
+    switch per output; by the IO's function, a sensor per analog input (a measurement)
+    and per counter (total_increasing), a number (0..1023, a slider) per PWM output and
+    an event per button (deCONZ's events). `base` is "<prefix>/<node_id>/"; `name` the
+    device name (`sn`)."""
     components = {}
     for io in range(bank.count):
         h = _HEX[io]
         component = {"name": bank.labels[io], "uniq_id": "%s_%s" % (node_id, h),
                      "stat_t": base + "io/" + h}
-        if bank.dip_number[io]:
+        fn = bank.function[io]
+        if fn == FN_ANALOG or fn == FN_COUNTER:
+            component["p"] = "sensor"
+            component["stat_cla"] = "measurement" if fn == FN_ANALOG else "total_increasing"
+        elif fn == FN_PWM:
+            component["p"] = "number"
+            component["cmd_t"] = base + "io/" + h + "/set"
+            component["min"] = 0
+            component["max"] = 1023
+            component["step"] = 1
+            component["mode"] = "slider"
+        elif fn == FN_BUTTON:
+            component["p"] = "event"
+            component["evt_typ"] = list(BUTTON_EVENTS)
+        elif bank.dip_number[io]:
             component["p"] = "binary_sensor"
             component["pl_on"] = "%d" % active_level
             component["pl_off"] = "%d" % (1 - active_level)

@@ -1,11 +1,15 @@
 # Transport: the device on an MQTT broker (docs/MQTT.md). The device's sink for MQTT
 # (logic/device.py) and its command channel: it publishes what the device
 # announces on topics under <prefix>/<node_id>/, and runs the commands that arrive on
-# `cmd`, `<prefix>/all/cmd` and `io/<h>/set`. The link to the broker is mqtt.py's.
+# `cmd`, `<prefix>/all/cmd` and `io/<h>/set` (a digital output's level, a PWM output's
+# duty, a counter's reset). The link to the broker is mqtt.py's.
 #
 #   status      online / offline (the will), retained
 #   state       the switch report, exactly as on the WebSocket, retained
-#   io/<h>      0 / 1, the level of every IO, retained
+#   io/<h>      0 / 1, the level of every digital IO, retained; an analog input's
+#               value 0..1023 (deadband and interval below), a PWM output's duty
+#               0..1023, a count, all retained; a button's events as JSON, not
+#               retained ({"event_type":"short_release","code":"1002"})
 #   event       each event-log record as GET /log gives it
 #   reply       the reply to each command
 #   cmd, io/<h>/set, <prefix>/all/cmd: subscribed; retained messages there are
@@ -18,6 +22,7 @@
 # device's sinks when the link comes up or goes down (link_changed(): the WebSocket's
 # tusq update), and removes the board from Home Assistant (`sqh=0`: announce).
 import json
+from array import array
 from random import getrandbits
 
 try:
@@ -25,7 +30,7 @@ try:
 except ImportError:  # CPython
     uctypes = None
 
-from ..compat import ticks_add, ticks_diff, ticks_ms
+from ..compat import const, ticks_add, ticks_diff, ticks_ms
 from ..protocol.commands import (E_RANGE, E_READ_ONLY, E_SUBTREE, E_UNKNOWN, CommandError,
                                  error_reply, is_error)
 from ..protocol.report import digits, put_digits
@@ -33,6 +38,15 @@ from ..protocol.report import digits, put_digits
 _HEX = "0123456789abcdef"
 _HEX_BYTES = b"0123456789abcdef"
 _LEVEL = (b"0", b"1")
+# logic/kinds.py's functions (consts there, not importable; that module is loaded only
+# while some IO is not digital). test_mqttsink checks that the two agree.
+FN_ANALOG = const(1)
+FN_PWM = const(2)
+FN_COUNTER = const(3)
+FN_BUTTON = const(4)
+# A button's events by deCONZ's code - 1000 (logic/button.py): the event_type of its
+# message on io/<h>, and the event entity's event types (mqttdiscovery.py).
+BUTTON_EVENTS = ("press", "hold", "short_release", "long_release", "double_press")
 # The reply to a trigger command (tuv...): triggers choose what a WebSocket connection
 # is told; over MQTT every change of every IO is published anyway.
 E_NO_TRIGGERS = "no triggers over mqtt: every io is published"
@@ -49,6 +63,13 @@ class MqttSink:
     #: After Home Assistant's birth message, discovery is sent again after a random
     #: wait of up to this long, so that a fleet does not answer all at once.
     discovery_jitter_ms = 5000
+    #: An analog input (sampled every Kinds.sample_ms) is published on io/<h> when it
+    #: has moved by at least this much (0..1023) from the value published last...
+    analog_deadband = 8
+    #: ... and this long (ms) or more after it: ESPHome's delta and throttle filters.
+    #: A move held back is published at the first sample after the interval. Lower
+    #: both for a livelier sensor: each publish is a QoS 1 message and its PUBACK.
+    analog_interval_ms = 1000
 
     def __init__(self, device, prefix, node_id, discovery_prefix="", retain_discovery=False,
                  log=print):
@@ -77,6 +98,10 @@ class MqttSink:
             self.birth_topic = (discovery_prefix + "/status").encode()
             self.subscriptions.append((discovery_prefix + "/status", 1))
         self._directions = bytearray(device.bank.direction)  # as discovery last told them
+        self._functions = bytearray(device.bank.function)  # the same, of the functions
+        n = device.bank.count
+        self._sent = array("H", bytes(2 * n))  # an analog value as published last
+        self._sent_at = array("i", bytes(4 * n))  # ticks_ms when
         self._labels_changed = device.bank.labels_changed  # the same, of the labels
         log = device.log
         self._time_bytes = None  # the log's time ring as bytes, on MicroPython (_event_ms)
@@ -114,6 +139,50 @@ class MqttSink:
         link = self.link
         if link is not None:
             link.publish(self.io_topic(io), _LEVEL[level], True)
+
+    def value_changed(self, io, fn, value, now):
+        # An analog sample (published past the deadband and interval), a count, a PWM
+        # duty, a button event (logic/kinds.py). A number is written into the link's
+        # packet: nothing is allocated for a sample, published or not.
+        link = self.link
+        if link is None:
+            return
+        if fn == FN_BUTTON:
+            link.publish(self.io_topic(io), button_message(value), False)
+            return
+        if fn == FN_ANALOG:
+            last = self._sent[io]
+            if ((value - last if value > last else last - value) < self.analog_deadband
+                    or ticks_diff(now, self._sent_at[io]) < self.analog_interval_ms):
+                return
+        self._publish_number(link, io, value, now)
+
+    def _publish_number(self, link, io, value, now):
+        self._sent[io] = value
+        self._sent_at[io] = now
+        pos = link.begin(self.io_topic(io), digits(value), True)
+        if pos >= 0:
+            link.end(put_digits(link.packet, pos, value))
+
+    def function_changed(self, io, fn, now, client):
+        # What io/<h> carries now (discovery follows at the next tick()).
+        link = self.link
+        if link is not None:
+            self._publish_io(link, io, now)
+
+    def _publish_io(self, link, io, now):
+        # io/<h> as the IO's function has it: a level, a value, or (a button, whose
+        # events are not retained) the retained message cleared.
+        bank = self.device.bank
+        fn = bank.function[io]
+        if not fn:
+            link.publish(self.io_topic(io), _LEVEL[bank.level[io]], True)
+        elif fn == FN_BUTTON:
+            link.publish(self.io_topic(io), b"", True)
+        else:
+            kinds = bank.kinds
+            self._publish_number(link, io, kinds.raw[io] >> 6 if fn == FN_ANALOG else
+                                 kinds.duty[io] if fn == FN_PWM else kinds.counts[io], now)
 
     def io_topic(self, io):
         """The topic io/<h> of IO `io` (the one buffer, valid until the next call)."""
@@ -163,9 +232,9 @@ class MqttSink:
         link.publish(self.status_topic, b"online", True)
         device = self.device
         self._publish_state(link, device.report, device.log.seq)
-        level = device.bank.level
+        now = ticks_ms()
         for io in range(device.bank.count):
-            link.publish(self.io_topic(io), _LEVEL[level[io]], True)
+            self._publish_io(link, io, now)
         self.publish_discovery()
         self.disconnected(link)
 
@@ -260,6 +329,7 @@ class MqttSink:
         device = self.device
         bank = device.bank
         self._directions[:] = bank.direction
+        self._functions[:] = bank.function
         self._labels_changed = bank.labels_changed
         status = device.status
         message = discovery_message(self.node_id, self.base.decode(),
@@ -282,13 +352,15 @@ class MqttSink:
 
     def tick(self, now):
         """Once a second while connected: discovery again when an IO changed direction
-        (an input became an output: a switch) or was renamed, or when the wait after
+        (an input became an output: a switch) or function, or was renamed, or when the
+        wait after
         Home Assistant's birth message is over; never while the board is removed
         (sqh=0)."""
         if not self.discovery_prefix or not self.device.engine.settings.announce:
             return
         bank = self.device.bank
-        if self._directions != bank.direction or self._labels_changed != bank.labels_changed:
+        if (self._directions != bank.direction or self._functions != bank.function
+                or self._labels_changed != bank.labels_changed):
             self.publish_discovery()
         elif self._discovery_due and ticks_diff(now, self._discovery_at) >= 0:
             self.publish_discovery()
@@ -333,7 +405,12 @@ class MqttSink:
         if (len(topic) == n + 8 and topic[:n] == base and topic[n : n + 3] == b"io/"
                 and topic[n + 4 :] == b"/set"):
             edge = chr(topic[n + 3])
-            self.command_quietly("v%s=%s" % (edge, text.strip()))
+            io = _HEX.find(edge)
+            fn = self.device.bank.function[io] if 0 <= io < self.device.bank.count else 0
+            # A PWM output's duty, a counter's reset (0), else a level (an error for an
+            # analog input or a button: `io is not digital`).
+            self.command_quietly("%s%s=%s" % ("w" if fn == FN_PWM else "c" if fn == FN_COUNTER
+                                              else "v", edge, text.strip()))
 
     def command(self, text):
         """A message on cmd: run it, the reply on `reply`."""
@@ -367,6 +444,12 @@ class MqttSink:
                 link.disconnect((self.status_topic, b"offline")), self.goodbye_ms))
         except (Exception, KeyboardInterrupt):  # a second Ctrl-C: stop now
             pass
+
+
+def button_message(code):
+    """A button event's message on io/<h> (code: deCONZ's, 1000..1004), as Home
+    Assistant's MQTT event entity reads it."""
+    return ('{"event_type":"%s","code":"%d"}' % (BUTTON_EVENTS[code - 1000], code)).encode()
 
 
 # --- an event-log record, written in place ------------------------------------------

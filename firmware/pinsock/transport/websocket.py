@@ -99,6 +99,18 @@ class WebSocketService:
                     frame = wsframe.encode_text(kinds.update_text(io, fn, value))
                 client.push(frame)
 
+    def function_changed(self, io, fn, now, by):
+        # Every other client is told (what its commands for the IO mean changed): the
+        # update {"u":{"f":{"<h>":"<letter>"}}}; the one that set it has the reply.
+        frame = None
+        for client in self.hub.clients:
+            if client is not by:
+                if frame is None:
+                    from ..logic.kinds import FUNCTIONS
+
+                    frame = wsframe.encode_text('{"u":{"f":{"%x":"%s"}}}' % (io, FUNCTIONS[fn]))
+                client.push(frame)
+
     def reply(self, client, text):
         client.push(wsframe.encode_text(text))
 

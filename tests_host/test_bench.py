@@ -134,6 +134,29 @@ def test_quick_bench_produces_every_figure(sim_build, tmp_path):
     assert len(r["ota_budgets"]) == 3, r["ota_budgets"]
     assert "## Updates over the network (issue 17)" in run.stdout
 
+    # Analog inputs, PWM outputs and buttons (issue 18): each figure beside its floor.
+    k = r["kinds"]
+    cpu = k["sampling"]
+    for kind in ("digital", "analog"):
+        for window in cpu["windows"][kind]:
+            assert window["wall_s"] > 0.5 and window["cpu_s"] >= 0, window
+            assert window["changes"] >= 2, window  # the levels moved in every window
+            assert 0 <= window["percent"] < 100, window
+    assert all(w["updates"] > 0 for w in cpu["windows"]["analog"]), cpu  # sampled, told
+    assert all(w["updates"] == 0 for w in cpu["windows"]["digital"]), cpu
+    button = k["button"]
+    assert button["debounce_ms"] == 50, button  # logic/button.py's default
+    assert button["events"]["n"] == 2 * button["floor"]["n"] == 2 * button["rounds"] > 0
+    assert button["clock_bracketed"] == button["rounds"], button  # one clock
+    assert set(button["by_code"]) <= {"1000", "1002", "1004"} and "1002" in button["by_code"]
+    assert button["events"]["p50"] > 0 and button["floor"]["p50"] > 0, button
+    pwm = k["pwm"]
+    assert pwm["at_pin"] == pwm["rounds"] == pwm["round_trip"]["n"] == pwm["floor"]["n"] > 0
+    assert pwm["round_trip"]["p50"] > 0 and pwm["floor"]["p50"] > 0, pwm
+    assert len(r["kinds_budgets"]) == 3, r["kinds_budgets"]  # CPU, button p99, PWM
+    assert all(isinstance(b["met"], bool) for b in r["kinds_budgets"])
+    assert "## Analog inputs, PWM outputs and buttons (issue 18)" in run.stdout
+
     # The README's headline figures (a full run writes them between its markers).
     lines = bench_report.readme_lines(r)
     assert lines.count("\n- ") == 4 and "nan" not in lines, lines

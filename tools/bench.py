@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_kinds  # noqa: E402
 import bench_mqtt  # noqa: E402
 import bench_ota  # noqa: E402
 import bench_report  # noqa: E402
@@ -649,7 +650,7 @@ def method():
                 ping_s=PING_INTERVAL_S, polls=int(HOUR_S / POLL_INTERVAL_S),
                 header=PACKET_HEADER, push_packets=PACKETS_PER_PUSH,
                 poll_packets=PACKETS_PER_POLL, soak=Plan(False).soak_transitions,
-                **bench_ota.method())
+                **bench_ota.method(), **bench_kinds.method())
 
 
 def run(plan, log=print):
@@ -658,6 +659,7 @@ def run(plan, log=print):
     results["floors"] = results["firmware"].pop("floors")
     results["mqtt"] = bench_mqtt.run(plan, log)
     results["ota"] = bench_ota.run(bench_ota.Plan(plan.quick), log)
+    results["kinds"] = bench_kinds.run(bench_kinds.Plan(plan.quick), log)
     log("smallest heap for 4 clients (bisecting -X heapsize) ...")
     results["heap"] = smallest_heap(plan)
     # Memory on the 32-bit and frozen targets too, when MicroPython's source is there.
@@ -671,6 +673,8 @@ def run(plan, log=print):
     results["mqtt_budgets"] = bench_mqtt.budgets(results["mqtt_rows"])
     results["ota_rows"] = bench_ota.rows(results["ota"])
     results["ota_budgets"] = bench_ota.budgets(results["ota_rows"])
+    results["kinds_rows"] = bench_kinds.rows(results["kinds"])
+    results["kinds_budgets"] = bench_kinds.budgets(results["kinds_rows"])
     return results
 
 

@@ -182,6 +182,7 @@ def render(r):
         detail_lines(r),
     ] + ([mqtt_section(r)] if r.get("mqtt") else [])
       + ([ota_section(r)] if r.get("ota") else [])
+      + ([kinds_section(r)] if r.get("kinds") else [])
       + ([targets_section(r["targets"])] if r.get("targets") else []))
 
 
@@ -198,6 +199,14 @@ def ota_section(r):
     import bench_ota
 
     return bench_ota.section(r["ota"])
+
+
+def kinds_section(r):
+    """Analog inputs, PWM outputs and buttons beside their floors, and issue 18's
+    budgets (tools/bench_kinds.py)."""
+    import bench_kinds
+
+    return bench_kinds.section(r["kinds"])
 
 
 def targets_section(t):
@@ -362,6 +371,49 @@ both: each ratio is to the echo samples taken in the same rounds.
    read continuously while a switch flips every {flip_ms} ms through the control port,
    from before the upload's first byte to its answer; each must get one report per
    flip, seq after seq (a report coalesced or missing counts as lost).
+10. **Analog inputs, PWM outputs and buttons** (`tools/bench_kinds.py`; issue 18,
+   docs/PROTOCOL.md). *Sampling*: the share of one core the firmware process used
+   over windows of {kinds_window_s} s ({kinds_quick_window_s} s in QUICK): its CPU time as
+   the kernel's scheduler counts it, all its threads (`/proc/<pid>/task/*/schedstat`,
+   in ns; `utime`+`stime` of `/proc/<pid>/stat` where there is no schedstat), over
+   the window's wall time. With IOs 8, 9, a and b analog (sampled every
+   {kinds_sample_ms} ms, `Kinds.sample_ms`'s default) and one WebSocket client holding a
+   trigger on each (`tua<h>={kinds_deadband}`), against the same windows with every IO
+   digital, on the same simulator, {kinds_pairs} of each, alternating; the figure is
+   the analog windows' share less the digital ones'. In every window the control port
+   moves the four levels every {kinds_change_ms} ms (`analog <io> <level>`, between
+   {kinds_levels}): with the IOs analog each move is an update to the client, with them
+   digital a number the simulator keeps, so the two differ by the sampling and the
+   updates it sends. A function change is saved to `settings.json` (at the next
+   once-a-second housekeeping, at least 10 s after the previous save): no window
+   starts before the file has changed. *Buttons* and *PWM* run on a second simulator,
+   booted with IO e a button and IO a a PWM output (`settings.json`'s `"fn"`), so that
+   no save falls in their rounds; one round of each first, not timed. *Buttons*: the
+   client sets `tube=1` and reads the debounce with `bse` (the default, 50 ms); each
+   round the control port's `press 14 {kinds_press_ms}` holds the button down for
+   {kinds_press_ms} ms (past the debounce, long before a hold; every other press comes
+   within the double-press window of the last release, so the events are `1000` or
+   `1004`, then `1002`). `logic/button.py` decides an event once its edge has held
+   the debounce, at the edge's `ticks_ms` plus the debounce, and the kinds' task
+   sleeps until that deadline. The simulator reads `ticks_ms` for the edge when it
+   drives the pin, after the control line has arrived, on the host's clock (the unix
+   port's `ticks_ms` is `CLOCK_MONOTONIC` in ms, truncated), and drives the release at
+   least {kinds_press_ms} ms later (asyncio's `sleep_ms` never wakes early). So each
+   event's latency is taken from a moment no later than its decision: the host's
+   clock when sending `press`, truncated to the millisecond, plus the debounce (the
+   release: plus {kinds_press_ms} ms too), to the client reading
+   `{{"u":{{"b":{{"e":"100x"}}}}}}`; it can only overestimate, by up to a millisecond of
+   truncation and the control port's hop. The floor, in the same rounds: the control
+   port's `tset 0 <0|1>` flips DIP 1 (digital debounce 0: its rule decides at the
+   edge), timed the same way, from sending it to the client reading the switch report
+   of its seq; `tset`'s edge time falling between sending it and its answer checks
+   that the two clocks are one. The budget is on the events' p99, in ms;
+   {kinds_button_rounds} presses, two events each. *PWM*: each round the client sends
+   `wa=<duty>` (a new duty each time) and reads its reply; at that moment the control
+   port's `pwm 10` must already answer the duty as `Kinds.set_pwm` scales it to 16
+   bits. The figure is how many of {kinds_pwm_rounds} rounds it did (the budget: all of
+   them); the `wa=` round trip stands beside the `v0` round trip timed on the same
+   client in the same rounds.
 """
 
 

@@ -47,6 +47,7 @@ CHIPS = {
         # ADC2 (GPIO 0, 2, 4, 12-15, 25-27) cannot be read while Wi-Fi is on: only
         # ADC1's GPIO 32-39 are analog inputs (datasheet 4.1.2, 4.2.1).
         "adc": set(range(32, 40)),
+        "adc_channels": {},  # every ADC1 input is on a GPIO
         # LEDC: 8 timers, so at most 8 distinct PWM frequencies at once (MicroPython's
         # esp32 PWM); the board says how many it allows ("pwm_freqs").
         "pwm_freqs": 8,
@@ -68,6 +69,10 @@ CHIPS = {
         # ADC inputs 0-2 on GP26-28 (input 3 is VSYS/3 on the Pico W, 4 the internal
         # temperature sensor, no GPIO: RP2040 datasheet 4.9).
         "adc": {26, 27, 28},
+        # An IO may be an ADC input no GPIO reaches: {"adc": 4, "fns": "a", "fn": "a"}.
+        # Input 3 (VSYS/3) is GP29, WL_CLK on the Pico W: reading it disturbs the
+        # wireless chip.
+        "adc_channels": {4: "the internal temperature sensor"},
         # 8 PWM slices of 2 channels; GPIO n is on slice (n >> 1) & 7, and both
         # channels of a slice run at one frequency (datasheet 4.5.2): a board lets at
         # most one IO of a slice be PWM, so each keeps its own frequency.
@@ -96,13 +101,20 @@ def board_problems(board):
     ios = board["ios"]
     if len(ios) != IO_COUNT:
         problems.append("declares %d IOs, not %d" % (len(ios), IO_COUNT))
-    pins = [spec["pin"] for spec in ios]
+    pins = [spec["pin"] for spec in ios if "pin" in spec]
     if len(set(pins)) != len(pins):
         problems.append("a GPIO is used twice: %s" % pins)
     labels = [spec["label"] for spec in ios]
     if len(set(labels)) != len(labels) or not all(labels):
         problems.append("labels must be unique and not empty")
     for io, spec in enumerate(ios):
+        if "adc" in spec:  # an ADC input no GPIO reaches
+            if spec["adc"] not in chip["adc_channels"]:
+                problems.append("IO %d (ADC %s): not an ADC channel of its own on this chip"
+                                % (io, spec["adc"]))
+            if spec.get("fns") != "a":
+                problems.append("IO %d (ADC %s): analog only" % (io, spec["adc"]))
+            continue
         pin = spec["pin"]
         where = "IO %d (GPIO %s)" % (io, pin)
         if pin in chip["forbidden"]:
@@ -118,7 +130,7 @@ def board_problems(board):
         if spec.get("dip") and board["dip"]["active_low"] and spec["pull"] != 1:
             # A switch to ground reads as "on" only against a pull-up.
             problems.append("%s: an active-low DIP switch needs the pull-up" % where)
-    counters = [spec["pin"] for spec in ios if "c" in spec.get("fns", "d")]
+    counters = [spec for spec in ios if "c" in spec.get("fns", "d")]
     if len(counters) > chip["counters"]:
         problems.append("%d counters, the chip counts on %d at most" % (
             len(counters), chip["counters"]))
@@ -257,6 +269,46 @@ def test_each_board_declares_every_function_somewhere(name):
     assert set(fns) == set(board_json.FUNCTIONS)
     # A fresh board boots all digital (the firmware's extra kinds cost nothing then).
     assert all(spec.get("fn", "d") == "d" for spec in load(name)["ios"])
+
+
+def pico_with_its_temperature_sensor():
+    """The Pico W's board with IO f (GP28) given to the internal temperature sensor, as
+    docs/PROTOCOL.md tells an owner to do it (not an LED any more)."""
+    pico = copy.deepcopy(load("RPI_PICO_W"))
+    spec = pico["ios"][15]
+    del spec["pin"]
+    spec.update({"adc": 4, "label": "Temperature", "fns": "a", "fn": "a", "dirs": [0],
+                 "pulls": [0], "dir": 0, "pull": 0})
+    pico["leds"].remove(15)
+    return pico
+
+
+def test_the_rp2040s_temperature_sensor_is_an_io_of_its_own():
+    pico = pico_with_its_temperature_sensor()
+    assert board_problems(pico) == []
+    board_json.check_board(pico)
+    for mistake, expected in (({"adc": 3}, "not an ADC channel"), ({"fns": "da"}, "analog only")):
+        bad = copy.deepcopy(pico)
+        bad["ios"][15].update(mistake)
+        assert any(expected in p and "IO 15" in p for p in board_problems(bad)), mistake
+    esp = copy.deepcopy(load("ESP32_GENERIC"))
+    esp["ios"][15] = pico["ios"][15]
+    esp["leds"] = [io for io in esp.get("leds", []) if io != 15]
+    assert any("not an ADC channel" in p for p in board_problems(esp))
+
+
+def test_the_firmware_refuses_an_adc_channel_that_is_more_than_analog():
+    pico = pico_with_its_temperature_sensor()
+    for mistake, expected in (({"pin": 28}, "not both"), ({"fns": "da"}, "analog only"),
+                              ({"fn": "d", "fns": "da"}, "analog only")):
+        bad = copy.deepcopy(pico)
+        bad["ios"][15].update(mistake)
+        with pytest.raises(board_json.ConfigError, match=expected):
+            board_json.check_board(bad)
+    bad = copy.deepcopy(pico)
+    del bad["ios"][15]["adc"]
+    with pytest.raises(board_json.ConfigError, match="needs a 'pin'"):
+        board_json.check_board(bad)
 
 
 def test_the_firmware_refuses_a_function_the_io_cannot_have():

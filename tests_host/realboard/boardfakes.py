@@ -40,6 +40,21 @@ class Pin:
             self.handler(self)
 
 
+class ADC:
+    """An ADC input: on a Pin, or a channel no GPIO reaches (the RP2040's 4, its
+    temperature sensor). read_u16 answers `level`."""
+
+    made = []
+
+    def __init__(self, source):
+        self.source = source
+        self.level = 0
+        ADC.made.append(self)
+
+    def read_u16(self):
+        return self.level
+
+
 class WDT:
     made = []
 
@@ -154,7 +169,7 @@ class _Module:
 
 def install():
     machine = _Module()
-    for name in ("Pin", "WDT", "Timer", "unique_id"):
+    for name in ("Pin", "ADC", "WDT", "Timer", "unique_id"):
         setattr(machine, name, globals()[name])
     network = _Module()
     for name in ("WLAN", "STA_IF", "AP_IF", "hostname", "country"):
@@ -165,6 +180,7 @@ def install():
 
 def reset():
     Pin.made.clear()
+    ADC.made.clear()
     WDT.made.clear()
     Timer.made.clear()
     WLAN.made.clear()

@@ -299,6 +299,27 @@ def test_machine_hardware_maps_ios_to_pins_and_delivers_edges():
     assert hardware.unique_id_hex() == "240ac412abcd"
 
 
+def test_an_adc_channel_without_a_pin_is_an_analog_input_and_never_a_pin():
+    # The RP2040's temperature sensor, ADC input 4 (board config "adc": 4), beside an
+    # analog input on GP26; the bank boots both analog (board config "fn": "a").
+    fakes.reset()
+    from pinsock.logic.iobank import IoBank
+
+    spec = {"label": "x", "dirs": [0], "pulls": [0], "dir": 0, "pull": 0, "fns": "a",
+            "fn": "a"}
+    board = {"ios": [dict(spec, adc=4), dict(spec, pin=26, fns="da")], "led": None,
+             "timer_id": 0}
+    hardware = hw.MachineHardware(board)
+    bank = IoBank(hardware, board["ios"], 0)
+    bank.start(0)
+    assert {p.id for p in fakes.Pin.made} == {26}  # the channel was never made a Pin
+    assert hardware.read(0) == 0
+    temperature, gp26 = fakes.ADC.made
+    assert temperature.source == 4 and gp26.source is fakes.Pin.made[-1]
+    temperature.level = 14000  # about 0.7 V: about 27 degrees C
+    assert bank.kinds.read_u16(0) == 14000 and bank.kinds.read_u16(1) == 0
+
+
 def test_machine_hardware_start_reads_config_json_and_starts_the_network():
     fakes.reset()
     asyncio.new_event_loop()

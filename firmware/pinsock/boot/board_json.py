@@ -53,7 +53,9 @@ _FLAGS = {
 MAX_IOS = 16
 # What an IO can be, one letter each (docs/PROTOCOL.md, `f<h>`): digital (the default),
 # analog in, PWM out, counter, button. An IO's "fns" lists those it allows (absent:
-# "d"), its "fn" the one it boots with (absent: "d").
+# "d"), its "fn" the one it boots with (absent: "d"). An IO is a GPIO ("pin"), or an
+# ADC input that no GPIO reaches ("adc": its channel, e.g. the RP2040's temperature
+# sensor, 4), which is analog only.
 FUNCTIONS = "dawcb"
 MAX_LEDS = 8  # NetBurner's ledcb0 .. ledcb7 (protocol/leds.py)
 
@@ -126,6 +128,12 @@ def check_board(board):
         if "w" in fns and 1 not in spec["dirs"] or (
                 "a" in fns or "c" in fns or "b" in fns) and 0 not in spec["dirs"]:
             raise ConfigError(where + "PWM needs an output, analog, counter and button an input")
+        if ("pin" in spec) == ("adc" in spec):
+            raise ConfigError(where + "needs a 'pin' (a GPIO) or an 'adc' (a channel), not both")
+        if "adc" in spec and (fns != "a" or spec.get("fn") != "a" or spec["dirs"] != [0]
+                              or spec.get("dip", 0)):
+            raise ConfigError(where + "an ADC channel is analog only: 'fns' and 'fn' 'a',"
+                              " 'dirs' [0]")
         dip = spec.get("dip", 0)
         if dip:
             if fns != "d":

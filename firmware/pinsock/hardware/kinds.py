@@ -37,8 +37,11 @@ class MachineKinds:
         self.unit[io] = 0xFF
         pin = self.hw.pins[io]
         if fn == _ANALOG:
-            pin.irq(handler=None)
-            adc = machine.ADC(pin)
+            if pin is None:  # an ADC channel no GPIO reaches (board config "adc")
+                adc = machine.ADC(self.hw.board["ios"][io]["adc"])
+            else:
+                pin.irq(handler=None)
+                adc = machine.ADC(pin)
             if hasattr(adc, "atten"):  # ESP32: the whole 0-3.3 V range
                 adc.atten(machine.ADC.ATTN_11DB)
             self.objects[io] = adc

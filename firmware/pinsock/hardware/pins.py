@@ -14,7 +14,9 @@ _PULLS = (None, machine.Pin.PULL_UP, machine.Pin.PULL_DOWN)
 class MachineHardware:
     def __init__(self, board):
         self.board = board
-        self.pin_ids = [spec["pin"] for spec in board["ios"]]
+        # None for an ADC channel that no GPIO reaches ("adc" in the board config:
+        # kinds.py reads it; as a digital IO it is never set up).
+        self.pin_ids = [spec.get("pin") for spec in board["ios"]]
         self.pins = [None] * len(self.pin_ids)  # type: list
         self.direction = bytearray(len(self.pin_ids))
         self._edge = None
@@ -35,6 +37,8 @@ class MachineHardware:
         self.direction[io] = direction
         if self.pins[io] is not None:
             self.pins[io].irq(handler=None)
+        if pin_id is None:  # an ADC channel: no pin
+            return
         if direction:
             pin = machine.Pin(pin_id, machine.Pin.OUT, value=level)
         else:
@@ -44,7 +48,8 @@ class MachineHardware:
         self.pins[io] = pin
 
     def read(self, io):
-        return self.pins[io].value()
+        pin = self.pins[io]
+        return 0 if pin is None else pin.value()
 
     def write(self, io, level):
         self.pins[io].value(level)

@@ -6,11 +6,11 @@ import os
 def board_ios(dips=8, gpios=8):
     ios = []
     for i in range(dips):
-        ios.append({"label": "DIP %d" % (i + 1), "dip": i + 1, "dirs": [0], "pulls": [1],
-                    "dir": 0, "pull": 1})
+        ios.append({"pin": i, "label": "DIP %d" % (i + 1), "dip": i + 1, "dirs": [0],
+                    "pulls": [1], "dir": 0, "pull": 1})
     for i in range(dips, dips + gpios):
         # What UNIX_SIM's GPIOs 8-15 may be (boards/UNIX_SIM/board.json fns).
-        ios.append({"label": "GPIO %d" % i, "dirs": [0, 1], "pulls": [0, 1, 2],
+        ios.append({"pin": i, "label": "GPIO %d" % i, "dirs": [0, 1], "pulls": [0, 1, 2],
                     "dir": 0, "pull": 0, "fns": GPIO_FNS[(i - dips) % 8]})
     return ios
 

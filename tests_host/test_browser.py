@@ -166,6 +166,11 @@ def screenshot(browser, start_sim, request):
         return
     request.module._screenshot_taken = True
     sim = start_sim(max_clients=1)
+    # IOs that are more than on and off: an analog input, a counter, a button.
+    for command in ("f9=a", "fd=c", "fe=b"):
+        with urllib.request.urlopen(sim.base_url + "/action.cgi?" + command, timeout=5) as r:
+            assert b'"f"' in r.read()
+    assert sim.control("analog 9 40000") == "ok" and sim.control("pulse 13 7") == "ok"
     d = Dashboard(browser, sim)
     page = d.page
     for io in (1, 4, 6):
@@ -194,6 +199,9 @@ def screenshot(browser, start_sim, request):
     page.mouse.move(box["x"] + ((edges[2] + edges[3]) / 2 - t0) / (t1 - t0) * box["width"],
                     box["y"] + box["height"] / 2)
     expect(page.locator("#tip")).to_contain_text("GPIO 11: 1 high for")
+    assert sim.control("press 14 150") == "ok"
+    expect(page.locator("#io-e .kv .lv")).to_have_text("short release")
+    expect(page.locator("#io-d .kv .lv")).to_have_text("7")
     page.wait_for_timeout(300)  # the simulator panel refreshes 100 ms after a change
     SCREENSHOT.parent.mkdir(exist_ok=True)
     # The hover scrolled down; the whole page is shown as at the top, its header there.

@@ -106,8 +106,17 @@ def test_a_dragged_pwm_slider_reaches_the_pin_coalesced(kinds):
         ws.on("framesent", lambda f: frames.append((time.monotonic(), ">", f)))
         ws.on("framereceived", lambda f: frames.append((time.monotonic(), "<", f)))
 
-    # Every frame of a socket from its start: the page loaded again.
+    # Every frame of a socket from its start: the page loaded again. The page's own
+    # clock stamps each duty it sends (Playwright's frame events arrive with jitter).
     page.on("websocket", watch)
+    page.add_init_script("""(() => {
+      const send = WebSocket.prototype.send;
+      window.dutiesSent = [];
+      WebSocket.prototype.send = function (data) {
+        if (String(data).startsWith("wa=")) window.dutiesSent.push(performance.now());
+        return send.call(this, data);
+      };
+    })()""")
     page.reload()
     kinds.expect_state("live")
     expect(value(kinds, "a")).to_have_text("0")
@@ -126,10 +135,11 @@ def test_a_dragged_pwm_slider_reaches_the_pin_coalesced(kinds):
     duty, hz = sim.control("pwm 10").split()
     assert int(duty) == (final * 65535 + 511) // 1023 and hz == "1000"
     # Coalesced: never two duties in flight, at least ~50 ms apart, fewer than the moves.
-    writes = [t for t, d, f in frames if d == ">" and f.startswith("wa=")]
+    writes = page.evaluate("window.dutiesSent")  # ms, as the page sent them
     assert 1 <= len(writes) < 40
-    # (50 ms in the page; seen here, through Playwright's event delivery, with some jitter)
-    assert all(b - a >= 0.03 for a, b in zip(writes, writes[1:])), writes
+    assert len(writes) == len([1 for _, d, f in frames if d == ">" and f.startswith("wa=")])
+    # PWM_MS (50) apart, timed by the page's Date.now(): 1 ms of rounding either side.
+    assert all(b - a >= 48 for a, b in zip(writes, writes[1:])), writes
     inflight = 0
     for _, d, f in frames:
         if d == ">" and f.startswith("wa="):

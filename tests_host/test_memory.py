@@ -8,8 +8,8 @@ in the heap too (a frozen image does not).
 
 Measured with tools/bench_memory.py (`floor`: the smallest heap, in 2 KiB steps, in
 which the soak below passes with 2000 transitions):
-  4 clients: 134 KiB (126 before issue 13's hardening; see HEAP).
-  At rest after boot 102.8 KB is allocated; each WebSocket client adds 2.4 KB. About
+  4 clients: 134-138 KiB (126 before issue 13's hardening; see HEAP).
+  At rest after boot about 120 KB is allocated; each WebSocket client adds 2.4 KB. About
   70 KB of it is modules, bytecode and qstrs (asyncio 4, microdot 15.8 trimmed by the
   build, simhw 6, the rest pinsock; startup, config, netconf, tlskeys and settingsfile
   are dropped during start-up, and the board config is emptied); the rest is the IO
@@ -36,12 +36,14 @@ from conftest import ROOT
 # Start-up's own modules: firmware/pinsock/boot/, all forgotten once the device serves.
 BOOT_ONLY_MODULES = sorted(p.stem for p in (ROOT / "firmware" / "pinsock" / "boot").glob("*.py"))
 
-# Smallest heap measured for the soak with 4 clients: 134 KiB; this leaves 4 KiB. (126
-# KiB before the hardening of issue 13: the strict UTF-8 check, the Host check, the
-# per-address rate table and coalesced saves add about 3.5 KB of bytecode and tables
-# at rest on the unix port, where the .mpy bytecode lives in the heap; a frozen build
-# keeps the bytecode in flash.)
-HEAP = "138K"
+# Smallest heap measured for the soak with 4 clients: 134-138 KiB from run to run (138
+# in six runs of `tools/bench_memory.py floor --transitions 1000`, 3 December 2026; a
+# CI run failed at 138); this leaves 4 KiB above the highest. What fails at the floor
+# is the page inflated for a client without gzip: the inflater's 1.3 KB and its 1 KiB
+# window, each in one piece, next to 4 sessions. (126 KiB before the hardening of
+# issue 13, 134 before issue 18's kinds; the .mpy bytecode lives in the heap on the
+# unix port, a frozen build keeps it in flash.)
+HEAP = "142K"
 # With a password (test_password_e2e.py): the login code stays loaded
 # (transport/login_routes.py, logic/sessions.py). Smallest heap its scenario passed in:
 # 138 KiB (136 failed; 132 before issue 13); 143 KiB with issue 16 (the styled login
@@ -59,7 +61,7 @@ TRANSITIONS = 1000
 MAX_BYTES_PER_PUSH_PER_CLIENT = 256
 
 
-def test_serves_4_clients_through_the_soak_within_138k(start_sim):
+def test_serves_4_clients_through_the_soak_within_142k(start_sim):
     sim = start_sim(heapsize=HEAP, max_clients=CLIENTS, debounce_ms=0)
     # Every client told every transition, commands, the page (gzip and inflated on the
     # device), /board, /log, /action.cgi and reconnects; then a new client is served.

@@ -356,6 +356,7 @@ def test_fat_is_refused_and_littlefs_is_not_on_micropythons_own_drivers(app, mic
     # tests_host/realboard/otaflash.py: ota.run() onto a RAM disk formatted and mounted
     # by the unix port's vfs.VfsFat and vfs.VfsLfs2. (MicroPython's VfsFat.rename does
     # replace a file, by a remove and a rename: the device tells FAT by its type.)
+    # And on littlefs an upload that stalls, ended at its deadline.
     build_dir = app[0]
     path = tmp_path / "UNIX_SIM-0.2.0.pinsock"
     path.write_bytes(make_bundle(app, "0.2.0"))
@@ -369,6 +370,8 @@ def test_fat_is_refused_and_littlefs_is_not_on_micropythons_own_drivers(app, mic
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert sorted(line for line in out.splitlines() if line.startswith("PASS ")) == [
+        "PASS otaflash.test_a_stalled_upload_ends_at_its_deadline_and_switches_nothing",
         "PASS otaflash.test_fat_is_refused_before_anything_is_written",
         "PASS otaflash.test_littlefs_takes_the_update"], out
     assert "ota: refused: this file system cannot replace a file by rename atomically" in out
+    assert "ota: upload ended: not in whole within 300 ms" in out

@@ -12,6 +12,7 @@
 #   5. ota.json replaced by one rename: the next boot tries the new slot; a restart
 # Any refusal is answered at once (JSON {"error": ...}); the rest of the body is read
 # away so that the client gets the answer, and the running version goes on serving.
+# The upload runs in one task, with one more that ends it at its deadline.
 import asyncio
 import json
 import os
@@ -21,7 +22,7 @@ from hashlib import sha256
 
 from .. import otastate
 from ..compat import forget_module
-from .http import Response, already_handled, take_connection, write_response
+from .http import Response, already_handled, take_connection
 
 #: Bytes read and written at a time: the upload's one buffer.
 piece_bytes = 512
@@ -54,9 +55,20 @@ class Refused(Exception):
 
 
 def answer(status, data):
+    """A refusal before the upload starts, for the HTTP exchange to write."""
     return Response(json.dumps(data), status, {"Content-Type": "application/json",
                                                "Cache-Control": "no-store"},
                     reason=_REASONS[status])
+
+
+def reply(stream, status, data):
+    """The answer to an upload, the bytes answer() makes, written to `stream` (the
+    connection the upload took over)."""
+    body = json.dumps(data).encode()
+    stream.write(("HTTP/1.0 %d %s\r\nContent-Type: application/json\r\n"
+                  "Cache-Control: no-store\r\nContent-Length: %d\r\n\r\n"
+                  % (status, _REASONS[status], len(body))).encode())
+    stream.write(body)
 
 
 def hmac_key(password):
@@ -99,17 +111,19 @@ class Upload:
         if n > self.left:
             raise Refused(400, "the bundle is cut short (Content-Length)")
         view = self.view
+        whole = n == len(view)  # a whole piece: the view itself, no slice of it
         got = 0
         while got < n:
-            k = await self.stream.readinto(view[got:n])
+            k = await self.stream.readinto(view if whole and not got else view[got:n])
             if not k:
                 raise Refused(400, "the connection ended before the bundle did")
             got += k
         self.left -= n
-        return view[:n]
+        return view if whole else view[:n]
 
     async def manifest(self, board, mpy):
-        """Steps 1 and 2: the manifest, in ota.manifest and checked. Returns its head."""
+        """Steps 1 and 2: the manifest, in ota.manifest and checked. Returns its head's
+        (version, files, bytes)."""
         head = bytes(await self.read(_HEAD_BYTES))
         if not head.startswith(MAGIC) or not head[17:25].isdigit():
             raise Refused(400, "not a pinsock bundle (make bundle makes them)")
@@ -142,9 +156,9 @@ class Upload:
         if info["bytes"] != self.left:
             raise Refused(400, "the manifest's files are %d bytes; %d follow it" % (
                 info["bytes"], self.left))
-        return info
+        return info["version"], info["files"], info["bytes"]
 
-    def check_flash(self, info):
+    def check_flash(self, head):
         """Step 3. FAT is told by its type: MicroPython's VfsFat.rename replaces a file
         by removing it, then renaming (extmod/vfs_fat.c), two steps a power cut can
         split, so a probe rename passes there. The probe is for a file system whose
@@ -173,31 +187,29 @@ class Upload:
         stat = os.statvfs(self.root or "/")
         block = stat[1] or stat[0]
         free = stat[1] * stat[4] + usage(self.path(self.slot), block)
-        need = info["bytes"] + (info["files"] + 4) * block + reserve_bytes
+        _, count, size = head
+        need = size + (count + 4) * block + reserve_bytes
         if need > free:
             raise Refused(507, "not enough space: the update needs %d bytes (%d of files,"
                           " %d kept free), the flash has %d" % (
-                              need, info["bytes"], reserve_bytes, free))
+                              need, size, reserve_bytes, free))
 
-    async def files(self, info):
-        """Step 4. Returns the files' count."""
+    async def files(self, count):
+        """Step 4: the manifest's `count` files."""
         slot = self.path(self.slot)
         remove_tree(slot)
         os.mkdir(slot)
-        made = set()
         with open(self.path(_MANIFEST)) as manifest:
             manifest.readline()
-            for _ in range(info["files"]):
+            for _ in range(count):
                 name, size, digest = entry(manifest.readline())
-                folder = ""
-                for part in name.split("/")[:-1]:
-                    folder += "/" + part
-                    if folder not in made:
-                        made.add(folder)
-                        try:
-                            os.mkdir(slot + folder)
-                        except OSError:  # there already
-                            pass
+                end = name.find("/")
+                while end > 0:  # its folders, each made by the first file in it
+                    try:
+                        os.mkdir(slot + "/" + name[:end])
+                    except OSError:  # there already
+                        pass
+                    end = name.find("/", end + 1)
                 hash = sha256()
                 with open(slot + "/" + name, "wb") as f:
                     while size:
@@ -214,7 +226,7 @@ class Upload:
         buf = self.buf
         with open(self.path(_MANIFEST)) as manifest:
             manifest.readline()
-            for _ in range(info["files"]):
+            for _ in range(count):
                 name, size, digest = entry(manifest.readline())
                 hash = sha256()
                 with open(slot + "/" + name, "rb") as f:
@@ -222,11 +234,10 @@ class Upload:
                         n = f.readinto(buf)
                         if not n:
                             break
-                        hash.update(self.view[:n])
+                        hash.update(buf if n == len(buf) else self.view[:n])
                 if hexlify(hash.digest()).decode() != digest:
                     raise Refused(500, "%s reads back wrong from the flash" % name)
         os.rename(self.path(_MANIFEST), slot + "/manifest")
-        return info["files"]
 
 
 def file_system(path):
@@ -249,7 +260,7 @@ def file_system(path):
 def entry(line):
     """(path, size, sha256 hex) of a manifest line; a path that leaves its slot (or that
     the flash may not take) is refused."""
-    name = size = digest = None
+    name, size, digest = "", 0, ""
     try:
         name, size, digest = json.loads(line)
         ok = isinstance(name, str) and 0 < len(name) <= 96 and isinstance(size, int)
@@ -327,7 +338,8 @@ def start(request, ota):
     # coroutines that served it are freed while the upload runs.
     body = (request.content_length,
             request.headers.get("Expect", "").lower() == "100-continue")
-    asyncio.create_task(_serve(stream, body, password, ota[:2], status, hardware))
+    asyncio.create_task(run(stream, body, password, ota[:2], status,
+                            hardware.wifi().restart))
     return already_handled
 
 
@@ -346,27 +358,26 @@ def refusal(request, password, ota):
     return None
 
 
-async def _serve(stream, body, password, where, status, hardware):
-    try:
-        await asyncio.wait_for(run(stream, body, password, where, status,
-                                   hardware.wifi().restart), upload_timeout_ms / 1000)
-    except Exception as exc:  # the peer went away, or was too slow
-        print("ota: upload ended: %r" % exc)
-    stream.close()
-    _uploads[0] = 0  # one at a time: this one is over, whatever ended it
-    forget()
-
-
 def forget():
     # This module and the state's, both loaded for the upload only.
     forget_module(otastate.__name__)
     forget_module(__name__)
 
 
+async def _expire(upload):
+    """Cancels the task `upload` once upload_timeout_ms have passed (cancelled itself
+    when the upload is over before)."""
+    await asyncio.sleep_ms(upload_timeout_ms)
+    upload.cancel()
+
+
 async def run(stream, body, password, where, status, restart):
-    """Serve one upload on `stream` (taken over from the HTTP exchange). `body`: (its
-    Content-Length, whether the client expects 100 Continue); `where`: (root, running
-    slot)."""
+    """Serve one upload on `stream` (taken over from the HTTP exchange), in the task
+    that runs it, and close `stream` after it. `body`: (its Content-Length, whether the
+    client expects 100 Continue); `where`: (root, running slot); `restart(ms)` after
+    an update is written. The upload must be in whole within upload_timeout_ms: a task
+    of its own (_expire) cancels it then."""
+    deadline = asyncio.create_task(_expire(asyncio.current_task()))
     root, running = where
     length, expect_continue = body
     target = otastate.other_slot(running)
@@ -376,30 +387,32 @@ async def run(stream, body, password, where, status, restart):
         if expect_continue:
             await stream.awrite(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
-            info = await upload.manifest(status.board,
+            head = await upload.manifest(status.board,
                                          getattr(sys.implementation, "_mpy", 0))
-            upload.check_flash(info)
-            count = await upload.files(info)
-            switch(root, running, target, status.version, info["version"])
+            upload.check_flash(head)
+            version, count, _ = head
+            await upload.files(count)
+            switch(root, running, target, status.version, version)
         except Refused as exc:
             print("ota: refused: %s" % exc.message)
-            response = answer(exc.status, {"error": exc.message})
+            code, data = exc.status, {"error": exc.message}
         except OSError as exc:
             print("ota: flash error: %r" % exc)
-            response = answer(500, {"error": "flash error: %r" % exc})
+            code, data = 500, {"error": "flash error: %r" % exc}
         else:
             print("ota: %s written to slot %s (%d files); restarting to try it" % (
-                info["version"], target, count))
-            response = answer(200, {"version": info["version"], "slot": target,
-                                    "files": count, "restarting": True})
+                version, target, count))
+            code, data = 200, {"version": version, "slot": target, "files": count,
+                               "restarting": True}
             restarting = True
-        del upload.view, upload.buf  # the buffer is freed with the answer
+        del upload.view, upload.buf  # the buffer is freed before the answer is made
         try:
             os.remove(upload.path(_MANIFEST))
         except OSError:
             pass
         _uploads[0] = 0  # over: the next may begin once this answer is out
-        await write_response(response, stream)
+        reply(stream, code, data)
+        await stream.drain()
         # What the client still sends is read away: closing with unread input would
         # reset the connection, and the reset can overtake the answer.
         buf = bytearray(128)
@@ -408,6 +421,14 @@ async def run(stream, body, password, where, status, restart):
             if not k:
                 break
             upload.left -= k
+    except asyncio.CancelledError:  # by _expire
+        print("ota: upload ended: not in whole within %d ms" % upload_timeout_ms)
+    except Exception as exc:  # the peer went away
+        print("ota: upload ended: %r" % exc)
     finally:
+        deadline.cancel()
+        stream.close()
+        _uploads[0] = 0  # one at a time: this one is over, whatever ended it
         if restarting:
             restart(restart_delay_ms)
+        forget()

@@ -359,9 +359,8 @@ class MqttSink:
     def tick(self, now):
         """Once a second while connected: discovery again when an IO changed direction
         (an input became an output: a switch) or function, or was renamed, or when the
-        wait after
-        Home Assistant's birth message is over; never while the board is removed
-        (sqh=0)."""
+        wait after Home Assistant's birth message is over; never while the board is
+        removed (sqh=0)."""
         if not self.discovery_prefix or not self.device.engine.settings.announce:
             return
         bank = self.device.bank

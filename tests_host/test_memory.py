@@ -2,20 +2,21 @@
 switch report pushed to a client allocates nothing for that client.
 
 The simulator runs the compiled build (build/UNIX_SIM, .mpy) on the unix port with
-`-X heapsize=`. The unix port is 64-bit: objects take about twice the room they take
-on the 32-bit ESP32 and RP2040, and a board that loads .mpy files keeps their bytecode
-in the heap too (a frozen image does not).
+`-X heapsize=`. The unix port is 64-bit: the same build takes about 1.5 times the
+heap it takes on the 32-bit ESP32 and RP2040 (docs/PERFORMANCE.md), and a board that
+loads .mpy files keeps their bytecode in the heap too (a frozen image does not).
 
 Measured with tools/bench_memory.py (`floor`: the smallest heap, in 2 KiB steps, in
 which the soak below passes with 2000 transitions):
   4 clients: 134-138 KiB (126 before issue 13's hardening; see HEAP).
-  At rest after boot about 120 KB is allocated; each WebSocket client adds 2.4 KB. About
-  70 KB of it is modules, bytecode and qstrs (asyncio 4, microdot 15.8 trimmed by the
-  build, simhw 6, the rest pinsock; startup, config, netconf, tlskeys and settingsfile
-  are dropped during start-up, and the board config is emptied); the rest is the IO
-  bank, the event log and report, the routes and /board, the listening sockets. What
-  fails in a smaller heap is an allocation of a few hundred bytes while a request is
-  served next to the 4 sessions.
+  At rest after boot about 120 KB is allocated (docs/PERFORMANCE.md, "Memory on
+  three targets", has today's figure); each WebSocket client adds about 2 KB. Most of
+  it is modules, bytecode and qstrs (the .mpy bytecode lives in the heap on the unix
+  port); boot/'s modules (startup, board_json, config_json, settings_json, serving,
+  tlskeys, mqtt_json) are dropped during start-up, and the board config is emptied.
+  The rest is the IO bank, the event log and report, the routes and /board, the
+  listening sockets. What fails in a smaller heap is an allocation of a few hundred
+  bytes, or the page's inflater, while a request is served next to the 4 sessions.
   Pushing a switch report allocates 0 bytes per client, and nothing per change in the
   device logic.
 How these figures came down: docs/PERFORMANCE.md, History.

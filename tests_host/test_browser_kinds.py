@@ -86,6 +86,27 @@ def test_a_duty_another_client_sets_moves_the_slider(kinds):
     expect(slider).to_have_value("700")
 
 
+def test_a_pwm_frequency_is_set_on_the_page_and_a_refused_one_is_put_back(kinds):
+    page, sim = kinds.page, kinds.sim
+    field = page.get_by_label("Frequency of GPIO 10")
+    expect(field).to_have_value("1000")  # the device's, read at connect
+    field.fill("25000")
+    field.press("Enter")
+    deadline = time.monotonic() + 5
+    while sim.control("pwm 10").split()[1] != "25000" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sim.control("pwm 10").split()[1] == "25000"
+    expect(field).to_have_value("25000")
+    # Beyond the chip's range: the device refuses, the page says so and shows the
+    # frequency the pin still has.
+    field.fill("50000")
+    field.press("Enter")
+    expect(page.locator("#err")).to_contain_text("The device refused wha: value out of range")
+    expect(field).to_have_value("25000")
+    assert sim.control("pwm 10").split()[1] == "25000"
+    assert action(sim, "wha") == '{"w":{"h":{"a":"25000"}}}'
+
+
 def test_an_analog_input_is_a_live_bar_with_a_sparkline(kinds):
     page, sim = kinds.page, kinds.sim
     meter = page.get_by_role("meter", name="GPIO 8 analog value")

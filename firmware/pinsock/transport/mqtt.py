@@ -130,27 +130,6 @@ class MqttLink:
         self.end(end)
         return True
 
-    def publish_pieces(self, topic, payload_len, pieces, retain=False, qos=1):
-        """A PUBLISH whose payload_len bytes of payload come as `pieces` (an iterator of
-        bytes), each sent as it comes: no buffer holds the whole packet (Home
-        Assistant's discovery message, kilobytes). Not tracked for resending. False
-        when not connected; pieces that do not add up to payload_len end the
-        connection (the broker would read the next packet out of step)."""
-        if self.state != _UP:
-            return False
-        pid = self._next_id() if qos else 0
-        pos = mc.publish_head_into(self._buf, topic, payload_len, qos, retain, False, pid)
-        bounded = self._writing  # as for a packet sent whole: bounded if behind others
-        self._send(self._buf, pos, bounded)
-        sent = 0
-        for piece in pieces:
-            self._send(piece, len(piece), bounded)
-            sent += len(piece)
-        if sent != payload_len:
-            self._fail("a publish of %d bytes sent %d" % (payload_len, sent))
-            return False
-        return True
-
     def begin(self, topic, payload_len, retain=False, ref=None, qos=1):
         """A PUBLISH whose payload the caller writes itself, allocating nothing: its
         head is written to `packet`, and the position where the payload_len bytes of
@@ -226,11 +205,9 @@ class MqttLink:
         return refs
 
     # --- writing ------------------------------------------------------------------
-    def _send(self, data, n, bounded=True):
+    def _send(self, data, n):
         """Write data[:n] (bytes or a buffer the caller reuses: what the socket does not
-        take at once is copied). Not `bounded`: the rest of a packet that began with
-        nothing waiting, which max_backlog does not refuse (as it does not a packet
-        sent whole)."""
+        take at once is copied)."""
         stream = self.stream
         if stream is None:
             return
@@ -249,7 +226,7 @@ class MqttLink:
             asyncio.create_task(self._drain(stream))
             return
         # Behind what waits already, to keep the order.
-        if bounded and len(self._backlog) + n > self.max_backlog:
+        if len(self._backlog) + n > self.max_backlog:
             self._fail("the broker does not read (%d bytes waiting)" % self.max_backlog)
             return
         self._backlog.extend(memoryview(data)[:n])

@@ -334,15 +334,23 @@ class MqttSink:
         status = device.status
         what = (self.node_id, self.base.decode(), device.engine.settings.name,
                 status.board, status.version, bank, device.report.active_level)
-        # Made twice, piece by piece: counted (in UTF-8 bytes), then sent as made.
-        # Nothing holds the whole (2.3-3.5 KB for UNIX_SIM's 16 IOs), not even a
-        # packet: on a fragmented heap no piece of that size may be free.
+        # Made twice, piece by piece: counted (in UTF-8 bytes), then written into the
+        # PUBLISH, so that only the packet holds the whole (2.3-3.5 KB for UNIX_SIM's
+        # 16 IOs). The packet is sent in one write: sent as made, a piece that could
+        # not be made (a MemoryError, a Ctrl-C) would leave the broker reading the
+        # next packets as the rest of this one.
         size = 0
         for piece in discovery_pieces(*what):
             size += len(piece.encode())
-        link.publish_pieces(discovery_topic(self.discovery_prefix, self.node_id).encode(),
-                            size, (piece.encode() for piece in discovery_pieces(*what)),
-                            self.retain_discovery)
+        pos = link.begin(discovery_topic(self.discovery_prefix, self.node_id).encode(),
+                         size, self.retain_discovery)
+        if pos >= 0:
+            packet = link.packet
+            for piece in discovery_pieces(*what):
+                piece = piece.encode()
+                packet[pos:pos + len(piece)] = piece
+                pos += len(piece)
+            link.end(pos)
         self._forget_discovery()
 
     def _forget_discovery(self):

@@ -217,11 +217,11 @@ def test_watchdog_is_fed_by_the_event_loop_and_held_by_a_timer():
 def test_start_wires_led_link_and_watchdog_from_board_and_config():
     fakes.reset()
     asyncio.new_event_loop()
-    board = {"led": {"pin": "LED", "active_low": False}, "timer_id": -1}
+    led = {"pin": "LED", "active_low": False}
     log = Log()
 
     async def main():
-        net.start(board, conf(wifi_ssid="home", watchdog_ms=2000), log)
+        net.start(led, -1, conf(wifi_ssid="home", watchdog_ms=2000), log)
         net.hold_watchdog()
         await asyncio.sleep_ms(20)
 
@@ -235,7 +235,7 @@ def test_start_wires_led_link_and_watchdog_from_board_and_config():
     net._watchdog = None
 
     async def main_without():
-        net.start(board, conf(watchdog_ms=0), log)
+        net.start(led, -1, conf(watchdog_ms=0), log)
         net.hold_watchdog()
         await asyncio.sleep_ms(10)
 
@@ -318,6 +318,28 @@ def test_an_adc_channel_without_a_pin_is_an_analog_input_and_never_a_pin():
     assert temperature.source == 4 and gp26.source is fakes.Pin.made[-1]
     temperature.level = 14000  # about 0.7 V: about 27 degrees C
     assert bank.kinds.read_u16(0) == 14000 and bank.kinds.read_u16(1) == 0
+
+
+def test_the_led_and_the_watchdog_timer_outlive_the_emptied_board_config():
+    # lifecycle.run empties the board config once the device is built, and starts the
+    # hardware after that: the LED and the watchdog's timer must be taken before.
+    fakes.reset()
+    asyncio.new_event_loop()
+    net._watchdog = None
+    board = dict(BOARD, led={"pin": "LED", "active_low": False}, timer_id=3)
+    with open("config.json", "w") as f:
+        f.write('{"watchdog_ms": 2000}')
+    hardware = hw.MachineHardware(board)
+    board.clear()
+
+    async def main():
+        await hardware.start(config_json.load())
+        net.hold_watchdog()
+        await asyncio.sleep_ms(10)
+
+    asyncio.run(main())
+    net._watchdog = None
+    assert [p.id for p in fakes.Pin.made] == ["LED"] and fakes.Timer.made[0].id == 3
 
 
 def test_machine_hardware_start_reads_config_json_and_starts_the_network():

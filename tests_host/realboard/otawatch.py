@@ -79,7 +79,7 @@ def take_over(watchdog_ms):
     startup.ota_trial({"state_dir": os.getcwd(), "ota_confirm_s": 30}, Status(), conf)
 
     async def main():
-        net.start({"led": None, "timer_id": -1}, conf, lambda line: None)
+        net.start(None, -1, conf, lambda line: None)
         await asyncio.sleep_ms(50)
 
     asyncio.run(main())

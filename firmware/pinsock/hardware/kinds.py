@@ -38,7 +38,7 @@ class MachineKinds:
         pin = self.hw.pins[io]
         if fn == _ANALOG:
             if pin is None:  # an ADC channel no GPIO reaches (board config "adc")
-                adc = machine.ADC(self.hw.board["ios"][io]["adc"])
+                adc = machine.ADC(self.hw.adc_channels[io])
             else:
                 pin.irq(handler=None)
                 adc = machine.ADC(pin)

@@ -288,15 +288,17 @@ class WifiLink:
 _watchdog = None
 
 
-def start(board, conf, log=print):
-    """Start the LED, the Wi-Fi link and the watchdog. Returns the WifiLink."""
+def start(led, timer_id, conf, log=print):
+    """Start the LED (the board config's "led": {"pin": ..., "active_low": ...} or
+    None), the Wi-Fi link and the watchdog (fed from machine.Timer `timer_id` while
+    held; -1: none). Returns the WifiLink."""
     global _watchdog
-    led = StatusLed(board.get("led"))
+    led = StatusLed(led)
     asyncio.create_task(led.run())
     link = WifiLink(conf, led, log)
     link.start()
     if conf["watchdog_ms"]:
-        _watchdog = Watchdog(conf["watchdog_ms"], board.get("timer_id", -1))
+        _watchdog = Watchdog(conf["watchdog_ms"], timer_id)
         _watchdog.start()
         log("watchdog: %d ms" % _watchdog.timeout_ms)
     return link

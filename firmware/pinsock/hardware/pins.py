@@ -13,10 +13,16 @@ _PULLS = (None, machine.Pin.PULL_UP, machine.Pin.PULL_DOWN)
 
 class MachineHardware:
     def __init__(self, board):
-        self.board = board
-        # None for an ADC channel that no GPIO reaches ("adc" in the board config:
-        # kinds.py reads it; as a digital IO it is never set up).
+        # What it needs of the board config, taken now: start-up empties the config
+        # once the device is built (lifecycle.run), before start() brings up the LED
+        # and the watchdog.
+        self.led = board.get("led")
+        self.timer_id = board.get("timer_id", -1)
+        # None for an ADC channel that no GPIO reaches ("adc" in the board config, in
+        # adc_channels by IO: kinds.py reads it; as a digital IO it is never set up).
         self.pin_ids = [spec.get("pin") for spec in board["ios"]]
+        self.adc_channels = {io: spec["adc"] for io, spec in enumerate(board["ios"])
+                             if "adc" in spec}
         self.pins = [None] * len(self.pin_ids)  # type: list
         self.direction = bytearray(len(self.pin_ids))
         self._edge = None
@@ -90,4 +96,4 @@ class MachineHardware:
         # `conf` is config.json (netconf.py). Returns at once: the station, access
         # point, LED and watchdog run as tasks, and the server listens on 0.0.0.0
         # while the network comes up.
-        self.link = net.start(self.board, conf)
+        self.link = net.start(self.led, self.timer_id, conf)

@@ -43,6 +43,12 @@ ABORTED = r"net::ERR_FAILED"  # what a request the test aborts logs
 console_errors = []  # every unexpected console error and page error, across tests
 
 
+def action(sim, command):
+    """The reply to `command` through GET /action.cgi, as text."""
+    with urllib.request.urlopen(sim.base_url + "/action.cgi?" + command, timeout=5) as r:
+        return r.read().decode()
+
+
 def unavailable(reason):
     if os.environ.get("CI") == "true":
         pytest.fail(reason + " (CI=true: the browser tests must run)")
@@ -168,8 +174,7 @@ def screenshot(browser, start_sim, request):
     sim = start_sim(max_clients=1)
     # IOs that are more than on and off: an analog input, a counter, a button.
     for command in ("f9=a", "fd=c", "fe=b"):
-        with urllib.request.urlopen(sim.base_url + "/action.cgi?" + command, timeout=5) as r:
-            assert b'"f"' in r.read()
+        assert '"f"' in action(sim, command)
     assert sim.control("analog 9 40000") == "ok" and sim.control("pulse 13 7") == "ok"
     d = Dashboard(browser, sim)
     page = d.page

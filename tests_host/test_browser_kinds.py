@@ -6,17 +6,11 @@ over /action.cgi before it opens the page, or through the page's Function select
 
 import re
 import time
-import urllib.request
 
 import pytest
-from test_browser import Dashboard, browser, expect  # noqa: F401 (fixtures)
+from test_browser import Dashboard, action, browser, expect  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
-
-
-def action(sim, command):
-    with urllib.request.urlopen(sim.base_url + "/action.cgi?" + command, timeout=5) as r:
-        return r.read().decode()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import os
 
 from conftest import ROOT
 from pinsock.logic.iobank import IoBank
-from pinsock.transport.mqttdiscovery import discovery_message, discovery_topic
+from pinsock.transport.mqttdiscovery import discovery_pieces, discovery_topic
 
 GOLDEN = ROOT / "tests_host" / "golden" / "discovery_UNIX_SIM.json"
 
@@ -38,8 +38,9 @@ def unix_sim_message(directions=None, functions=None):
     for io, letter in (functions or {}).items():  # what f<h>= makes them
         bank.function[io] = "dawcb".index(letter)
     active_level = 0 if board["dip"]["active_low"] else 1
-    return json.loads(discovery_message("pinsock-c0de", "pinsock/pinsock-c0de/", "kitchen",
-                                        board["name"], "0.1.0", bank, active_level))
+    return json.loads("".join(discovery_pieces("pinsock-c0de", "pinsock/pinsock-c0de/",
+                                               "kitchen", board["name"], "0.1.0", bank,
+                                               active_level)))
 
 
 # IO 9 an output (a switch), 8 analog, a PWM, c a counter, e a button.

@@ -16,12 +16,6 @@ def discovery_topic(discovery_prefix, node_id):
     return "%s/device/%s/config" % (discovery_prefix, node_id)
 
 
-def discovery_message(node_id, base, name, board, version, bank, active_level):
-    """The discovery payload (text): discovery_pieces() joined."""
-    return "".join(discovery_pieces(node_id, base, name, board, version, bank,
-                                    active_level))
-
-
 def discovery_pieces(node_id, base, name, board, version, bank, active_level):
     """The discovery payload as pieces of JSON text (a generator; joined, one object),
     made one IO at a time so that neither a tree of dicts nor the whole text is ever

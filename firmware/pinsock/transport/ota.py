@@ -22,7 +22,7 @@ from hashlib import sha256
 
 from .. import otastate
 from ..compat import forget_module
-from .http import Response, already_handled, take_connection
+from .http import Response, already_handled, take_connection, write_response
 
 #: Bytes read and written at a time: the upload's one buffer.
 piece_bytes = 512
@@ -55,20 +55,11 @@ class Refused(Exception):
 
 
 def answer(status, data):
-    """A refusal before the upload starts, for the HTTP exchange to write."""
+    """The JSON answer: a refusal before the upload starts (the HTTP exchange writes
+    it), or the upload's own."""
     return Response(json.dumps(data), status, {"Content-Type": "application/json",
                                                "Cache-Control": "no-store"},
                     reason=_REASONS[status])
-
-
-def reply(stream, status, data):
-    """The answer to an upload, the bytes answer() makes, written to `stream` (the
-    connection the upload took over)."""
-    body = json.dumps(data).encode()
-    stream.write(("HTTP/1.0 %d %s\r\nContent-Type: application/json\r\n"
-                  "Cache-Control: no-store\r\nContent-Length: %d\r\n\r\n"
-                  % (status, _REASONS[status], len(body))).encode())
-    stream.write(body)
 
 
 def hmac_key(password):
@@ -411,8 +402,7 @@ async def run(stream, body, password, where, status, restart):
         except OSError:
             pass
         _uploads[0] = 0  # over: the next may begin once this answer is out
-        reply(stream, code, data)
-        await stream.drain()
+        await write_response(answer(code, data), stream)
         # What the client still sends is read away: closing with unread input would
         # reset the connection, and the reset can overtake the answer.
         buf = bytearray(128)

@@ -2,7 +2,7 @@
 # on <discovery_prefix>/device/<node_id>/config that makes a board appear in Home
 # Assistant with an entity per IO. Made when it is sent (after every connect, after
 # Home Assistant's birth message, after a direction change), not kept: a board that is
-# connected holds none of it, and it is made and sent in pieces (discovery_pieces).
+# connected holds none of it, and it is made in pieces (discovery_pieces).
 # Pure: tests_host/test_mqtt_discovery.py holds the golden message for UNIX_SIM.
 import json
 
